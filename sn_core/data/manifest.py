@@ -1,0 +1,105 @@
+"""User tasks: a JSONL or CSV manifest with ``image``, ``question``, ``label`` fields (the SAVs format), or an
+image folder with one subfolder per class plus a question template.
+
+Image paths resolve relative to the manifest's folder; a path that escapes that folder is refused unless
+``allow_outside=True``. Every problem raises :class:`ManifestError` naming the row (1-based, header excluded).
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from .tasks import DEFAULT_INSTRUCTION, Example, Task
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+REQUIRED = ("image", "question", "label")
+
+
+class ManifestError(ValueError):
+    """A manifest or image folder that cannot be turned into a task; the message names the row or path."""
+
+
+def _resolve(root: Path, raw: str, where: str, allow_outside: bool) -> Path:
+    p = Path(raw)
+    full = (p if p.is_absolute() else root / p).resolve()
+    if not allow_outside and not full.is_relative_to(root.resolve()):
+        raise ManifestError(f"{where}: image path {raw!r} points outside the manifest's folder {str(root)!r}; "
+                            "refused (pass allow_outside=True to allow it)")
+    if not full.is_file():
+        raise ManifestError(f"{where}: image file {raw!r} not found (looked for {str(full)!r})")
+    return full
+
+
+def _read_rows(path: Path) -> list[dict]:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        rows = []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ManifestError(f"{path.name} row {n}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise ManifestError(f"{path.name} row {n}: expected a JSON object, got {type(row).__name__}")
+            rows.append((n, row))
+        return rows
+    if suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as f:
+            return list(enumerate(csv.DictReader(f), start=1))
+    raise ManifestError(f"{path.name}: unsupported manifest type {suffix!r}; use .jsonl or .csv")
+
+
+def load_manifest(path: str | Path, name: str | None = None, labels: list[str] | None = None,
+                  instruction: str = DEFAULT_INSTRUCTION, allow_outside: bool = False) -> Task:
+    """Read a JSONL/CSV manifest into a :class:`Task`. ``labels`` fixes the label set (rows outside it are
+    refused); by default it is the sorted set of labels seen. Exact duplicate rows are refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"manifest {str(path)!r} not found")
+    root = path.parent
+    examples, seen = [], {}
+    for n, row in _read_rows(path):
+        where = f"{path.name} row {n}"
+        missing = [k for k in REQUIRED if row.get(k) in (None, "")]
+        if missing:
+            raise ManifestError(f"{where}: missing field(s) {', '.join(missing)} (need {', '.join(REQUIRED)})")
+        label, question = str(row["label"]).strip(), str(row["question"]).strip()
+        if labels is not None and label not in labels:
+            raise ManifestError(f"{where}: label {label!r} is not in the label set {labels}")
+        img = _resolve(root, str(row["image"]), where, allow_outside)
+        key = (str(img), question, label)
+        if key in seen:
+            raise ManifestError(f"{where}: duplicate of row {seen[key]} (same image, question and label)")
+        seen[key] = n
+        examples.append(Example(str(img), question, label, {"row": n}))
+    if not examples:
+        raise ManifestError(f"{path.name}: no rows")
+    label_set = tuple(labels) if labels is not None else tuple(sorted({e.label for e in examples}))
+    if len(set(e.label for e in examples)) < 2:
+        raise ManifestError(f"{path.name}: all rows have the label {examples[0].label!r}; "
+                            "a task needs at least two classes")
+    return Task(name or path.stem, label_set, examples, instruction=instruction, source=str(path))
+
+
+def load_image_folder(path: str | Path, question: str, name: str | None = None,
+                      instruction: str = DEFAULT_INSTRUCTION) -> Task:
+    """One subfolder per class (the subfolder name is the label), every image in it asked ``question``."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ManifestError(f"image folder {str(path)!r} not found")
+    if not question.strip():
+        raise ManifestError("an image-folder task needs a question")
+    examples = []
+    classes = sorted(p for p in path.iterdir() if p.is_dir())
+    for cls in classes:
+        for img in sorted(cls.iterdir()):
+            if img.suffix.lower() in IMAGE_SUFFIXES and img.is_file():
+                examples.append(Example(str(img.resolve()), question, cls.name, {"file": img.name}))
+    labels = tuple(c.name for c in classes if any(e.label == c.name for e in examples))
+    if len(labels) < 2:
+        raise ManifestError(f"image folder {str(path)!r} has images in {len(labels)} class subfolder(s); "
+                            "a task needs at least two classes")
+    return Task(name or path.name, labels, examples, instruction=instruction, source=str(path))

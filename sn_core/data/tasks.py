@@ -1,0 +1,119 @@
+"""Categorical VQA tasks: examples (image, question, label) with a finite label set.
+
+A :class:`Task` is what every other part of ``sn_core`` consumes. Bundled tasks are generated deterministically
+from a seed (see ``shapes.py`` and ``digits.py``); user tasks come from manifests or image folders
+(``manifest.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from PIL import Image
+
+# The answer-format instruction is part of the task definition (method.md, "Prompt").
+DEFAULT_INSTRUCTION = "Answer with one word."
+
+
+@dataclass
+class Example:
+    """One categorical VQA example. ``image`` is a PIL image (RGB) or a path loaded lazily by ``load_image``."""
+
+    image: "Image.Image | str"
+    question: str
+    label: str
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class Task:
+    """A named categorical VQA task.
+
+    ``labels`` is the ordered label set; every example's label is in it. ``instruction`` is appended to each
+    question when the prompt is built (empty string for none).
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    examples: list[Example]
+    instruction: str = DEFAULT_INSTRUCTION
+    description: str = ""
+    source: str = "bundled"  # "bundled", or the manifest / folder path it was read from
+
+    def __post_init__(self) -> None:
+        self.labels = tuple(str(lbl) for lbl in self.labels)
+        bad = [i for i, ex in enumerate(self.examples) if ex.label not in self.labels]
+        if bad:
+            i = bad[0]
+            raise ValueError(
+                f"task {self.name!r}: example {i} has label {self.examples[i].label!r}, "
+                f"which is not in the label set {list(self.labels)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    @property
+    def y(self) -> list[str]:
+        return [ex.label for ex in self.examples]
+
+    def prompt_text(self, question: str) -> str:
+        """The user turn's text: the question followed by the answer-format instruction."""
+        return f"{question} {self.instruction}".strip() if self.instruction else question
+
+
+@dataclass(frozen=True)
+class BundledTaskSpec:
+    """A bundled task: its label set and a generator ``make(n, seed, part) -> list[Example]``.
+
+    ``part`` is ``"eval"`` (probe/test data shown to users) or ``"train"`` (data the demo model was trained on);
+    the two never share an example, so the model's own training data never leaks into probe or test splits.
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    question: str
+    description: str
+    make: Callable[[int, int, str], list[Example]]
+
+
+_REGISTRY: dict[str, BundledTaskSpec] = {}
+
+
+def register(spec: BundledTaskSpec) -> BundledTaskSpec:
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def bundled_task_names() -> list[str]:
+    _ensure_loaded()
+    return list(_REGISTRY)
+
+
+def bundled_spec(name: str) -> BundledTaskSpec:
+    _ensure_loaded()
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown task {name!r}; bundled tasks are: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def get_task(name: str, n: int = 400, seed: int = 0, part: str = "eval") -> Task:
+    """Generate ``n`` examples of a bundled task (label-balanced, deterministic in ``seed`` and ``part``)."""
+    if part not in ("eval", "train"):
+        raise ValueError(f"part must be 'eval' or 'train', got {part!r}")
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    spec = bundled_spec(name)
+    return Task(name=name, labels=spec.labels, examples=spec.make(n, seed, part), description=spec.description)
+
+
+def balanced_labels(labels: Sequence[str], n: int, rng) -> list[str]:
+    """``n`` labels cycling through ``labels`` (counts differ by at most one), in a seeded random order."""
+    out = [labels[i % len(labels)] for i in range(n)]
+    rng.shuffle(out)
+    return out
+
+
+def _ensure_loaded() -> None:
+    # Importing the generator modules registers their tasks.
+    from . import digits, shapes  # noqa: F401
