@@ -1,0 +1,70 @@
+"""User images: converted to RGB when usable, refused with a clear message otherwise (reliability/security)."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sn_core.images import ImageError, load_image
+
+
+def _png(img: Image.Image, fmt="PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "CMYK", "I;16", "1"])
+def test_reliability_modes_convert_to_rgb(mode):
+    fmt = "JPEG" if mode == "CMYK" else ("TIFF" if mode == "I;16" else "PNG")
+    img = Image.new(mode, (10, 7))
+    out = load_image(_png(img, fmt))
+    assert out.mode == "RGB" and out.size == (10, 7)
+
+
+def test_reliability_16bit_is_rescaled_not_clipped():
+    arr = np.linspace(0, 65535, 100, dtype=np.uint16).reshape(10, 10)
+    out = np.asarray(load_image(_png(Image.fromarray(arr, "I;16"), "TIFF")))
+    assert out.min() == 0 and out.max() == 255 and len(np.unique(out)) > 50
+
+
+def test_reliability_rgba_composited_on_white():
+    img = Image.new("RGBA", (4, 4), (255, 0, 0, 0))
+    assert np.asarray(load_image(_png(img)))[0, 0].tolist() == [255, 255, 255]
+
+
+def test_reliability_exif_rotation_applied():
+    img = Image.new("RGB", (20, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees
+    out = load_image(_png(img, "JPEG", exif=exif))
+    assert out.size == (10, 20)
+
+
+def test_security_not_an_image():
+    with pytest.raises(ImageError, match="not an image"):
+        load_image(b"hello, this is text", name="notes.txt")
+
+
+def test_security_truncated_file():
+    data = _png(Image.effect_noise((64, 64), 50).convert("RGB"))
+    with pytest.raises(ImageError, match="truncated or corrupt"):
+        load_image(data[: len(data) // 2], name="half.png")
+
+
+def test_security_pixel_limit_checked_before_decoding():
+    data = _png(Image.new("L", (3000, 3000)))
+    with pytest.raises(ImageError, match="3000x3000 pixels is more than"):
+        load_image(data, max_pixels=1_000_000)
+
+
+def test_security_byte_limit_and_empty():
+    with pytest.raises(ImageError, match="larger than"):
+        load_image(b"x" * 200, max_bytes=100)
+    with pytest.raises(ImageError, match="empty"):
+        load_image(b"")
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(ImageError, match="file not found"):
+        load_image(tmp_path / "nope.png")
