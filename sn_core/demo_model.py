@@ -204,13 +204,14 @@ def train(out: Path, cfg: DemoConfig, seed: int = 0, steps: int = 3000, minutes:
     out = Path(out)
     t_start = time.time()
     processor = build_processor(cfg)
-    start_step = 0
+    start_step, base_minutes = 0, 0.0
     state_path = out / "training.json"
     if resume and state_path.is_file():
         state = json.loads(state_path.read_text())
         model = AutoModelForImageTextToText.from_pretrained(out)
         processor = AutoProcessor.from_pretrained(out)
         start_step = int(state["steps"])
+        base_minutes = float(state.get("train_minutes", 0.0))
         log(f"resuming from step {start_step}")
     else:
         model = build_model(cfg, processor, seed)
@@ -274,9 +275,10 @@ def train(out: Path, cfg: DemoConfig, seed: int = 0, steps: int = 3000, minutes:
                 f"elapsed {(time.time() - t_start) / 60:.1f} min")
             last_log = time.time()
         if step % save_every == 0 or step == steps:
-            _save(model, processor, out, cfg, seed, step, steps, t_start, batch_size, lr, n_per_task, vision_warmup)
-    summary = _save(model, processor, out, cfg, seed, step, steps, t_start, batch_size, lr, n_per_task,
-                    vision_warmup)
+            _save(model, processor, out, cfg, seed, step, steps, t_start - base_minutes * 60, batch_size, lr, n_per_task,
+                  vision_warmup)
+    summary = _save(model, processor, out, cfg, seed, step, steps, t_start - base_minutes * 60, batch_size, lr,
+                    n_per_task, vision_warmup)
     log(f"saved to {out} after {step} steps ({summary['train_minutes']:.1f} min)")
     return summary
 
@@ -287,13 +289,10 @@ def _save(model, processor, out, cfg, seed, step, steps, t_start, batch_size, lr
     model.save_pretrained(out)
     processor.save_pretrained(out)
     model.train()
-    prev = {}
-    if (out / "training.json").is_file():
-        prev = json.loads((out / "training.json").read_text())
     summary = {
         "config": asdict(cfg), "seed": seed, "steps": step, "planned_steps": steps, "batch_size": batch_size,
         "lr": lr, "n_per_task": n_per_task, "vision_warmup_steps": vision_warmup,
-        "train_minutes": prev.get("train_minutes_before_resume", 0) + (time.time() - t_start) / 60,
+        "train_minutes": (time.time() - t_start) / 60,  # t_start is shifted back by earlier runs' minutes
         "threads": torch.get_num_threads(), "torch": torch.__version__,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
