@@ -1,0 +1,400 @@
+"""Vectorised 1-D classifiers for every neuron of a layer at once (method.md, "Per-neuron classifier").
+
+Each column of ``X [n_samples, n_neurons]`` is one neuron's probe values; each neuron gets its own training-free
+1-D classifier, and its score is the probe accuracy (or balanced accuracy) of that classifier. Neurons are never
+visited one at a time in Python: a chunk of neurons is sorted along samples in one call and every candidate split
+is scored from cumulative class counts.
+
+Rules (``rule=``)
+-----------------
+- ``"stump"`` (binary tasks, the default there): a threshold ``t`` and a polarity ``p``. ``p=+1`` predicts class 1
+  when ``x > t`` and class 0 otherwise; ``p=-1`` the reverse. Candidate thresholds are the midpoints between
+  consecutive *distinct* sorted finite probe values, plus one threshold below the smallest value (``x_min - (1 +
+  |x_min|)``), which with ``p=+1`` predicts class 1 for every value and with ``p=-1`` class 0 (so a constant neuron
+  scores the majority-class rate). Ties in score are broken, in order, toward (1) the larger margin, i.e. the widest
+  gap between the two consecutive sorted values the threshold splits (the below-minimum threshold has margin 0, so
+  any real split that scores as well wins), (2) the lower threshold, (3) polarity +1.
+- ``"nearest_mean"`` (multi-class default; allowed for binary): predict the class whose probe mean (over finite
+  values) is nearest. A class without finite probe values is never predicted. Equidistant ties go to the more
+  frequent probe class, then to the lower class code; a constant neuron therefore predicts the majority class.
+- ``"ovr_stump"`` (multi-class option): one stump per class ``k`` (``k`` vs the rest, fitted as above with the chosen
+  metric, stored in ``ovr_threshold [n_classes, n_neurons]`` / ``ovr_polarity``); a value goes to the class with the
+  largest signed margin ``p_k * (x - t_k)``, ties as for nearest_mean.
+
+Non-finite values (NaN, +-inf)
+------------------------------
+A non-finite activation carries no usable position on the axis, so it is predicted as the *fallback class*, the
+majority class of the probe labels (ties: lower code). Fitting uses the finite values only, and the reported score
+counts the non-finite samples with that fallback prediction, so ``scores`` equals the accuracy that
+``predict_neurons`` gives on the probe data exactly. (Imputing a median instead would make the fitted score and the
+prediction on the same data disagree.) A neuron with no finite value at all predicts the fallback everywhere.
+
+Exactness
+---------
+Scores are ratios of integer counts (balanced accuracy uses an integer numerator over a common denominator), so
+ties between candidate splits are exact, not subject to float rounding. float16/float32 inputs are sorted on a
+float64 key that carries the class code in the low mantissa bits that a float32 value never uses (twice as fast as
+``argsort``, and exact); other dtypes are cast to float64 and ``argsort``-ed.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+RULES = ("auto", "stump", "nearest_mean", "ovr_stump")
+METRICS = ("accuracy", "balanced_accuracy")
+# Elements of one [chunk, n_samples] work array; ~8 such arrays live at once, 4M elements keeps a chunk near 200 MB.
+CHUNK_ELEMENTS = 1 << 22
+
+
+@dataclass
+class NeuronScores:
+    """Probe scores and fitted 1-D classifiers of ``n_neurons`` neurons (one layer, or any set of columns).
+
+    ``threshold``/``polarity`` are filled for ``rule == "stump"`` (NaN / 0 otherwise); ``class_means`` always (the
+    mean of the finite probe values per class, NaN for a class without any); ``ovr_threshold``/``ovr_polarity`` only
+    for ``"ovr_stump"``. ``fallback`` is the class predicted for non-finite inputs and ``class_order`` the tie-break
+    order of classes (more frequent probe class first).
+    """
+
+    scores: np.ndarray  # [n_neurons] float64 in [0, 1]
+    rule: str
+    metric: str
+    n_classes: int
+    threshold: np.ndarray  # [n_neurons] float64
+    polarity: np.ndarray  # [n_neurons] int8, +1 / -1 (0: not a stump)
+    class_means: np.ndarray  # [n_classes, n_neurons] float64
+    class_counts: np.ndarray  # [n_classes] int64, probe labels per class
+    ovr_threshold: np.ndarray | None = None  # [n_classes, n_neurons] float64
+    ovr_polarity: np.ndarray | None = None  # [n_classes, n_neurons] int8
+    n_samples: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.scores.shape[0])
+
+    @property
+    def fallback(self) -> int:
+        """The class predicted for a non-finite value: the majority probe class (ties: lower code)."""
+        return int(self.class_order[0])
+
+    @property
+    def class_order(self) -> np.ndarray:
+        """Classes by decreasing probe count, ties by code: the order in which equal-margin ties are resolved."""
+        return np.argsort(-self.class_counts, kind="stable")
+
+    def subset(self, index) -> "NeuronScores":
+        """The scores and parameters of the neurons ``index`` (ints or a boolean mask), in that order."""
+        index = np.asarray(index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        index = index.astype(np.int64).reshape(-1)
+        if index.size and (index.min() < -self.n_neurons or index.max() >= self.n_neurons):
+            raise IndexError(f"neuron index out of range for {self.n_neurons} neurons: {index.tolist()[:10]}")
+        return NeuronScores(
+            scores=self.scores[index], rule=self.rule, metric=self.metric, n_classes=self.n_classes,
+            threshold=self.threshold[index], polarity=self.polarity[index],
+            class_means=self.class_means[:, index], class_counts=self.class_counts,
+            ovr_threshold=None if self.ovr_threshold is None else self.ovr_threshold[:, index],
+            ovr_polarity=None if self.ovr_polarity is None else self.ovr_polarity[:, index],
+            n_samples=self.n_samples, extra=dict(self.extra),
+        )
+
+    def ranking(self, k: int | None = None) -> np.ndarray:
+        """Neuron indices by decreasing score (ties: lower index first), the first ``k`` of them."""
+        return rank_neurons(self.scores, k)
+
+
+def rank_neurons(scores: np.ndarray, k: int | None = None) -> np.ndarray:
+    """Indices of ``scores [n]`` from best to worst, stable (equal scores keep the lower index first)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores, kind="stable")
+    return order if k is None else order[: int(k)]
+
+
+# ----------------------------------------------------------------------------------------------------------- checks
+def resolve_rule(rule: str, n_classes: int) -> str:
+    """The rule actually used: ``"auto"`` is the stump for two classes and nearest mean for more."""
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    if rule == "auto":
+        return "stump" if n_classes == 2 else "nearest_mean"
+    if rule == "stump" and n_classes != 2:
+        raise ValueError(f"rule='stump' needs exactly 2 classes, got n_classes={n_classes}; "
+                         "use 'nearest_mean' or 'ovr_stump' for multi-class tasks")
+    return rule
+
+
+def _check_inputs(X, y, n_classes, metric):
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D [n_samples, n_neurons], got shape {X.shape}")
+    if X.dtype.kind not in "fiub":
+        raise ValueError(f"X must hold numbers, got dtype {X.dtype}")
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must be 1-D with one label per row of X ({X.shape[0]}), got shape {y.shape}")
+    if X.shape[0] == 0:
+        raise ValueError("X has no samples")
+    if y.dtype.kind not in "iub":
+        if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+            y = y.astype(np.int64)
+        else:
+            raise ValueError(f"y must hold integer class codes 0..n_classes-1, got dtype {y.dtype}")
+    if int(n_classes) != n_classes or n_classes < 2:
+        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+    y = y.astype(np.int64)
+    if y.min() < 0 or y.max() >= n_classes:
+        bad = y[(y < 0) | (y >= n_classes)][0]
+        raise ValueError(f"y holds class code {bad}, outside 0..{n_classes - 1} (n_classes={n_classes})")
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    return X, y, int(n_classes)
+
+
+# ------------------------------------------------------------------------------------------------------ sort + count
+def _sorted_values_labels(Xc: np.ndarray, y: np.ndarray, n_classes: int):
+    """Sort each row of ``Xc [c, n]`` and carry the labels along.
+
+    Returns ``vals [c, n]`` float64 (non-finite values replaced by NaN, which sorts last) and ``labs [c, n]`` int64.
+    """
+    if Xc.dtype in (np.float16, np.float32):
+        # float32 -> float64 leaves the low 29 mantissa bits zero; put the class code there. Distinct float32 values
+        # stay in order (they differ by >= 2**29 units of the float64 last place); equal values may reorder among
+        # themselves, which no split can see. NaN payload bits keep NaN a NaN, sorted last.
+        bits = int(n_classes - 1).bit_length()
+        if bits > 29:
+            raise ValueError(f"too many classes for the fast path: {n_classes}")
+        v = Xc.astype(np.float64)  # [c, n]
+        v[~np.isfinite(v)] = np.nan
+        key = v.view(np.uint64) | y.astype(np.uint64)[None, :]  # [c, n]
+        key = np.sort(key.view(np.float64), axis=1).view(np.uint64)  # [c, n]
+        mask = np.uint64((1 << bits) - 1)
+        labs = (key & mask).astype(np.int64)  # [c, n]
+        vals = (key & ~mask).view(np.float64)  # [c, n]
+        return vals, labs
+    v = Xc.astype(np.float64)  # [c, n]
+    v[~np.isfinite(v)] = np.nan
+    order = np.argsort(v, axis=1, kind="stable")  # [c, n]
+    return np.take_along_axis(v, order, axis=1), y[order]
+
+
+def _stump_from_sorted(vals, pos, n_pos, n_neg, fallback_pos, metric):
+    """Best stump per row from sorted values ``vals [c, n]`` and a positive-class mask ``pos [c, n]``.
+
+    ``n_pos``/``n_neg``: counts of positive/negative labels over all samples (finite or not); non-finite samples are
+    predicted positive iff ``fallback_pos``. Returns (numerator [c], denominator, threshold [c], polarity [c]).
+
+    With ``k`` finite samples left of the split and weights ``w`` per class (1 for accuracy; the other class's count
+    for balanced accuracy, so both are integers over one denominator), the number correct is
+    ``d_k + A`` for polarity +1 and ``-d_k + B`` for polarity -1, where ``d_k`` is the exclusive cumulative sum of
+    ``w_neg * [negative] - w_pos * [positive]``: one cumulative sum scores every split of both polarities.
+    """
+    c, n = vals.shape
+    fin = ~np.isnan(vals)  # [c, n]
+    if metric == "accuracy":
+        w_pos, w_neg, den = 1, 1, n_pos + n_neg
+    elif n_pos == 0:  # balanced accuracy over the one class present
+        w_pos, w_neg, den = 0, 1, n_neg
+    elif n_neg == 0:
+        w_pos, w_neg, den = 1, 0, n_pos
+    else:  # (c_neg / n_neg + c_pos / n_pos) / 2 = (c_neg * n_pos + c_pos * n_neg) / (2 n_pos n_neg)
+        w_pos, w_neg, den = n_neg, n_pos, 2 * n_pos * n_neg
+    itype = np.int32 if 2 * den < 2**31 else np.int64
+    z = np.where(pos, -w_pos, w_neg).astype(itype)  # [c, n]
+    if not fin.all():
+        z[~fin] = 0
+    npos_f = (pos & fin).sum(axis=1, dtype=np.int64)  # [c]
+    nneg_f = fin.sum(axis=1, dtype=np.int64) - npos_f
+    d = np.zeros((c, n), dtype=itype)  # d[:, k]: splits with k samples on the left
+    np.add.accumulate(z[:, :-1], axis=1, out=d[:, 1:])
+    extra = (w_pos * (n_pos - npos_f)) if fallback_pos else (w_neg * (n_neg - nneg_f))  # non-finite, predicted fallback
+    A = w_pos * npos_f + extra  # polarity +1: correct = left negatives + right positives = d + A
+    B = w_neg * nneg_f + extra  # polarity -1: correct = left positives + right negatives = -d + B
+    gap = np.empty((c, n), dtype=np.float64)
+    gap[:, 0] = 0.0
+    np.subtract(vals[:, 1:], vals[:, :-1], out=gap[:, 1:])  # NaN where either side is non-finite
+    valid = gap > 0  # distinct consecutive finite values
+    valid[:, 0] = True  # the below-minimum threshold (all one class)
+    big = np.iinfo(itype).max
+    dmax = np.where(valid, d, -big).max(axis=1).astype(np.int64)  # [c]
+    dmin = np.where(valid, d, big).min(axis=1).astype(np.int64)
+    best = np.maximum(dmax + A, B - dmin)  # [c]
+    cand_p = valid & (d == (best - A)[:, None])  # [c, n]
+    cand_m = valid & (d == (B - best)[:, None])
+    k = np.argmax(np.where(cand_p | cand_m, gap, -1.0), axis=1)  # widest gap, then lowest threshold
+    rows = np.arange(c)
+    polarity = np.where(cand_p[rows, k], 1, -1).astype(np.int8)  # then polarity +1
+    lo = vals[rows, np.maximum(k - 1, 0)]
+    hi = vals[rows, k]
+    mid = lo / 2 + hi / 2
+    mid = np.where(mid >= hi, lo, mid)  # adjacent float64s: keep lo <= t < hi
+    first = vals[:, 0]
+    below = np.where(np.isnan(first), 0.0, first - (1.0 + np.abs(first)))
+    threshold = np.where(k == 0, below, mid)
+    return best, den, threshold, polarity
+
+
+def _class_means(Xc: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-class mean of the finite values of each row of ``Xc [c, n]`` -> ``[n_classes, c]`` (NaN if none)."""
+    v = Xc.astype(np.float64)  # [c, n]
+    onehot = (y[:, None] == np.arange(n_classes)[None, :]).astype(np.float64)  # [n, n_classes]
+    fin = np.isfinite(v)
+    if fin.all():
+        cnt = np.broadcast_to(onehot.sum(axis=0)[None, :], (v.shape[0], n_classes))  # [c, n_classes]
+    else:
+        v[~fin] = 0.0
+        cnt = fin.astype(np.float64) @ onehot  # [c, n_classes]
+    s = v @ onehot  # [c, n_classes]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan).T  # [n_classes, c]
+
+
+def _score_from_predictions(pred: np.ndarray, y: np.ndarray, n_classes: int, metric: str) -> np.ndarray:
+    """Accuracy or balanced accuracy of ``pred [n, c]`` against ``y [n]`` per column."""
+    hit = pred == y[:, None]  # [n, c]
+    if metric == "accuracy":
+        return hit.mean(axis=0)
+    recalls = []
+    for k in range(n_classes):
+        sel = y == k
+        if sel.any():
+            recalls.append(hit[sel].mean(axis=0))
+    return np.mean(recalls, axis=0)
+
+
+# ------------------------------------------------------------------------------------------------------- prediction
+def _predict_block(p: NeuronScores, X: np.ndarray) -> np.ndarray:
+    """Predictions ``[n, m]`` of the classifiers in ``p`` (``m`` neurons) on ``X [n, m]``."""
+    Xf = X.astype(np.float64)  # [n, m]
+    fin = np.isfinite(Xf)
+    fallback = p.fallback
+    if p.rule == "stump":
+        above = Xf > p.threshold[None, :]  # [n, m]
+        pred = np.where(above == (p.polarity[None, :] > 0), 1, 0)
+    else:
+        if p.rule == "nearest_mean":
+            def margin(k):
+                return -np.abs(Xf - p.class_means[k][None, :])  # [n, m]; NaN mean -> NaN, never chosen
+        elif p.rule == "ovr_stump":
+            def margin(k):
+                return p.ovr_polarity[k][None, :] * (Xf - p.ovr_threshold[k][None, :])  # [n, m]
+        else:
+            raise ValueError(f"unknown rule {p.rule!r}")
+        best = np.full(Xf.shape, -np.inf)
+        pred = np.full(Xf.shape, fallback, dtype=np.int64)
+        for k in p.class_order:  # strict '>' keeps the earlier (more frequent) class on ties
+            m = margin(int(k))
+            better = m > best
+            best = np.where(better, m, best)
+            pred = np.where(better, int(k), pred)
+    return np.where(fin, pred, fallback).astype(np.int64)
+
+
+def predict_neurons(params: NeuronScores, X, index=None) -> np.ndarray:
+    """Per-neuron predictions ``[n_samples, n_cols]`` (int class codes).
+
+    Without ``index``, column ``j`` of ``X`` is neuron ``j`` of ``params``; with ``index`` (ints), column ``j`` of
+    ``X`` holds neuron ``index[j]``.
+    """
+    X = np.asarray(X)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D [n_samples, n_neurons], got shape {X.shape}")
+    p = params if index is None else params.subset(index)
+    if X.shape[1] != p.n_neurons:
+        raise ValueError(f"X has {X.shape[1]} columns but {p.n_neurons} neurons were selected")
+    return _predict_block(p, X)
+
+
+# ------------------------------------------------------------------------------------------------------- scoring
+def _score_chunk(Xc, y, n_classes, rule, metric, counts, fallback):
+    """Fit and score the neurons of ``Xc [n, c]``; returns a dict of per-neuron arrays for this chunk."""
+    n, c = Xc.shape
+    XT = np.ascontiguousarray(Xc.T)  # [c, n]
+    out = {"class_means": _class_means(XT, y, n_classes)}
+    out["threshold"] = np.full(c, np.nan)
+    out["polarity"] = np.zeros(c, dtype=np.int8)
+    if rule == "stump":
+        vals, labs = _sorted_values_labels(XT, y, n_classes)
+        num, den, thr, pol = _stump_from_sorted(vals, labs == 1, int(counts[1]), int(counts[0]), fallback == 1,
+                                                metric)
+        out.update(scores=num / den, threshold=thr, polarity=pol)
+        return out
+    tmp = NeuronScores(scores=np.zeros(c), rule=rule, metric=metric, n_classes=n_classes, threshold=out["threshold"],
+                       polarity=out["polarity"], class_means=out["class_means"], class_counts=counts)
+    if rule == "ovr_stump":
+        vals, labs = _sorted_values_labels(XT, y, n_classes)
+        thr = np.full((n_classes, c), np.nan)
+        pol = np.zeros((n_classes, c), dtype=np.int8)
+        for k in range(n_classes):
+            npos = int(counts[k])
+            _, _, thr[k], pol[k] = _stump_from_sorted(vals, labs == k, npos, n - npos, fallback == k, metric)
+        tmp.ovr_threshold, tmp.ovr_polarity = thr, pol
+        out.update(ovr_threshold=thr, ovr_polarity=pol)
+    pred = _predict_block(tmp, Xc)  # [n, c]
+    out["scores"] = _score_from_predictions(pred, y, n_classes, metric)
+    return out
+
+
+def score_neurons(X, y, n_classes: int, rule: str = "auto", metric: str = "accuracy", *,
+                  chunk_size: int | None = None, n_jobs: int | None = None) -> NeuronScores:
+    """Fit one 1-D classifier per column of ``X [n_samples, n_neurons]`` on labels ``y [n_samples]`` and score it.
+
+    ``y`` holds class codes ``0..n_classes-1``. See the module docstring for the rules, tie-breaks and non-finite
+    handling. Neurons are processed in chunks of ``chunk_size`` columns (default: ~4M elements per chunk) on
+    ``n_jobs`` threads (default: up to 4, numpy releases the GIL in sort and arithmetic).
+    """
+    X, y, n_classes = _check_inputs(X, y, n_classes, metric)
+    rule = resolve_rule(rule, n_classes)
+    n, m = X.shape
+    counts = np.bincount(y, minlength=n_classes).astype(np.int64)  # [n_classes]
+    fallback = int(np.argsort(-counts, kind="stable")[0])
+    if chunk_size is None:
+        per = n * (n_classes if rule == "ovr_stump" else 1)
+        chunk_size = max(1, CHUNK_ELEMENTS // max(per, 1))
+    chunk_size = int(chunk_size)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    starts = list(range(0, m, chunk_size))
+    if n_jobs is None:
+        n_jobs = min(4, os.cpu_count() or 1)
+
+    def run(a):
+        return _score_chunk(X[:, a:a + chunk_size], y, n_classes, rule, metric, counts, fallback)
+
+    if n_jobs > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            parts = list(pool.map(run, starts))
+    else:
+        parts = [run(a) for a in starts]
+    if not parts:  # zero neurons
+        parts = [_score_chunk(X, y, n_classes, rule, metric, counts, fallback)]
+
+    def cat(name, axis=0):
+        return np.concatenate([p[name] for p in parts], axis=axis)
+
+    return NeuronScores(
+        scores=cat("scores").astype(np.float64), rule=rule, metric=metric, n_classes=n_classes,
+        threshold=cat("threshold").astype(np.float64), polarity=cat("polarity").astype(np.int8),
+        class_means=cat("class_means", axis=1), class_counts=counts,
+        ovr_threshold=cat("ovr_threshold", axis=1) if rule == "ovr_stump" else None,
+        ovr_polarity=cat("ovr_polarity", axis=1) if rule == "ovr_stump" else None,
+        n_samples=n,
+    )
+
+
+def null_control(X, y, n_classes: int, seed: int = 0, rule: str = "auto", metric: str = "accuracy",
+                 **kwargs) -> float:
+    """Best probe score over all neurons after a seeded shuffle of the labels (how much of a top score is chance).
+
+    The permutation uses ``np.random.default_rng([seed, 0x5EED])`` like ``sn_core.data.shuffled_labels``.
+    """
+    X, y, n_classes = _check_inputs(X, y, n_classes, metric)
+    y_shuffled = y[np.random.default_rng([int(seed), 0x5EED]).permutation(len(y))]
+    return float(score_neurons(X, y_shuffled, n_classes, rule=rule, metric=metric, **kwargs).scores.max())
