@@ -1,0 +1,159 @@
+"""About: the Super Neuron method for teaching, with pictures. Diagrams are generated; the data pictures come from
+a real search on the demo model (the current search when it is on the demo model, else a small one run on
+request and cached in the store)."""
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+import app_state as S
+from sn_core import plots
+
+st.title("📖 About the method")
+st.markdown(
+    """
+**Super Neurons** (arXiv [2603.10781](https://arxiv.org/abs/2603.10781)) are single scalar activations inside a
+vision-language model that already *know the answer* to a categorical visual question (yes/no, which colour,
+which digit) before the model has written a single word. Read at the **last prompt token**, the position
+whose output produces the first answer token, one such number, compared with a threshold, classifies the
+image as well as the whole model's generated answer, or nearly so.
+
+Because the neuron sits in an early or middle layer, the model can **stop there**: run the vision encoder and
+the first few decoder layers, read the neuron, apply the threshold. No later layers, no language-model head,
+no decoding. That is a training-free **early-exit classifier**.
+"""
+)
+
+st.subheader("The pipeline")
+st.graphviz_chart(
+    """
+digraph G {
+  rankdir=LR; bgcolor="transparent";
+  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, color="#555555", fillcolor="#ffffff"];
+  edge [color="#555555"];
+  img [label="image + question\\n(chat template)", fillcolor="#E3F0FA"];
+  vis [label="vision encoder\\n+ projector"];
+  l0 [label="decoder layer 0"];
+  dots [label="…", shape=plaintext, style=""];
+  lk [label="decoder layer L\\n(the Super Neuron)", fillcolor="#FDE9C7", color="#E69F00", penwidth=2];
+  rest [label="layers L+1 … N-1\\nLM head, decoding", fillcolor="#eeeeee", fontcolor="#777777", style="rounded,dashed,filled"];
+  ans [label="generated answer\\n(full model)", fillcolor="#eeeeee", fontcolor="#777777", style="rounded,dashed,filled"];
+  thr [label="one number ≷ threshold\\n→ label", fillcolor="#D7F0E6", color="#009E73", penwidth=2];
+  img -> vis -> l0 -> dots -> lk;
+  lk -> rest [style=dashed, color="#999999"]; rest -> ans [style=dashed, color="#999999"];
+  lk -> thr [label=" early exit", color="#009E73", penwidth=2, fontcolor="#009E73", fontname="Helvetica"];
+}
+"""
+)
+st.caption("Orange: the layer that holds the neuron. Green: the early exit. Grey, dashed: the work early exit skips.")
+
+st.subheader("How a search works")
+st.markdown(
+    """
+1. **Prompts.** Each example's question (plus an answer-format instruction such as *Answer with one word.*) is
+   wrapped in the model's own chat template with the generation prompt, exactly as the model sees it before
+   answering. Batches are padded on the left, so the read position is always the last column.
+2. **Activations.** One forward pass per example records, at the read position, every scalar of the chosen
+   **sites** in every chosen layer: the MLP's hidden units (`blocks.L.mlp.hook_post`, the default), the residual
+   stream after the layer (`blocks.L.hook_resid_post`), or the attention heads' outputs (`blocks.L.attn.hook_z`).
+   A neuron is named like `blocks.3.mlp.hook_post[17]`.
+3. **One tiny classifier per neuron.** On the **probe split** (about 20 examples per class), each neuron gets a
+   1-D rule: a *threshold* with a direction for two classes (a decision stump), or the *nearest class mean* for
+   more classes. Statistics only, no gradient: every neuron of a layer is scored at once.
+4. **Ranking.** Neurons are ranked by probe accuracy; the top one (or a vote of the top *k*) is the Super Neuron.
+5. **Honest numbers.** Hundreds of thousands of neurons scored on a few dozen examples: the best probe score is
+   optimistic by construction. Every accuracy reported as *accuracy* is therefore measured on a held-out **test
+   split**, and the **null control**, the best probe score after shuffling the labels, shows what chance alone
+   reaches.
+"""
+)
+
+# -------------------------------------------------------------------------------------------- real data pictures
+st.subheader("Seen on real data: the demo model")
+res = None
+with S.guarded("Opening the search", stop=False):
+    cur = S.current_result()
+    if cur is not None and cur.summary.get("model_id") == "demo":
+        res = cur
+if res is None:
+    res = st.session_state.get("_about_result_key") and S.get_result(st.session_state["_about_result_key"],
+                                                                      str(S.cache_root()))
+if not res:
+    st.info("The pictures below are drawn from a search on the demo model. Run one on the **Search** page, or "
+            "compute a small one here (shapes-color, 200 images; about a minute on a laptop CPU, cached after).")
+    if st.button("Compute the pictures", key="about_compute"):
+        from sn_core.config import SearchConfig
+        from sn_core.search import run_search
+
+        bar = S.Progress()
+        with S.guarded("Demo search"):
+            r = run_search(SearchConfig(model="demo", task="shapes-color", n_examples=200, baselines=False),
+                           loaded=S.get_model("demo"), progress=bar, root=str(S.cache_root()))
+            st.session_state["_about_result_key"] = r.key
+            bar.clear()
+            st.rerun()
+else:
+    s = res.summary
+    nid = s.get("sn_neuron_id")
+    site = res.sites[0]
+    scores = res.scores(site)  # [n_layers, width]
+    st.markdown(f"Task **{s.get('task')}**, {s.get('n_classes')} classes, {s.get('n_probe')} probe and "
+                f"{s.get('n_test')} test images (search `{S.short_key(res.key)}`).")
+    c1, c2 = st.columns(2)
+    with c1:
+        fig = plots.score_distribution(scores, chance=s.get("chance"),
+                                       title=f"Probe accuracy of all {scores.size:,} neurons")
+        if s.get("null_probe_accuracy") is not None:
+            fig.add_vline(x=s["null_probe_accuracy"], line=dict(color="#7f7f7f", dash="dot"),
+                          annotation_text="null control", annotation_position="top left")
+        st.plotly_chart(fig, key="about_dist", alt="Histogram of all neurons' probe accuracy (log scale)")
+        st.caption("Most neurons classify at chance level; a thin tail does much better. The null control (dotted) "
+                   "is the best any neuron reaches when the labels are shuffled: a score below it means nothing.")
+    with c2:
+        vals, labels, split = res.neuron_values(nid)
+        vals, labels, split = np.asarray(vals, float), np.asarray(labels).astype(str), np.asarray(split).astype(str)
+        params = res.neuron_params(nid)
+        classes = [str(c) for c in res.labels]
+        means = params.get("class_means") or {}
+        thr = params.get("threshold") if len(classes) == 2 and params.get("rule") != "nearest_mean" else None
+        fig = plots.class_histograms({"test": (vals[split == "test"], labels[split == "test"])}, classes,
+                                     threshold=thr, class_means=None if thr is not None else
+                                     [means.get(c) for c in classes], title=f"The best neuron, {nid}")
+        st.plotly_chart(fig, key="about_hist", alt="Histogram of the best neuron's value per class, test split")
+        st.caption("Held-out images, coloured by their true class: the neuron's value alone separates them. "
+                   + ("The dashed line is the threshold." if thr is not None else
+                      "Dotted lines are the class means; each image goes to the nearest one."))
+    with S.guarded("Per-layer curve", stop=False):
+        st.plotly_chart(plots.best_per_layer(res.layer_best(site), s.get("base_accuracy"),
+                                             s.get("null_probe_accuracy"), s.get("chance"),
+                                             title="Where the classifying neurons appear, layer by layer"),
+                        key="about_curve", alt="Best neuron per layer")
+        st.caption("The earliest layer whose best neuron is good enough is where the model can exit.")
+
+# ----------------------------------------------------------------------------------------------------- early exit
+st.subheader("Why early exit is faster")
+n_layers, exit_layer = 8, 3
+if res:
+    n_layers = int(getattr(res, "summary", {}).get("n_layers_total") or len(res.layers) or 8)
+    exit_layer = int(res.summary.get("exit_layer") or 0)
+    n_layers = max(n_layers, max(res.layers) + 1)
+fig = go.Figure()
+fig.add_trace(go.Bar(y=["full model"], x=[n_layers], orientation="h", name="decoder layers run",
+                     marker_color=plots.PALETTE[0], text=[f"{n_layers} layers + LM head, once per answer token"],
+                     textposition="inside"))
+fig.add_trace(go.Bar(y=["early exit"], x=[exit_layer + 1], orientation="h", name="layers run by early exit",
+                     marker_color=plots.PALETTE[2], text=[f"{exit_layer + 1} layers, one pass"],
+                     textposition="inside"))
+fig.update_xaxes(title="decoder layers executed", range=[0, n_layers + 0.5], dtick=1)
+fig.update_layout(height=220, showlegend=False, template="plotly_white", margin=dict(l=90, r=20, t=20, b=40))
+st.plotly_chart(fig, key="about_layers", alt="Decoder layers run by the full model and by early exit")
+st.markdown(
+    """
+The full model runs all layers for the prompt and then once more for every generated token, through the
+vocabulary-sized LM head. Early exit runs the vision encoder and the decoder **up to the neuron's layer**, once,
+and compares one number with a threshold. The **Compare** page measures both on this machine; on a tiny model
+fixed costs (the vision encoder, Python) limit the gain, on a 7B model the layers dominate.
+
+**Further reading:** the method specification shipped with the project (`docs/`), the paper
+(arXiv 2603.10781), SAVs (Mitra et al., sparse attention vectors) for the attention-head baseline.
+"""
+)

@@ -1,0 +1,152 @@
+"""Compare: the Super Neuron against the base model's generated answer, SAV and a linear probe on the held-out
+test split; the measured early-exit speedup; and robustness to a reworded prompt (the neuron chosen with the
+original instruction, evaluated unchanged under another one). Every number comes from ``sn_core``: the summary of
+the search, the engine's predictor and generator timings, and a second search with a different instruction."""
+import dataclasses
+import statistics
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import app_state as S
+from sn_core import plots
+
+st.title("📊 Compare")
+res = S.require_result()
+s = res.summary
+cfg = res.config
+chance = s.get("chance")
+
+# ------------------------------------------------------------------------------------------------------ accuracy
+st.subheader("Accuracy on the held-out test split")
+k = int(s.get("k") or 1)
+rows = [
+    (f"Super Neuron{'s' if k > 1 else ''} (top-{k}, layer {s.get('exit_layer')})", s.get("sn_test_accuracy"),
+     "training-free: one threshold / class means per neuron"),
+    ("Base model (generated answer)", s.get("base_accuracy"), "greedy answer matched to the label set"),
+    ("SAV (top-20 attention heads)", s.get("sav_test_accuracy"), "training-free: class-mean head vectors vote"),
+    (f"Linear probe (layer {s.get('probe_lr_layer')})", s.get("probe_lr_test_accuracy"),
+     "logistic regression on the residual stream: trained, an upper reference"),
+]
+table = pd.DataFrame(rows, columns=["method", "test_accuracy", "what it is"])
+st.dataframe(table, hide_index=True, column_config={
+    "test_accuracy": st.column_config.ProgressColumn("test accuracy", format="%.3f", min_value=0.0, max_value=1.0)})
+shown = table.dropna(subset=["test_accuracy"])
+if len(shown) < len(table):
+    st.caption("Methods without a number were switched off for this search (or impossible, e.g. a truncated model). "
+               "Re-run the search with baselines on to fill them in.")
+if len(shown):
+    st.plotly_chart(plots.accuracy_bars(shown, chance=chance), key="cmp_acc", alt="Test accuracy per method")
+st.caption(f"Test split: {s.get('n_test')} examples, {s.get('n_classes')} classes (chance {chance:.2f}). The null "
+           f"control (best probe score with shuffled labels) is {s.get('null_probe_accuracy') or float('nan'):.2f}.")
+
+# ------------------------------------------------------------------------------------------------------- speed
+st.subheader("Speed: full generation vs early exit")
+st.caption("Measured here and now on this machine, on test-split images: the full model generating its answer "
+           "vs the early-exit path up to the Super Neuron's layer. Median of the repeats after a warm-up.")
+c1, c2, c3 = st.columns(3)
+n_img = int(c1.number_input("Images", 1, 256, 8, key="cmp_n"))
+batch_sizes = c2.multiselect("Batch sizes", [1, 4, 8, 16, 32], default=[1, 8], key="cmp_bs")
+repeats = int(c3.number_input("Repeats", 1, 9, 3, key="cmp_rep"))
+if st.button("Measure speed", key="cmp_speed", type="primary"):
+    from sn_core.baselines import generate_answers
+    from sn_core.early_exit import EarlyExitPredictor
+
+    bar = S.Progress()
+    with S.guarded("Speed measurement"):
+        if not batch_sizes:
+            raise ValueError("choose at least one batch size")
+        loaded = S.get_model(cfg.model, cfg.device, cfg.dtype)
+        if getattr(loaded, "truncated", False):
+            raise ValueError("the model was loaded with only its first layers: full generation cannot run")
+        task = res.task
+        idx = np.asarray(res.split.test)[:n_img]
+        from sn_core.images import load_image
+
+        images = [load_image(task.examples[int(i)].image) for i in idx]
+        questions = [task.examples[int(i)].question for i in idx]
+        prompts = [loaded.prompt(task.prompt_text(q)) for q in questions]
+        pred = EarlyExitPredictor(loaded, res.classifier(), instruction=task.instruction)
+        out, total, step = [], len(batch_sizes) * repeats, 0
+        for bs in batch_sizes:
+            pred.predict_batch(images[:bs], questions[:bs], batch_size=bs)  # warm-up
+            generate_answers(loaded, images[:bs], prompts[:bs], list(res.labels), batch_size=bs)
+            ee, full = [], []
+            for _ in range(repeats):
+                bar("generate", step, total)
+                step += 1
+                preds = pred.predict_batch(images, questions, batch_size=bs)
+                ee.append(sum(p.seconds for p in preds))
+                full.append(generate_answers(loaded, images, prompts, list(res.labels), batch_size=bs).seconds)
+            out += [{"batch_size": bs, "path": "full model (generate)", "ms_per_example":
+                     1000 * statistics.median(full) / len(images)},
+                    {"batch_size": bs, "path": f"early exit (layer {s.get('exit_layer')})", "ms_per_example":
+                     1000 * statistics.median(ee) / len(images)}]
+        flop = None
+        try:
+            from sn_core import flops
+
+            plen = int(loaded.encode(images[:1], prompts[:1])["input_ids"].shape[1])
+            flop = flops.flop_ratio(loaded, plen, int(s.get("exit_layer")))
+        except Exception:  # noqa: BLE001 - the FLOPs ratio is an optional extra
+            flop = None
+        st.session_state["cmp_speed_result"] = {"key": res.key, "rows": out, "flop": flop}
+    bar.clear()
+
+sp = st.session_state.get("cmp_speed_result")
+if sp and sp["key"] == res.key:
+    df = pd.DataFrame(sp["rows"])
+    wide = df.pivot(index="batch_size", columns="path", values="ms_per_example")
+    full_col = [c for c in wide.columns if c.startswith("full")][0]
+    ee_col = [c for c in wide.columns if c.startswith("early")][0]
+    wide["speedup (×)"] = wide[full_col] / wide[ee_col]
+    st.dataframe(wide.reset_index(), hide_index=True,
+                 column_config={c: st.column_config.NumberColumn(format="%.2f") for c in wide.columns})
+    st.plotly_chart(plots.latency_bars(df), key="cmp_lat", alt="Latency per example, full vs early exit")
+    if sp.get("flop"):
+        st.caption(f"Analytic FLOPs ratio (the speedup early exit could reach on this model): "
+                   f"{float(sp['flop']):.1f}×. Measured ratios are lower when fixed costs (vision encoder, Python "
+                   "overhead) dominate, as on a tiny model.")
+
+# -------------------------------------------------------------------------------------------------- robustness
+st.subheader("Robustness to a reworded prompt")
+st.caption("The neuron is chosen, and its threshold fitted, with the original answer-format instruction. Here the "
+           "same examples are asked with another instruction; the neuron is evaluated **unchanged** on the test "
+           "split, beside a neuron re-chosen under the new instruction. (The demo model knows only its training "
+           "words: unknown words become an unknown token, which is itself a rewording.)")
+orig = res.task.instruction
+new = st.text_input("Reworded instruction", "One word answer." if orig != "One word answer." else "", key="cmp_instr")
+if st.button("Evaluate under the reworded prompt", key="cmp_robust"):
+    from sn_core.search import run_search
+
+    bar = S.Progress()
+    with S.guarded("Reworded-prompt search"):
+        if new.strip() == (orig or "").strip():
+            raise ValueError(f"the reworded instruction {new!r} is the same as the original one")
+        cfg2 = dataclasses.replace(cfg, instruction=new, baselines=False).validate()
+        res2 = run_search(cfg2, progress=bar, loaded=S.get_model(cfg.model, cfg.device, cfg.dtype),
+                          root=str(S.cache_root()))
+        ids = [str(x) for x in res.top_k["neuron_id"]][:int(s.get("k") or 1)]
+        clf = res.classifier(ids)  # fitted under the ORIGINAL prompt
+        cols = [np.asarray(res2.neuron_values(n)[0], float) for n in ids]
+        X = np.stack(cols, axis=1)  # [n_examples, k]
+        _, labels2, split2 = res2.neuron_values(ids[0])
+        test = np.asarray(split2).astype(str) == "test"
+        same = float(clf.score(X[test], np.asarray(labels2).astype(str)[test]))
+        st.session_state["cmp_robust_result"] = {
+            "key": res.key, "instruction": new, "rows": [
+                {"prompt": "original", "method": "chosen neuron", "test_accuracy": s.get("sn_test_accuracy"),
+                 "neuron": ", ".join(ids)},
+                {"prompt": "reworded", "method": "chosen neuron", "test_accuracy": same, "neuron": ", ".join(ids)},
+                {"prompt": "reworded", "method": "re-chosen neuron",
+                 "test_accuracy": res2.summary.get("sn_test_accuracy"), "neuron": res2.summary.get("sn_neuron_id")},
+            ]}
+    bar.clear()
+rb = st.session_state.get("cmp_robust_result")
+if rb and rb["key"] == res.key:
+    df = pd.DataFrame(rb["rows"])
+    st.dataframe(df, hide_index=True, column_config={"test_accuracy": st.column_config.NumberColumn(format="%.3f")})
+    st.plotly_chart(plots.robustness_bars(df), key="cmp_rob", alt="Test accuracy under the original and reworded "
+                                                                   "prompt")
+    st.caption(f"Original instruction: “{orig}”; reworded: “{rb['instruction']}”.")

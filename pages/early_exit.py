@@ -1,0 +1,152 @@
+"""Early-exit playground: one image and one question, answered twice. The Super Neuron path runs the model only up
+to the neuron's layer and applies its fitted rule (``sn_core.early_exit``); the full model generates its answer
+(``sn_core.baselines.generate_answers``). Both are timed on the same machine in the same run; the speedup is their
+ratio. The neuron's value is drawn against its probe-split histograms."""
+import statistics
+import time
+
+import numpy as np
+import streamlit as st
+
+import app_state as S
+from sn_core import plots
+
+st.title("⚡ Early-exit playground")
+res = S.require_result()
+s = res.summary
+cfg = res.config
+st.caption("The Super Neuron answers after running the vision encoder and the first decoder layers only; the full "
+           "model runs every layer and decodes its answer token by token. Same image, same question, same machine.")
+
+loaded = None
+with S.guarded(f"Loading model {cfg.model!r}"):
+    loaded = S.get_model(cfg.model, cfg.device, cfg.dtype)
+with S.guarded("Opening the task"):
+    task = res.task
+
+# ------------------------------------------------------------------------------------------------ the classifier
+chosen = st.session_state.get(S.NEURON)
+top_ids = [str(x) for x in res.top_k["neuron_id"]][: int(s.get("k") or 1)]
+options = {f"the search's Super Neuron{'s' if len(top_ids) > 1 else ''} ({', '.join(top_ids)})": top_ids}
+if chosen and chosen not in top_ids:
+    options[f"the inspector's neuron ({chosen})"] = [chosen]
+which = st.radio("Classifier", list(options), key="ee_which", horizontal=True)
+neurons = options[which]
+with S.guarded("Fitting the classifier"):
+    clf = res.classifier(neurons)
+    from sn_core.early_exit import EarlyExitPredictor
+
+    predictor = EarlyExitPredictor(loaded, clf, instruction=task.instruction)
+
+# ------------------------------------------------------------------------------------------ image and question
+st.subheader("1 · Image and question")
+c1, c2 = st.columns([1, 2])
+src = c1.radio("Image", ["example from the task's test split", "upload"], key="ee_source")
+image, default_q, true_label = None, None, None
+test_idx = np.asarray(res.split.test)
+if src == "upload":
+    up = c1.file_uploader("Image (PNG, JPEG, GIF, BMP, WebP, TIFF; up to 20 MB)", key="ee_upload",
+                          type=["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"])
+    if up is not None:
+        from sn_core.images import load_image
+
+        with S.guarded("Reading the uploaded image"):
+            image = load_image(up.getvalue(), name=up.name)
+    default_q = task.examples[int(test_idx[0])].question if len(test_idx) else ""
+else:
+    pick = int(c1.number_input(f"Test example (0–{len(test_idx) - 1})", 0, max(len(test_idx) - 1, 0), 0,
+                               key="ee_example"))
+    ex = task.examples[int(test_idx[pick])]
+    from sn_core.images import load_image
+
+    with S.guarded("Reading the example image"):
+        image = load_image(ex.image)
+    default_q, true_label = ex.question, ex.label
+question = c2.text_input("Question", default_q, key=f"ee_question_{src}_{default_q}",
+                         help=f"The answer-format instruction “{task.instruction}” is appended, as in the search.")
+if image is None:
+    c2.info("Upload an image, or pick an example.")
+    st.stop()
+c2.image(image.resize((192, 192), 0) if max(image.size) < 192 else image, width=192,
+         caption=f"{image.size[0]}×{image.size[1]} px" + (f", true label: {true_label}" if true_label else ""))
+if not question.strip():
+    st.error("**Question**: type a question to ask about the image.")
+    st.stop()
+
+repeats = st.slider("Timing repeats (median reported, after one warm-up run)", 1, 7, 3, key="ee_repeats")
+
+# ------------------------------------------------------------------------------------------------------ predict
+if st.button("Answer with both paths", type="primary", key="ee_go"):
+    bar = S.Progress()
+    with S.guarded("Early-exit prediction"):
+        predictor.predict(image, question)  # warm-up
+        times, pred = [], None
+        for _ in range(repeats):
+            pred = predictor.predict(image, question)
+            times.append(pred.seconds)
+        ee_s = statistics.median(times)
+    full = None
+    if getattr(loaded, "truncated", False):
+        st.info("This model was loaded with only its first layers, so the full model cannot generate an answer.")
+    else:
+        from sn_core.baselines import generate_answers
+
+        with S.guarded("Full-model generation"):
+            prompt = loaded.prompt(task.prompt_text(question))
+            generate_answers(loaded, [image], [prompt], list(res.labels))  # warm-up
+            times = []
+            for i in range(repeats):
+                bar("generate", i, repeats)
+                full = generate_answers(loaded, [image], [prompt], list(res.labels))
+                times.append(full.seconds)
+            full_s = statistics.median(times)
+    bar.clear()
+    st.session_state["ee_last"] = {
+        "label": pred.label, "values": dict(pred.values), "exit_layer": pred.exit_layer, "ee_s": ee_s,
+        "answer": full.answers[0] if full else None, "matched": full.predicted[0] if full else None,
+        "full_s": full_s if full else None, "neurons": neurons, "question": question, "true": true_label,
+        "at": time.time()}
+
+out = st.session_state.get("ee_last")
+if out and out["neurons"] == neurons:
+    st.subheader("2 · Answers")
+    a, b, c = st.columns(3)
+    with a.container(border=True):
+        st.markdown(f"**Super Neuron** (exits after layer {out['exit_layer']} of {loaded.n_layers_total})")
+        st.metric("Prediction", out["label"], help="The neuron's fitted rule applied to its value.")
+        st.caption(f"{1000 * out['ee_s']:.1f} ms")
+    with b.container(border=True):
+        st.markdown("**Full model** (every layer, greedy generation)")
+        if out["answer"] is None:
+            st.metric("Answer", "n/a")
+        else:
+            st.metric("Answer", out["answer"] or "(empty)",
+                      help="The generated text; matched to the label set: " + str(out["matched"]))
+            st.caption(f"{1000 * out['full_s']:.1f} ms · matched label: **{out['matched'] or 'none (wrong)'}**")
+    with c.container(border=True):
+        st.markdown("**Speedup**")
+        if out["full_s"]:
+            st.metric("Full / early exit", f"{out['full_s'] / out['ee_s']:.1f}×",
+                      help="Ratio of the median latencies measured above, batch size 1.")
+        else:
+            st.metric("Full / early exit", "n/a")
+        if out["true"]:
+            st.caption(f"True label: **{out['true']}**")
+
+    nid = neurons[0]
+    value = out["values"].get(nid)
+    if value is not None:
+        with S.guarded("Drawing the histogram", stop=False):
+            vals, labels, split = res.neuron_values(nid)
+            vals, labels, split = np.asarray(vals, float), np.asarray(labels).astype(str), np.asarray(split)
+            params = res.neuron_params(nid)
+            classes = [str(x) for x in res.labels]
+            means = params.get("class_means") or {}
+            thr = params.get("threshold") if len(classes) == 2 and params.get("rule") != "nearest_mean" else None
+            fig = plots.value_on_histogram(vals[split == "probe"], labels[split == "probe"], classes, value,
+                                           threshold=thr, class_means=None if thr is not None else
+                                           [means.get(c) for c in classes],
+                                           title=f"This image's value of {nid} against the probe split")
+            st.plotly_chart(fig, key="ee_hist", alt="The neuron's value for this image against its histogram")
+            st.caption("The orange line is this image; coloured bars are the probe examples of each class. The "
+                       "prediction is the class on the same side of the threshold (or with the nearest mean).")

@@ -1,0 +1,90 @@
+"""Layer map: where in the network the classifying neurons are. A layer x neuron heatmap of probe scores (wide
+layers binned to the best neuron per bin, with a drill-down into one layer), the best neuron per layer against
+the base model and the null control, and a sortable table of the top neurons. Selecting a neuron (table row, plot
+click, or the inputs) opens it in the inspector."""
+import numpy as np
+import streamlit as st
+
+import app_state as S
+from sn_core import plots
+from sn_core.sites import neuron_id
+
+st.title("🗺️ Layer map")
+res = S.require_result()
+s = res.summary
+st.caption(f"Search `{S.short_key(res.key)}`: **{s.get('task')}** on `{s.get('model_id')}`, "
+           f"{s.get('n_probe')} probe / {s.get('n_test')} test examples. Scores are **probe** accuracies of each "
+           f"neuron's own 1-D rule ({s.get('rule')}); chance is {s.get('chance', 0):.2f}.")
+
+sites = list(res.sites)
+site = st.radio("Site", sites, horizontal=True, key="lm_site") if len(sites) > 1 else sites[0]
+layers = list(res.layers)
+with S.guarded("Reading the scores"):
+    scores = res.scores(site)  # [n_layers, width]
+chance = s.get("chance")
+width = scores.shape[1]
+
+# ------------------------------------------------------------------------------------------------------ heatmap
+st.subheader("Every neuron's probe score")
+max_bins = st.select_slider("Heatmap columns (neurons are binned beyond this; each cell shows its bin's best)",
+                            [32, 64, 128, 256, 512, 1024], value=128 if width > 128 else 1024, key="lm_bins")
+fig = plots.layer_heatmap(scores, layers, site, max_bins=max_bins, chance=chance)
+ev = st.plotly_chart(fig, key="lm_heatmap", on_select="rerun", selection_mode="points",
+                     alt=f"Heatmap of probe accuracy, {len(layers)} layers by {width} neurons")
+st.caption("Bright cells hold neurons that separate the classes well on the probe split. Click a cell to "
+           "drill into its layer (and, when neurons are not binned, to select the neuron).")
+
+binned = width > max_bins
+points = (ev.selection.points if ev is not None and hasattr(ev, "selection") else []) or []
+if points:
+    p = points[0]
+    layer_clicked = int(p.get("y")) if p.get("y") is not None else None
+    if layer_clicked in layers:
+        st.session_state["lm_layer"] = layer_clicked
+        if not binned and p.get("x") is not None:
+            S.select_neuron(neuron_id(site, layer_clicked, int(p["x"])))
+
+# ---------------------------------------------------------------------------------------------------- drill-down
+st.subheader("One layer in detail")
+c1, c2 = st.columns([1, 3])
+current = st.session_state.get(S.NEURON) or s.get("sn_neuron_id")
+default_layer = layers[int(np.nanargmax(np.nanmax(scores, axis=1)))]
+if "lm_layer" not in st.session_state or st.session_state["lm_layer"] not in layers:
+    st.session_state["lm_layer"] = default_layer
+layer = c1.selectbox("Layer", layers, key="lm_layer")
+row = scores[layers.index(layer)]  # [width]
+best_idx = int(np.nanargmax(row))
+index = int(c1.number_input("Neuron index", 0, width - 1, best_idx, key=f"lm_index_{site}_{layer}"))
+c1.caption(f"Best in layer {layer}: neuron {best_idx} ({row[best_idx]:.3f}).")
+if c1.button("Inspect this neuron", key="lm_open", type="primary"):
+    S.select_neuron(neuron_id(site, layer, index))
+    S.go("inspector")
+c2.plotly_chart(plots.layer_profile(row, layer, site, highlight=index, chance=chance), key="lm_profile",
+                alt=f"Probe accuracy of each neuron in layer {layer}")
+
+# ---------------------------------------------------------------------------------------------- per-layer curve
+st.subheader("Best neuron per layer")
+with S.guarded("Per-layer table", stop=False):
+    lb = res.layer_best(site)
+    st.plotly_chart(plots.best_per_layer(lb, s.get("base_accuracy"), s.get("null_probe_accuracy"), chance),
+                    key="lm_curve", alt="Best probe score and its test accuracy per layer")
+    st.caption("Blue: the best probe score in each layer (optimistic: chosen on that split). Green: the same "
+               "neuron's accuracy on the held-out test split. Reference lines: the full model's generated answer "
+               "(test split), the null control (best probe score after shuffling labels) and chance.")
+
+# ------------------------------------------------------------------------------------------------------ top table
+st.subheader("Top neurons")
+top = res.top_k
+if len(sites) > 1 and "site" in top:
+    top = top[top["site"].astype(str).str.contains(site.split(".")[0])] if st.checkbox(
+        "Only this site", False, key="lm_only_site") else top
+st.caption("Click a column header to sort; select a row to open the neuron in the inspector.")
+ev = st.dataframe(top, hide_index=True, on_select="rerun", selection_mode="single-row", key="lm_top",
+                  column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                 for c in ("probe_score", "test_accuracy", "separation") if c in top})
+picked = ev.selection.rows if ev is not None else []
+if picked:
+    nid = str(top.iloc[picked[0]]["neuron_id"])
+    S.select_neuron(nid)
+    if st.button(f"Inspect {nid}", key="lm_open_row", type="primary"):
+        S.go("inspector")

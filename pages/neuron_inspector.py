@@ -1,0 +1,143 @@
+"""Neuron inspector: one neuron as a classifier. Per-class histograms of its value on the probe and test splits
+with the fitted threshold (or class means), probe/test accuracy, the confusion matrix on the test split, the
+examples that drive it highest and lowest, previous/next navigation, a shareable URL, and downloads (the neuron
+as a classifier JSON artifact, its values as CSV)."""
+import io
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import app_state as S
+from sn_core import plots
+from sn_core.sites import neuron_id, parse_neuron_id
+
+st.title("🔬 Neuron inspector")
+res = S.require_result()
+s = res.summary
+top = res.top_k
+ranked = [str(x) for x in top["neuron_id"]]
+
+# ------------------------------------------------------------------------------------------------ which neuron
+nid = st.session_state.get(S.NEURON) or s.get("sn_neuron_id") or ranked[0]
+with S.guarded("Neuron id"):
+    kind, layer, index = parse_neuron_id(nid)
+    if layer not in res.layers:
+        raise ValueError(f"layer {layer} of {nid} was not searched; this search covers layers "
+                         f"{', '.join(str(x) for x in res.layers)}")
+
+with st.container(border=True):
+    c = st.columns([3, 1, 1, 1, 1])
+    typed = c[0].text_input("Neuron id", nid, key=f"ni_id_{nid}",
+                            help="e.g. blocks.3.mlp.hook_post[17]: site, layer and neuron index")
+    if typed.strip() and typed.strip() != nid:
+        try:
+            parse_neuron_id(typed)
+        except ValueError as e:
+            st.error(f"**Neuron id**: {e}")
+        else:
+            S.select_neuron(typed.strip())
+            st.rerun()
+    in_rank = nid in ranked
+    pos = ranked.index(nid) if in_rank else None
+    width = res.scores(kind).shape[1]
+    if c[1].button("◀ previous rank", key="ni_prev_rank", disabled=not in_rank or pos == 0):
+        S.select_neuron(ranked[pos - 1]); st.rerun()
+    if c[2].button("next rank ▶", key="ni_next_rank", disabled=not in_rank or pos == len(ranked) - 1):
+        S.select_neuron(ranked[pos + 1]); st.rerun()
+    if c[3].button("◀ index − 1", key="ni_prev_index", disabled=index == 0):
+        S.select_neuron(neuron_id(kind, layer, index - 1)); st.rerun()
+    if c[4].button("index + 1 ▶", key="ni_next_index", disabled=index >= width - 1):
+        S.select_neuron(neuron_id(kind, layer, index + 1)); st.rerun()
+
+# The URL of this view can be shared: it reopens this search and neuron (same store).
+st.query_params["search"] = res.key
+st.query_params["neuron"] = nid
+st.session_state["_qp_search"], st.session_state["_qp_neuron"] = res.key, nid
+
+# ------------------------------------------------------------------------------------------- values and fitting
+with S.guarded(f"Reading {nid}"):
+    values, labels, split = res.neuron_values(nid)  # [n_examples] each
+    params = res.neuron_params(nid)
+    clf = res.classifier([nid])
+values = np.asarray(values, dtype=float)
+labels = np.asarray([str(v) for v in labels])
+split = np.asarray([str(v) for v in split])
+classes = [str(c) for c in res.labels]
+is_probe, is_test = split == "probe", split == "test"
+X_probe, X_test = values[is_probe, None], values[is_test, None]  # [n_probe, 1], [n_test, 1]
+pred_test = np.asarray(clf.predict(X_test)).astype(str)  # [n_test]
+probe_acc = float(clf.score(X_probe, labels[is_probe]))
+test_acc = float(clf.score(X_test, labels[is_test]))
+rank_txt = f"rank {pos + 1} of the top {len(ranked)}" if in_rank else "not in the top list"
+
+st.subheader(f"`{nid}`")
+st.caption(f"Layer {layer}, {kind} site, neuron {index}; {rank_txt}. Rule: **{params.get('rule')}**"
+           + (f", threshold {params['threshold']:.4g}, polarity {'+' if params.get('polarity', 1) > 0 else '−'} "
+              f"(predicts {classes[1] if params.get('polarity', 1) > 0 else classes[0]!r} above the threshold)"
+              if params.get("threshold") is not None and len(classes) == 2 else "") + ".")
+m = st.columns(4)
+m[0].metric("Probe accuracy", f"{100 * probe_acc:.1f}%", help="On the split that fitted the rule and ranked it.")
+m[1].metric("Test accuracy", f"{100 * test_acc:.1f}%", help="Held-out split: the honest number.")
+m[2].metric("Base model (test)", "n/a" if s.get("base_accuracy") is None else f"{100 * s['base_accuracy']:.1f}%")
+m[3].metric("Null control (probe)", "n/a" if s.get("null_probe_accuracy") is None
+            else f"{100 * s['null_probe_accuracy']:.1f}%")
+
+# ------------------------------------------------------------------------------------------------------- plots
+means = params.get("class_means") or {}
+mean_list = [means.get(c) for c in classes] if means else None
+thr = params.get("threshold") if params.get("rule") in ("stump",) or (len(classes) == 2 and "threshold" in params
+                                                                          and params.get("rule") != "nearest_mean") \
+    else None
+fig = plots.class_histograms({"probe": (values[is_probe], labels[is_probe]), "test": (values[is_test],
+                              labels[is_test])}, classes, threshold=thr,
+                             class_means=mean_list if thr is None else None,
+                             title=f"Value of {nid} at the last prompt token, by true class")
+st.plotly_chart(fig, key="ni_hist", alt="Per-class histograms of the neuron's activation on probe and test")
+st.caption("Each colour is one true class. " + ("The dashed line is the threshold fitted on the probe split."
+           if thr is not None else "Dotted lines are the class means fitted on the probe split; an example "
+           "is assigned to the nearest mean.") + " Well separated colours on the **test** panel mean the neuron "
+           "really carries the answer.")
+
+c1, c2 = st.columns([2, 3])
+c1.plotly_chart(plots.confusion_matrix(labels[is_test], pred_test, classes, title="Test split: true vs predicted"),
+                key="ni_confusion", alt="Confusion matrix on the test split")
+
+# ------------------------------------------------------------------------------------------- top / bottom images
+with c2:
+    st.markdown("**Examples that drive the neuron highest and lowest (test split)**")
+    n_show = st.slider("Examples per row", 4, 12, 6, key="ni_n_examples")
+    with S.guarded("Loading examples", stop=False):
+        from sn_core.images import load_image
+
+        for which, title in (("top", "Highest"), ("bottom", "Lowest")):
+            st.caption(f"{title} activating")
+            items = res.examples(nid, n=n_show, which=which, split="test")
+            cols = st.columns(max(len(items), 1))
+            for col, (i, v, ex) in zip(cols, items):
+                img = load_image(ex.image)
+                ok = "✓" if str(clf.predict(np.array([[v]]))[0]) == ex.label else "✗"
+                col.image(img.resize((96, 96), 0), caption=f"{v:.3g} · {ex.label} {ok}", width=96)
+                col.caption(f"*{ex.question}*")
+
+# ----------------------------------------------------------------------------------------------------- downloads
+st.subheader("Take it with you")
+d = st.columns(3)
+with S.guarded("Preparing the classifier artifact", stop=False):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "neuron.json"
+        clf.to_json(path, model_id=s.get("model_id"), weights_hash=s.get("weights_hash"), task=s.get("task"),
+                    search_key=res.key)
+        blob = path.read_bytes()
+    d[0].download_button("Classifier (JSON)", blob, file_name=f"super-neuron-{kind}-L{layer}-{index}.json",
+                         mime="application/json", key="ni_dl_json",
+                         help="Load it with sn_core.classifier.SuperNeuronClassifier.from_json or "
+                              "`python -m sn_core predict --classifier ...`.")
+csv = pd.DataFrame({"example": np.arange(len(values)), "split": split, "label": labels, "value": values})
+d[1].download_button("This neuron's values (CSV)", csv.to_csv(index=False), file_name=f"values-{kind}-L{layer}-"
+                     f"{index}.csv", mime="text/csv", key="ni_dl_values")
+d[2].download_button("Top-neuron scores (CSV)", top.to_csv(index=False), file_name=f"scores-{res.key[:10]}.csv",
+                     mime="text/csv", key="ni_dl_scores")
+st.caption("Share this view: the page URL carries `?search=...&neuron=...` (it reopens from this machine's store).")

@@ -1,0 +1,200 @@
+"""Search page: choose a model, a task and the search settings, run the search (with a progress bar), and reopen
+previous searches. The search itself is ``sn_core.search.run_search``; its results are cached in the store, so the
+same settings come back instantly."""
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+import app_state as S
+
+st.title("🔎 Search for Super Neurons")
+st.caption(
+    "A **Super Neuron** is one scalar activation of the language model, read at the last prompt token, that "
+    "answers a categorical visual question on its own by a threshold (two classes) or the nearest class mean "
+    "(more classes). The search fits that 1-D rule for every neuron on a small **probe** split, ranks the "
+    "neurons, and reports accuracy on a held-out **test** split."
+)
+
+tab_new, tab_prev = st.tabs(["New search", "Previous searches"])
+
+# --------------------------------------------------------------------------------------------------- new search
+with tab_new:
+    st.subheader("1 · Model")
+    mode = st.radio("Model source", ["demo", "local folder or cached hub id"], horizontal=True, key="model_mode",
+                    help="The demo is a small LLaVA-style model shipped with the app. Other models must already be "
+                         "on this machine: nothing is downloaded.")
+    if mode == "demo":
+        model_spec = "demo"
+    else:
+        model_spec = st.text_input("Model folder (Hugging Face format) or hub id in the local cache",
+                                   key="model_path", placeholder="/models/llava-1.5-7b-hf").strip()
+        if not model_spec:
+            st.info("Type a model folder or hub id, or choose the demo model.")
+            st.stop()
+    loaded = None
+    with S.guarded(f"Loading model {model_spec!r}"):
+        loaded = S.get_model(model_spec)
+    st.session_state[S.MODEL] = model_spec
+    widths = ", ".join(f"{k} {v}" for k, v in loaded.widths.items())
+    st.caption(f"`{loaded.model_id}`: {loaded.n_layers} decoder layers; neurons per layer by site: {widths}.")
+
+    st.subheader("2 · Task")
+    from sn_core.data import bundled_spec, bundled_task_names
+
+    source = st.radio("Task source", ["bundled", "upload", "local path"], horizontal=True, key="task_source",
+                      help="Bundled tasks are generated images. Uploads: a JSONL/CSV manifest (fields image, "
+                           "question, label) together with its images, or one ZIP holding a manifest and images or "
+                           "one subfolder of images per class.")
+    task_arg, question, n_examples = None, None, 400
+    if source == "bundled":
+        names = bundled_task_names()
+        name = st.selectbox("Bundled task", names, index=names.index("shapes-color") if "shapes-color" in names
+                            else 0, key="task_name")
+        spec = bundled_spec(name)
+        st.caption(f"{spec.description}  Question: *{spec.question}*  Labels: {', '.join(spec.labels)}")
+        n_examples = int(st.number_input("Examples to generate", 20, 20000, 400, step=50, key="n_examples",
+                                         help="Images generated for this search (never the demo model's "
+                                              "training images)."))
+        task_arg = name
+    elif source == "upload":
+        files = st.file_uploader("Manifest with its images, or one ZIP", accept_multiple_files=True,
+                                 type=["jsonl", "ndjson", "csv", "zip", "png", "jpg", "jpeg", "bmp", "gif", "webp"],
+                                 key="task_upload")
+        question = st.text_input("Question (only for a folder of class subfolders)", key="upload_question",
+                                 placeholder="What is in the image?").strip() or None
+        if not files:
+            st.info("Upload a task to continue, or choose a bundled task.")
+            st.stop()
+        with S.guarded("Reading the upload"):
+            folder = S.save_task_upload(files)
+            kind, task_arg = S.find_task_source(folder)
+            if kind == "folder" and not question:
+                raise ValueError("this upload is a folder of class subfolders: type the question to ask")
+        st.caption(f"Task read from the upload ({kind}).")
+    else:
+        task_arg = st.text_input("Path to a .jsonl/.csv manifest or a folder of class subfolders", key="task_path",
+                                 placeholder="/data/my-task/manifest.jsonl").strip()
+        question = st.text_input("Question (only for a folder of class subfolders)", key="path_question").strip() \
+            or None
+        if not task_arg:
+            st.info("Type a path, or choose a bundled task.")
+            st.stop()
+        if not Path(task_arg).exists():
+            st.error(f"**Task**: path {task_arg!r} not found on the server.")
+            st.stop()
+
+    st.subheader("3 · Search settings")
+    c1, c2, c3 = st.columns(3)
+    site_names = {"mlp": "MLP neurons (mlp.hook_post)", "resid": "residual stream (hook_resid_post)",
+                  "attn": "attention heads' outputs (attn.hook_z)"}
+    sites = c1.multiselect("Sites", list(site_names), default=["mlp"], format_func=site_names.get, key="sites")
+    layers = c1.multiselect("Layers", list(range(loaded.n_layers)), default=list(range(loaded.n_layers)),
+                            key="layers", help="Decoder layers to search. Fewer layers = a faster search.")
+    probe_per_class = int(c2.number_input("Probe examples per class", 2, 2000, 20, key="probe_per_class",
+                                          help="Fit and rank every neuron on this many examples of each class "
+                                               "(SAVs use about 20)."))
+    test_per_class = int(c2.number_input("Test examples per class (0 = all the rest)", 0, 20000, 0,
+                                         key="test_per_class"))
+    seed = int(c2.number_input("Split seed", 0, 2**31 - 1, 0, key="seed"))
+    k = int(c3.number_input("Neurons in the vote (top-k)", 1, 25, 1, key="k"))
+    rule = c3.selectbox("Rule", ["auto", "stump", "nearest_mean", "ovr_stump"], key="rule",
+                        help="auto: threshold for two classes, nearest class mean for more.")
+    metric = c3.selectbox("Ranking metric", ["accuracy", "balanced_accuracy"], key="metric")
+    with st.expander("More settings"):
+        baselines = st.checkbox("Run the baselines (base model's generated answer, SAV, linear probe)", True,
+                                key="baselines")
+        l_max = st.number_input("Latest layer allowed (early-exit budget; -1 = any)", -1, loaded.n_layers - 1, -1,
+                                key="l_max")
+        instruction = st.text_input("Answer-format instruction (empty = the task's own)", key="instruction")
+        batch_size = int(st.number_input("Batch size", 1, 512, 16, key="batch_size"))
+
+    if st.button("Run search", type="primary", key="run_search"):
+        from sn_core.config import SearchConfig
+        from sn_core.search import run_search
+
+        with S.guarded("Search settings"):
+            if not sites:
+                raise ValueError("choose at least one site")
+            if not layers:
+                raise ValueError("choose at least one layer")
+            config = SearchConfig(
+                model=model_spec, task=task_arg, question=question, instruction=instruction or None,
+                n_examples=n_examples, probe_per_class=probe_per_class, test_per_class=test_per_class or None,
+                seed=seed, sites=tuple(sites), layers=tuple(sorted(layers)),
+                l_max=None if l_max < 0 else int(l_max), k=k, rule=rule, metric=metric, baselines=baselines,
+                batch_size=batch_size).validate()
+        bar = S.Progress()
+        with S.guarded("Search"):
+            res = run_search(config, loaded=loaded, progress=bar, root=str(S.cache_root()))
+        bar.clear()
+        S.set_search(res.key)
+        S.get_search_list.clear()
+        st.session_state[S.TASK_LABEL] = str(res.summary.get("task"))
+        how = "from the cache" if res.summary.get("cache_hit") else f"in {res.summary.get('seconds', 0):.1f} s"
+        st.success(f"Search `{S.short_key(res.key)}` finished {how}.", icon="✅")
+
+# -------------------------------------------------------------------------------------------- previous searches
+with tab_prev:
+    rows = []
+    with S.guarded("Listing previous searches", stop=False):
+        rows = S.get_search_list(str(S.cache_root()))
+    if not rows:
+        st.info("No previous searches in the store yet.")
+    else:
+        table = pd.DataFrame([{
+            "created": r.get("created"), "model": r.get("model_id"), "task": r.get("task"),
+            "Super Neuron": (r.get("summary") or {}).get("sn_neuron_id"),
+            "test accuracy": (r.get("summary") or {}).get("sn_test_accuracy"),
+            "key": r.get("key")} for r in rows])
+        st.caption("Select a row to reopen that search (results come from the store; nothing is recomputed).")
+        ev = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="prev_table",
+                          
+                          column_config={"test accuracy": st.column_config.NumberColumn(format="%.3f")})
+        picked = ev.selection.rows if ev is not None else []
+        if picked:
+            key = table.iloc[picked[0]]["key"]
+            if st.button(f"Reopen search {S.short_key(key)}", key="reopen"):
+                S.set_search(key)
+                st.rerun()
+
+# ------------------------------------------------------------------------------------------------ current search
+res = None
+with S.guarded("Opening the current search"):
+    res = S.current_result()
+if res is not None:
+    st.divider()
+    s = res.summary
+    st.subheader(f"Current search `{S.short_key(res.key)}`: {s.get('task')} on `{s.get('model_id')}`")
+
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
+    m = st.columns(5)
+    m[0].metric("Super Neuron, test accuracy", pct(s.get("sn_test_accuracy")),
+                help=f"Held-out accuracy of the top-{s.get('k')} neuron(s): {s.get('sn_neuron_id')}")
+    m[1].metric("…its probe score", pct(s.get("sn_probe_accuracy")), help="On the split used to choose it.")
+    m[2].metric("Base model (generated answer)", pct(s.get("base_accuracy")), help="Held-out test accuracy.")
+    m[3].metric("Null control", pct(s.get("null_probe_accuracy")),
+                help="Best probe score of any neuron after shuffling the labels: what chance alone reaches.")
+    m[4].metric("Chance", pct(s.get("chance")))
+    st.caption(f"{s.get('n_probe')} probe and {s.get('n_test')} test examples, {s.get('n_classes')} classes; "
+               f"rule **{s.get('rule')}**, sites {', '.join(s.get('sites') or [])}, "
+               f"layers {', '.join(str(x) for x in s.get('layers') or [])}.")
+
+    st.markdown("**Top neurons** (ranked by probe score; select a row to inspect it)")
+    top = res.top_k
+    ev = st.dataframe(top, hide_index=True, on_select="rerun", selection_mode="single-row", key="top_table",
+                      
+                      column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                     for c in ("probe_score", "test_accuracy", "separation") if c in top})
+    picked = ev.selection.rows if ev is not None else []
+    if picked:
+        S.select_neuron(str(top.iloc[picked[0]]["neuron_id"]))
+    c1, c2 = st.columns(2)
+    nid = st.session_state.get(S.NEURON) or s.get("sn_neuron_id")
+    if c1.button(f"Inspect {nid}", key="open_inspector", type="primary"):
+        S.select_neuron(nid)
+        S.go("inspector")
+    if c2.button("Open the layer map", key="open_layer_map"):
+        S.go("layer_map")

@@ -1,0 +1,297 @@
+"""Plotly figure builders for the app: pure functions from arrays / DataFrames to ``go.Figure``.
+
+No Streamlit here (``sn_core`` never imports it) and no scoring: every number drawn is computed by the engine and
+passed in. The only arithmetic is for display (binning a wide layer to its per-bin maximum, histogram counts,
+confusion-matrix counts from given predictions).
+
+Colours: the Okabe-Ito palette (distinguishable with the common colour-vision deficiencies) for classes and
+methods; the perceptually uniform ``Cividis`` scale for accuracy heatmaps. Accuracies are fractions in [0, 1] and
+are labelled as such.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# Okabe & Ito (2008), "Color Universal Design"; black last.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+HEATMAP_SCALE = "Cividis"
+REFERENCE_STYLES = {  # reference lines on accuracy plots: colour and dash, shared across figures
+    "base model": ("#D55E00", "dash"),
+    "null control": ("#7f7f7f", "dot"),
+    "chance": ("#b0b0b0", "dashdot"),
+}
+FONT = dict(family="Inter, Source Sans Pro, Arial, sans-serif", size=13)
+
+
+def class_color(i: int) -> str:
+    """The colour of the i-th class (cycled through the palette)."""
+    return PALETTE[i % len(PALETTE)]
+
+
+def _layout(fig: go.Figure, title: str | None, height: int = 420, **kw) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0.0, xanchor="left") if title else None, height=height,
+                      font=FONT, margin=dict(l=60, r=20, t=60 if title else 30, b=50), template="plotly_white",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1.0, xanchor="right"), **kw)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------- layer map
+def bin_max(scores: np.ndarray, max_bins: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Shrink a wide ``[n_layers, width]`` score matrix to at most ``max_bins`` columns, keeping each bin's maximum.
+
+    Returns ``(binned [n_layers, n_bins], starts [n_bins])`` where ``starts[j]`` is the first neuron index of bin
+    ``j`` (bins are contiguous and as equal as possible). NaN (unscored) entries are ignored; an all-NaN bin stays
+    NaN. With ``width <= max_bins`` the matrix is returned unchanged (one neuron per bin).
+    """
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be 2-D [n_layers, width], got shape {scores.shape}")
+    if max_bins < 1:
+        raise ValueError(f"max_bins must be at least 1, got {max_bins}")
+    n_layers, width = scores.shape
+    if width <= max_bins:
+        return scores.copy(), np.arange(width)
+    starts = np.linspace(0, width, max_bins + 1).astype(int)[:-1]  # [n_bins]
+    filled = np.where(np.isnan(scores), -np.inf, scores)  # [n_layers, width]
+    binned = np.maximum.reduceat(filled, starts, axis=1)  # [n_layers, n_bins]
+    binned[np.isneginf(binned)] = np.nan
+    return binned, starts
+
+
+def layer_heatmap(scores: np.ndarray, layers: Sequence[int], site: str, max_bins: int = 128,
+                  chance: float | None = None, metric: str = "probe accuracy",
+                  title: str | None = None) -> go.Figure:
+    """Layer x neuron heatmap of probe scores. Wide layers are binned (colour = best neuron in the bin)."""
+    binned, starts = bin_max(scores, max_bins)
+    width = np.asarray(scores).shape[1]
+    ends = np.append(starts[1:], width) - 1  # [n_bins] last neuron of each bin
+    per_bin = binned.shape[1] < width
+    ranges = np.array([f"{s}" if s == e else f"{s}-{e}" for s, e in zip(starts, ends)])
+    custom = np.tile(ranges, (len(layers), 1))  # [n_layers, n_bins]
+    what = "best in bin" if per_bin else "neuron"
+    fig = go.Figure(go.Heatmap(
+        z=binned, x=starts, y=[str(L) for L in layers], customdata=custom, colorscale=HEATMAP_SCALE,
+        zmin=chance if chance is not None else np.nanmin(binned), zmax=1.0,
+        colorbar=dict(title=dict(text=metric, side="right")),
+        hovertemplate="layer %{y}<br>neuron(s) %{customdata}<br>" + f"{metric} ({what})" + ": %{z:.3f}"
+                      "<extra></extra>"))
+    xlab = f"neuron index ({binned.shape[1]} bins of ~{width / binned.shape[1]:.0f}, max per bin)" if per_bin \
+        else "neuron index"
+    fig.update_xaxes(title=xlab)
+    fig.update_yaxes(title="layer", type="category", autorange="reversed")
+    return _layout(fig, title or f"{metric} of every neuron at {site}", height=max(260, 60 + 34 * len(layers)))
+
+
+def layer_profile(scores_row: np.ndarray, layer: int, site: str, highlight: int | None = None,
+                  chance: float | None = None, metric: str = "probe accuracy") -> go.Figure:
+    """Drill-down into one layer: every neuron's probe score, the selected neuron marked."""
+    row = np.asarray(scores_row, dtype=float)
+    idx = np.arange(len(row))
+    fig = go.Figure(go.Scattergl(x=idx, y=row, mode="markers", marker=dict(size=4, color=PALETTE[0]),
+                                 name="neuron", hovertemplate="neuron %{x}<br>" + metric + ": %{y:.3f}<extra></extra>"))
+    if highlight is not None and 0 <= highlight < len(row):
+        fig.add_trace(go.Scatter(x=[highlight], y=[row[highlight]], mode="markers", name=f"neuron {highlight}",
+                                 marker=dict(size=13, color=PALETTE[5], symbol="diamond", line=dict(width=1))))
+    if chance is not None:
+        _hline(fig, chance, "chance")
+    fig.update_xaxes(title="neuron index")
+    fig.update_yaxes(title=metric, range=[0, 1.02])
+    return _layout(fig, f"Layer {layer}: {metric} of each of its {len(row)} neurons ({site})", height=340)
+
+
+def _hline(fig: go.Figure, y: float | None, name: str, **kw) -> None:
+    """A labelled horizontal reference line that also appears in the legend."""
+    if y is None or not np.isfinite(y):
+        return
+    color, dash = REFERENCE_STYLES.get(name, ("#333333", "dash"))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"{name} ({y:.2f})",
+                             line=dict(color=color, dash=dash)))
+    fig.add_hline(y=y, line=dict(color=color, dash=dash, width=1.5), **kw)
+
+
+def best_per_layer(table: pd.DataFrame, base_accuracy: float | None = None, null_control: float | None = None,
+                   chance: float | None = None, title: str | None = None) -> go.Figure:
+    """Per-layer best neuron: its probe score and its held-out test accuracy, with reference lines.
+
+    ``table`` has a ``layer`` column and any of ``probe_score`` / ``test_accuracy`` (one row per layer).
+    """
+    if "layer" not in table:
+        raise ValueError(f"table needs a 'layer' column, has {list(table.columns)}")
+    fig = go.Figure()
+    series = [("probe_score", "best probe score (selection split)", PALETTE[0], "circle"),
+              ("test_accuracy", "its test accuracy (held out)", PALETTE[2], "square")]
+    for col, name, color, symbol in series:
+        if col in table:
+            fig.add_trace(go.Scatter(x=table["layer"], y=table[col], mode="lines+markers", name=name,
+                                     line=dict(color=color, width=2.5), marker=dict(symbol=symbol, size=8),
+                                     hovertemplate="layer %{x}<br>%{y:.3f}<extra>" + name + "</extra>"))
+    _hline(fig, base_accuracy, "base model")
+    _hline(fig, null_control, "null control")
+    _hline(fig, chance, "chance")
+    fig.update_xaxes(title="layer", dtick=1)
+    fig.update_yaxes(title="accuracy (fraction correct)", range=[0, 1.02])
+    return _layout(fig, title or "Best single neuron per layer", height=380)
+
+
+# ---------------------------------------------------------------------------------------------- neuron inspector
+def _edges(values: Sequence[np.ndarray], bins: int) -> np.ndarray:
+    allv = np.concatenate([np.asarray(v, dtype=float).ravel() for v in values if len(v)]) if values else np.zeros(1)
+    lo, hi = float(np.min(allv)), float(np.max(allv))
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    return np.linspace(lo, hi, bins + 1)
+
+
+def class_histograms(splits: Mapping[str, tuple[np.ndarray, Sequence[str]]], classes: Sequence[str],
+                     threshold: float | None = None, class_means: Sequence[float] | None = None,
+                     bins: int = 30, title: str | None = None, value_label: str = "activation") -> go.Figure:
+    """Overlaid per-class histograms of one neuron's value, one panel per split (e.g. probe, test).
+
+    ``splits`` maps a split name to ``(values [n], labels [n])``. The stump threshold (binary) or the class means
+    (nearest-mean rule) are drawn as vertical lines; shared bin edges make panels comparable.
+    """
+    names = list(splits)
+    edges = _edges([np.asarray(v) for v, _ in splits.values()], bins)
+    centers = (edges[:-1] + edges[1:]) / 2  # [bins]
+    fig = make_subplots(rows=1, cols=len(names), shared_yaxes=False, horizontal_spacing=0.08,
+                        subplot_titles=[f"{n} split (n={len(splits[n][0])})" for n in names])
+    for j, name in enumerate(names, start=1):
+        values, labels = splits[name]
+        values, labels = np.asarray(values, dtype=float), np.asarray([str(x) for x in labels])
+        for i, cls in enumerate(classes):
+            counts, _ = np.histogram(values[labels == cls], bins=edges)
+            fig.add_trace(go.Bar(x=centers, y=counts, width=np.diff(edges), name=str(cls), legendgroup=str(cls),
+                                 showlegend=j == 1, marker=dict(color=class_color(i), opacity=0.6,
+                                                                line=dict(width=0)),
+                                 hovertemplate=f"class {cls}<br>value %{{x:.3g}}<br>count %{{y}}<extra></extra>"),
+                          row=1, col=j)
+        if threshold is not None and np.isfinite(threshold):
+            fig.add_vline(x=float(threshold), line=dict(color="#000000", width=2, dash="dash"), row=1, col=j,
+                          annotation_text="threshold" if j == 1 else None, annotation_position="top")
+        if class_means is not None:
+            for i, m in enumerate(class_means):
+                if m is not None and np.isfinite(m):
+                    fig.add_vline(x=float(m), line=dict(color=class_color(i), width=2, dash="dot"), row=1, col=j)
+        fig.update_xaxes(title_text=value_label, row=1, col=j)
+        fig.update_yaxes(title_text="examples" if j == 1 else None, row=1, col=j)
+    fig.update_layout(barmode="overlay", bargap=0)
+    return _layout(fig, title, height=380)
+
+
+def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str],
+                     title: str | None = None) -> go.Figure:
+    """Counts of (true class, predicted class), rows = truth; the diagonal is correct. Predictions outside
+    ``classes`` (e.g. a generated answer that names no label) are counted in an extra "other" column."""
+    classes = [str(c) for c in classes]
+    y_true = [str(v) for v in y_true]
+    y_pred = [str(v) for v in y_pred]
+    cols = classes + (["other"] if any(p not in classes for p in y_pred) else [])
+    pos = {c: i for i, c in enumerate(cols)}
+    m = np.zeros((len(classes), len(cols)), dtype=int)  # [n_classes, n_cols]
+    for t, p in zip(y_true, y_pred):
+        if t in pos:
+            m[pos[t], pos.get(p, len(cols) - 1)] += 1
+    fig = go.Figure(go.Heatmap(z=m, x=cols, y=classes, colorscale="Blues", showscale=False, text=m,
+                               texttemplate="%{text}", textfont=dict(size=14),
+                               hovertemplate="true %{y}<br>predicted %{x}<br>%{z} examples<extra></extra>"))
+    fig.update_xaxes(title="predicted", type="category", side="bottom")
+    fig.update_yaxes(title="true", type="category", autorange="reversed")
+    side = 90 + 46 * len(classes)
+    return _layout(fig, title, height=max(260, side), width=max(320, 140 + 56 * len(cols)))
+
+
+def value_on_histogram(values: np.ndarray, labels: Sequence[str], classes: Sequence[str], value: float,
+                       threshold: float | None = None, class_means: Sequence[float] | None = None,
+                       bins: int = 30, title: str | None = None) -> go.Figure:
+    """Where one new example's neuron value falls against the probe split's per-class histograms."""
+    fig = class_histograms({"probe": (values, labels)}, classes, threshold, class_means, bins, title)
+    fig.add_vline(x=float(value), line=dict(color=PALETTE[5], width=4),
+                  annotation_text=f"this image: {value:.3g}", annotation_position="top right")
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------------ compare
+def accuracy_bars(table: pd.DataFrame, chance: float | None = None, title: str | None = None) -> go.Figure:
+    """Held-out accuracy per method. ``table`` has ``method`` and ``test_accuracy`` columns (fractions)."""
+    missing = {"method", "test_accuracy"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table is missing column(s) {sorted(missing)}")
+    fig = go.Figure(go.Bar(x=table["method"], y=table["test_accuracy"],
+                           marker=dict(color=[class_color(i) for i in range(len(table))]),
+                           text=[f"{v:.2f}" if pd.notna(v) else "n/a" for v in table["test_accuracy"]],
+                           textposition="outside",
+                           hovertemplate="%{x}<br>test accuracy %{y:.3f}<extra></extra>"))
+    _hline(fig, chance, "chance")
+    fig.update_yaxes(title="test accuracy (fraction correct)", range=[0, 1.12])
+    fig.update_xaxes(title=None)
+    return _layout(fig, title or "Accuracy on the held-out test split", height=380, showlegend=chance is not None)
+
+
+def latency_bars(table: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Per-example latency (milliseconds) of the full model vs the early-exit path, with the speedup annotated.
+
+    ``table`` has ``path`` and ``ms_per_example`` columns; an optional ``batch_size`` column groups the bars.
+    """
+    missing = {"path", "ms_per_example"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table is missing column(s) {sorted(missing)}")
+    fig = go.Figure()
+    groups = table["batch_size"].astype(str) if "batch_size" in table else pd.Series(["1"] * len(table))
+    for i, path in enumerate(dict.fromkeys(table["path"])):
+        sub = table[table["path"] == path]
+        fig.add_trace(go.Bar(x=[f"batch {g}" for g in groups[sub.index]], y=sub["ms_per_example"], name=path,
+                             marker=dict(color=class_color(i)), text=[f"{v:.1f} ms" for v in sub["ms_per_example"]],
+                             textposition="outside", hovertemplate="%{x}<br>%{y:.2f} ms per example<extra>"
+                                                                   + str(path) + "</extra>"))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title="latency per example (ms, lower is better)", rangemode="tozero")
+    return _layout(fig, title or "Latency: full generation vs early exit", height=380)
+
+
+def robustness_bars(table: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Test accuracy of the same chosen neuron(s) under the original and the reworded prompt.
+
+    ``table`` has ``prompt`` (e.g. "original", "reworded"), ``method`` and ``test_accuracy`` columns.
+    """
+    missing = {"prompt", "method", "test_accuracy"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table is missing column(s) {sorted(missing)}")
+    fig = go.Figure()
+    for i, prompt in enumerate(dict.fromkeys(table["prompt"])):
+        sub = table[table["prompt"] == prompt]
+        fig.add_trace(go.Bar(x=sub["method"], y=sub["test_accuracy"], name=str(prompt),
+                             marker=dict(color=class_color(i)), text=[f"{v:.2f}" for v in sub["test_accuracy"]],
+                             textposition="outside"))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title="test accuracy (fraction correct)", range=[0, 1.12])
+    return _layout(fig, title or "Does the neuron survive a reworded prompt?", height=380)
+
+
+# -------------------------------------------------------------------------------------------------------- about
+def score_distribution(scores: np.ndarray, null_scores: np.ndarray | None = None, chance: float | None = None,
+                       bins: int = 40, title: str | None = None) -> go.Figure:
+    """Histogram of all neurons' probe scores (real labels), optionally beside the same with shuffled labels.
+
+    It shows why the null control matters: with many neurons, some reach high scores by chance alone.
+    """
+    s = np.asarray(scores, dtype=float).ravel()
+    s = s[np.isfinite(s)]
+    parts = [s] + ([np.asarray(null_scores, dtype=float).ravel()] if null_scores is not None else [])
+    edges = _edges(parts, bins)
+    fig = go.Figure()
+    fig.add_trace(go.Histogram(x=s, xbins=dict(start=edges[0], end=edges[-1], size=edges[1] - edges[0]),
+                               name="true labels", marker=dict(color=PALETTE[0]), opacity=0.7))
+    if null_scores is not None:
+        fig.add_trace(go.Histogram(x=parts[1], xbins=dict(start=edges[0], end=edges[-1], size=edges[1] - edges[0]),
+                                   name="shuffled labels", marker=dict(color="#7f7f7f"), opacity=0.6))
+    if chance is not None:
+        fig.add_vline(x=chance, line=dict(color="#b0b0b0", dash="dashdot"), annotation_text="chance")
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(title="probe accuracy of one neuron")
+    fig.update_yaxes(title="number of neurons", type="log")
+    return _layout(fig, title, height=340)
