@@ -6,6 +6,8 @@ import numpy as np
 import streamlit as st
 
 import app_state as S
+
+S.page_guard()
 from sn_core import plots
 from sn_core.sites import neuron_id
 
