@@ -1,0 +1,109 @@
+"""Early exit: answer with the Super Neuron(s) after decoder layer ``exit_layer``, skipping the rest of the model.
+
+The predictor runs vision tower, projector, embeddings and decoder layers ``0..exit_layer`` only, through the same
+tracing scope as extraction (``sn_core.extract.Trace``, which stops the forward pass after the exit layer), reads
+the chosen neurons at the read position and applies the classifier's stump / nearest-mean rule. Later layers, the
+final norm, the LM head and all decoding are skipped (method.md, "Early exit"). Load the model with
+``max_layers=exit_layer + 1`` to also skip loading the later layers.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .extract import Trace, _rgb
+from .sites import parse_neuron_id, site_name
+
+
+@dataclass
+class Prediction:
+    label: str
+    values: dict[str, float]  # neuron id -> value at the read position
+    exit_layer: int
+    seconds: float  # wall time of encode + truncated forward + rule (per example for predict_batch: batch / n)
+
+
+class EarlyExitPredictor:
+    """``EarlyExitPredictor(loaded, clf).predict(image, question) -> Prediction``.
+
+    ``instruction``: the answer-format instruction appended to the question; default the one stored in the
+    classifier artifact (the search's task instruction), else "Answer with one word.".
+    """
+
+    def __init__(self, loaded, clf, instruction: str | None = None):
+        from sklearn.utils.validation import check_is_fitted
+
+        from .data import DEFAULT_INSTRUCTION
+
+        check_is_fitted(clf, "classes_")
+        if clf.neurons is None:
+            raise ValueError("the classifier has anonymous columns; early exit needs neuron ids")
+        self.loaded, self.clf = loaded, clf
+        self.neurons = [parse_neuron_id(n) for n in clf.neurons_]
+        self.exit_layer = max(layer for _, layer, _ in self.neurons)
+        if self.exit_layer >= loaded.n_layers:
+            raise ValueError(f"the classifier exits after layer {self.exit_layer}, but the model has only "
+                             f"{loaded.n_layers} decoder layers loaded")
+        for kind, layer, index in self.neurons:
+            if index >= loaded.widths[kind]:
+                raise ValueError(f"neuron {site_name(kind, layer)}[{index}] is out of range: the site has width "
+                                 f"{loaded.widths[kind]}")
+        meta_instr = (getattr(clf, "meta_", None) or {}).get("instruction")
+        self.instruction = instruction if instruction is not None else (
+            meta_instr if meta_instr is not None else DEFAULT_INSTRUCTION)
+        self.sites = sorted({(kind, layer) for kind, layer, _ in self.neurons}, key=lambda s: (s[1], s[0]))
+
+    def prompt(self, question: str) -> str:
+        text = f"{question} {self.instruction}".strip() if self.instruction else question
+        return self.loaded.prompt(text)
+
+    def values(self, images: Sequence, questions: Sequence[str]) -> np.ndarray:
+        """Neuron values ``[n, k]`` (float64, column j = ``clf.neurons_[j]``) from one truncated forward pass."""
+        inputs = self.loaded.encode([_rgb(im) for im in images], [self.prompt(q) for q in questions])
+        with Trace(self.loaded, self.sites, stop_after=self.exit_layer) as tr:
+            acts = tr.run(inputs)  # {site name: [batch, width]}
+            cols = [acts[site_name(kind, layer)][:, index].float() for kind, layer, index in self.neurons]
+            return torch.stack(cols, dim=1).cpu().numpy().astype(np.float64)  # [batch, k]
+
+    def predict(self, image, question: str) -> Prediction:
+        return self.predict_batch([image], [question])[0]
+
+    def predict_batch(self, images: Sequence, questions: Sequence[str], batch_size: int = 16) -> list[Prediction]:
+        if len(images) != len(questions):
+            raise ValueError(f"{len(images)} images but {len(questions)} questions")
+        out = []
+        for start in range(0, len(images), batch_size):
+            t0 = time.perf_counter()
+            X = self.values(images[start:start + batch_size], questions[start:start + batch_size])
+            labels = self.clf.predict(X)
+            dt = (time.perf_counter() - t0) / len(X)
+            for row, lbl in zip(X, labels):
+                out.append(Prediction(str(lbl), {n: float(v) for n, v in zip(self.clf.neurons_, row)},
+                                      self.exit_layer, dt))
+        return out
+
+
+def load_predictor(path, model: str | None = None, device: str = "cpu", dtype=None,
+                   truncate: bool = True) -> EarlyExitPredictor:
+    """An :class:`EarlyExitPredictor` from a classifier artifact: loads the model the artifact names (or
+    ``model``), only up to the exit layer when ``truncate``, and refuses an artifact whose weights hash does not
+    match the loaded model."""
+    from .classifier import ArtifactError, SuperNeuronClassifier
+    from .models import load_model
+
+    clf = SuperNeuronClassifier.from_json(Path(path))
+    name = model or clf.meta_.get("model_id")
+    if not name:
+        raise ArtifactError(f"{path}: the artifact names no model; pass one (--model)")
+    loaded = load_model(name, device=device, dtype=dtype,
+                        max_layers=(clf.exit_layer_ + 1) if truncate else None)
+    want = clf.meta_.get("weights_hash")
+    if want and want != loaded.weights_hash:
+        raise ArtifactError(f"{path}: the classifier was fitted on weights {want[:12]}..., but model {name!r} has "
+                            f"weights {loaded.weights_hash[:12]}...; re-run the search on this model")
+    return EarlyExitPredictor(loaded, clf)

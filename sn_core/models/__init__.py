@@ -1,0 +1,13 @@
+"""Model loading and per-family adapters (where decoder layers and activation sites live).
+
+``load_model("demo" | folder | cached hub id) -> LoadedModel``; adapters are registered by HF ``model_type``
+(one file per family in this package, e.g. ``llava.py``).
+"""
+from .base import ModelAdapter, get_module
+from .loading import (LoadedModel, UnknownModelError, cache_root, load_model, resolve_dtype, weights_hash,
+                      wrap_model)
+from .registry import adapter_for, register_adapter, supported_model_types
+
+__all__ = ["LoadedModel", "ModelAdapter", "UnknownModelError", "adapter_for", "cache_root", "get_module",
+           "load_model", "register_adapter", "resolve_dtype", "supported_model_types", "weights_hash",
+           "wrap_model"]

@@ -1,0 +1,288 @@
+"""``load_model``: the demo model, a local Hugging Face folder, or a hub id already in the local cache.
+
+Nothing is downloaded, ever: hub ids are resolved with ``local_files_only=True`` so a missing model fails at
+once with a message instead of hanging on the network. Weights must be safetensors (pickled ``.bin`` files are
+refused). ``trust_remote_code`` stays off unless the caller asks.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from .. import DEMO_MODEL_DIR
+from .base import ModelAdapter
+from .registry import adapter_for, supported_model_types
+
+DTYPES = {
+    "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
+    "fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
+    "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+}
+
+
+class UnknownModelError(ValueError):
+    """A model that cannot be loaded here; the message says why and what to use instead."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for extraction and early exit. See docs/api.md for every field."""
+
+    model: torch.nn.Module
+    processor: object
+    adapter: ModelAdapter
+    model_id: str  # "demo", the hub id, or the folder's absolute path
+    weights_hash: str  # sha256 over the safetensors files
+    n_layers: int  # decoder layers loaded
+    n_layers_total: int  # decoder layers of the checkpoint
+    widths: dict[str, int]  # per site kind
+    n_heads: int
+    d_head: int
+    source: Path
+    dtype: torch.dtype
+    truncated: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def config(self):
+        return self.model.config
+
+    def prompt(self, text: str) -> str:
+        """``text`` (question + instruction) in the model's chat template with the generation prompt."""
+        return self.adapter.build_prompt(self.processor, text)
+
+    def encode(self, images: Sequence, prompts: Sequence[str], generation: bool = False) -> dict:
+        """A left-padded batch on the model's device, floating inputs cast to the model's dtype, plus the
+        adapter's extra forward inputs (``position_ids``, ``use_cache=False``) unless ``generation`` (then the
+        batch is for ``model.generate``, which derives positions itself)."""
+        batch = self.adapter.encode(self.processor, images, prompts)
+        dev = self.device
+        out = {}
+        for k, v in batch.items():
+            if isinstance(v, torch.Tensor):
+                v = v.to(dev, dtype=self.dtype) if v.is_floating_point() else v.to(dev)
+            out[k] = v
+        return out if generation else self.adapter.forward_inputs(out)
+
+    def describe(self) -> dict:
+        return {"model_id": self.model_id, "weights_hash": self.weights_hash, "n_layers": self.n_layers,
+                "n_layers_total": self.n_layers_total, "truncated": self.truncated, "widths": dict(self.widths),
+                "n_heads": self.n_heads, "d_head": self.d_head, "dtype": str(self.dtype).replace("torch.", ""),
+                "device": str(self.device), "model_type": self.model.config.model_type, "source": str(self.source)}
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def cache_root() -> Path:
+    """The cache folder shared with the store: ``$SN_CACHE_DIR`` or ``~/.cache/super-neuron-explorer``."""
+    from ..store import default_root
+
+    return default_root()
+
+
+def resolve_dtype(dtype, device: str) -> torch.dtype:
+    """``None`` -> float32 on CPU (bf16 matmuls are slow there and change scores), bfloat16 on CUDA."""
+    if dtype is None:
+        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    key = str(dtype).lower().replace("torch.", "")
+    if key not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; use fp32, fp16 or bf16")
+    return DTYPES[key]
+
+
+def resolve_device(device: str | None) -> str:
+    device = (device or "cpu").lower()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise ValueError(f"unknown device {device!r}; use cpu, cuda or auto")
+    return device
+
+
+def resolve_model_path(model: str | os.PathLike) -> tuple[Path, str]:
+    """(folder, model_id) for ``"demo"``, a local folder or a cached hub id. Never touches the network."""
+    if str(model) == "demo":
+        path = Path(DEMO_MODEL_DIR)
+        if not (path / "config.json").is_file():
+            raise UnknownModelError(f"the demo model is missing from {path} (no config.json); "
+                                    "build it with 'python -m sn_core.demo_model train'")
+        return path, "demo"
+    p = Path(model).expanduser()
+    if p.exists():
+        if not p.is_dir():
+            raise UnknownModelError(f"model path {str(model)!r} is a file; give the model's folder "
+                                    "(with config.json and *.safetensors)")
+        if not (p / "config.json").is_file():
+            raise UnknownModelError(f"model folder {str(model)!r} has no config.json; is it a Hugging Face "
+                                    "model folder? (try 'demo')")
+        return p.resolve(), str(p.resolve())
+    text = str(model)
+    if text.count("/") > 1 or text.startswith((".", "/", "~")) or not text.strip():
+        raise UnknownModelError(f"model {text!r} not found: no such folder (try 'demo')")
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = snapshot_download(text, local_files_only=True,
+                                   allow_patterns=["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model"])
+    except Exception as e:  # noqa: BLE001 - LocalEntryNotFoundError, HFValidationError, OfflineModeIsEnabled ...
+        raise UnknownModelError(
+            f"model {text!r} is neither a local folder nor in the local Hugging Face cache "
+            f"({type(e).__name__}); nothing is downloaded here. Use 'demo' or a local model folder") from None
+    path = Path(folder)
+    if not (path / "config.json").is_file():
+        raise UnknownModelError(f"model {text!r} in the local Hugging Face cache has no config.json")
+    return path, text
+
+
+def safetensors_files(path: Path) -> list[Path]:
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        has_bin = any(path.glob("*.bin")) or any(path.glob("*.pt"))
+        raise UnknownModelError(
+            f"model folder {str(path)!r} has no *.safetensors weights"
+            + (" (pickled .bin/.pt weights are refused; convert them to safetensors)" if has_bin else ""))
+    return files
+
+
+def weights_hash(path: Path) -> str:
+    """sha256 over the folder's safetensors files (names and bytes, sorted by name). Cached in
+    ``<cache root>/weights-hash.json`` keyed by absolute path, size and mtime, so a replaced checkpoint is
+    rehashed and an unchanged one is not re-read."""
+    files = safetensors_files(Path(path))
+    stamp = [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+    cache_file = cache_root() / "weights-hash.json"
+    cache_key = hashlib.sha256(json.dumps(stamp).encode()).hexdigest()
+    try:
+        cache = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if cache_key in cache:
+        return cache[cache_key]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0")
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 24), b""):
+                h.update(block)
+    digest = h.hexdigest()
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        cache[cache_key] = digest
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache))
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass  # a read-only cache only costs a rehash next time
+    return digest
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Silence transformers' load report (the 'unused weights' list is expected with ``max_layers``)."""
+    from transformers.utils import logging as hf_logging
+
+    old = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(old)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+# ---------------------------------------------------------------------------------------------- load_model
+def load_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=None, max_layers: int | None = None,
+               trust_remote_code: bool = False, device_map=None,
+               progress: Callable[[str, int, int], None] | None = None) -> LoadedModel:
+    """Load a vision-language model for extraction and early exit (see docs/api.md).
+
+    ``max_layers=N`` keeps decoder layers ``0..N-1`` only: the config is truncated before the weights are read, so
+    later layers are never materialised (memory), and extraction / early exit up to layer ``N-1`` work as with
+    the full model. Generation then cannot run (``truncated`` is True).
+    """
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+    if progress:
+        progress("load", 0, 1)
+    path, model_id = resolve_model_path(model)
+    device = resolve_device(device) if device_map is None else device
+    torch_dtype = resolve_dtype(dtype, device if device_map is None else "cuda")
+    files_hash = weights_hash(path)
+    try:
+        config = AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
+    except Exception as e:  # noqa: BLE001
+        raise UnknownModelError(f"cannot read the config of model {str(model)!r}: {e}") from None
+    try:
+        adapter = adapter_for(config.model_type)
+    except KeyError:
+        raise UnknownModelError(
+            f"model {str(model)!r} has architecture model_type={config.model_type!r}, which has no adapter; "
+            f"supported: {', '.join(supported_model_types())} (try 'demo')") from None
+    n_total = adapter.n_layers(config)
+    if max_layers is not None:
+        if isinstance(max_layers, bool) or int(max_layers) != max_layers or not 1 <= max_layers:
+            raise ValueError(f"max_layers must be a positive integer, got {max_layers!r}")
+        max_layers = min(int(max_layers), n_total)
+        adapter.truncate_config(config, max_layers)
+    kwargs = dict(config=config, dtype=torch_dtype, local_files_only=True, trust_remote_code=trust_remote_code)
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    t0 = time.perf_counter()
+    with _quiet_transformers():
+        net = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+    if device_map is None:
+        net = net.to(device)
+    net.eval()
+    net.requires_grad_(False)
+    processor = AutoProcessor.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
+    layers = adapter.layers(net)
+    if max_layers is not None and len(layers) > max_layers:  # a family whose loader ignored the config
+        del layers[max_layers:]
+    n_heads, d_head = adapter.attention_layout(config)
+    loaded = LoadedModel(model=net, processor=processor, adapter=adapter, model_id=model_id,
+                         weights_hash=files_hash, n_layers=len(layers), n_layers_total=n_total,
+                         widths=adapter.widths(config), n_heads=n_heads, d_head=d_head, source=path,
+                         dtype=torch_dtype, truncated=len(layers) < n_total,
+                         extra={"load_seconds": time.perf_counter() - t0})
+    if progress:
+        progress("load", 1, 1)
+    return loaded
+
+
+def wrap_model(model: torch.nn.Module, processor, model_id: str = "in-memory", weights_hash: str | None = None,
+               ) -> LoadedModel:
+    """A :class:`LoadedModel` around a model built in memory (tests, notebooks). ``weights_hash`` defaults to a
+    sha256 of the parameters, so caches still tell different weights apart."""
+    adapter = adapter_for(model.config.model_type)
+    if weights_hash is None:
+        h = hashlib.sha256()
+        for name, t in sorted(model.state_dict().items()):
+            h.update(name.encode())
+            h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        weights_hash = h.hexdigest()
+    model.eval()
+    model.requires_grad_(False)
+    n_heads, d_head = adapter.attention_layout(model.config)
+    n = len(adapter.layers(model))
+    return LoadedModel(model=model, processor=processor, adapter=adapter, model_id=model_id,
+                       weights_hash=weights_hash, n_layers=n, n_layers_total=adapter.n_layers(model.config),
+                       widths=adapter.widths(model.config), n_heads=n_heads, d_head=d_head, source=Path("."),
+                       dtype=next(model.parameters()).dtype, truncated=n < adapter.n_layers(model.config))
