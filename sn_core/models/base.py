@@ -96,6 +96,13 @@ class ModelAdapter:
         return block, "output"
 
     # ------------------------------------------------------------------ inputs
+    def load_processor(self, path, **kwargs):
+        """The checkpoint's processor (``AutoProcessor.from_pretrained``). Families override it to work without
+        torchvision (video-capable processors) or to pin image-size settings (Qwen-VL pixel budget)."""
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(path, **kwargs)
+
     def build_prompt(self, processor, text: str) -> str:
         """The question text in the model's chat template, generation prompt appended."""
         return _prompts.chat_prompt(processor, text)

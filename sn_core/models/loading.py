@@ -218,7 +218,7 @@ def load_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=Non
     later layers are never materialised (memory), and extraction / early exit up to layer ``N-1`` work as with
     the full model. Generation then cannot run (``truncated`` is True).
     """
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoConfig, AutoModelForImageTextToText
 
     if progress:
         progress("load", 0, 1)
@@ -252,7 +252,7 @@ def load_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=Non
         net = net.to(device)
     net.eval()
     net.requires_grad_(False)
-    processor = AutoProcessor.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
+    processor = adapter.load_processor(path, local_files_only=True, trust_remote_code=trust_remote_code)
     layers = adapter.layers(net)
     if max_layers is not None and len(layers) > max_layers:  # a family whose loader ignored the config
         del layers[max_layers:]
