@@ -1,0 +1,163 @@
+"""Every supported VLM family, end to end, on tiny random-weight models (``sn_core.tiny_models``).
+
+Each family's model is written as a Hugging Face folder and loaded with ``load_model`` (the path a user's
+checkpoint takes), then checked for: the adapter and widths; every site firing with the right shape and holding
+the tensor it names (checked against the modules' own outputs, not against the hooks); left-padded batches
+reading the same values as single examples; early exit equalling the full forward and skipping later layers;
+``max_layers`` loading; a full search with its early-exit predictor. Select with ``pytest -k families``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sn_core.data import get_task
+from sn_core.extract import Trace, read_activations
+from sn_core.models import load_model
+from sn_core.sites import site_name
+from sn_core.tiny_models import FAMILIES, save_tiny_vlm
+
+FAMILY_NAMES = sorted(FAMILIES)
+SITES = ("mlp", "resid", "attn")
+# Two question lengths, so a batch is really left padded.
+QUESTIONS = ["What color is the shape?", "Is there a red circle in the image? What color is the shape?"]
+ATOL = 2e-5
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """family -> folder of its tiny model (written once per module)."""
+    root = tmp_path_factory.mktemp("tiny-families")
+    return {f: save_tiny_vlm(f, root / f) for f in FAMILY_NAMES}
+
+
+@pytest.fixture(scope="module")
+def images():
+    return [ex.image for ex in get_task("shapes-color", 4, seed=3).examples]
+
+
+def _count_hooks(model) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def _prompts(loaded, n):
+    return [loaded.prompt(f"{QUESTIONS[i % 2]} Answer with one word.") for i in range(n)]
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_families_sites_fire_with_the_named_tensor(family, folders, images):
+    loaded = load_model(str(folders[family]))
+    spec = FAMILIES[family]
+    assert loaded.model.config.model_type == spec.model_type
+    assert type(loaded.adapter).__name__ != "ModelAdapter"
+    assert loaded.n_layers == 2 and not loaded.truncated
+    assert loaded.widths == {"mlp": 64, "resid": 32, "attn": 32}
+    prompts = _prompts(loaded, 2)
+    inputs = loaded.encode(images[:2], prompts)
+    assert bool((inputs["attention_mask"] == 0).any()), "the batch should be left padded"
+
+    # The modules' own outputs at the read position, captured independently of the site hooks.
+    layers = loaded.adapter.layers(loaded.model)
+    own: dict[str, torch.Tensor] = {}
+    handles = []
+    for L, block in enumerate(layers):
+        handles.append(block.mlp.register_forward_hook(
+            lambda m, a, out, L=L: own.__setitem__(f"mlp_out{L}", out[:, -1])))  # [batch, d_model]
+        handles.append(block.self_attn.register_forward_hook(
+            lambda m, a, out, L=L: own.__setitem__(f"attn_out{L}", out[0][:, -1])))  # [batch, d_model]
+    try:
+        with torch.inference_mode():
+            hidden = loaded.model(**inputs, output_hidden_states=True).hidden_states  # (L+1) x [batch, pos, d]
+    finally:
+        for h in handles:
+            h.remove()
+
+    pairs = [(k, L) for L in range(loaded.n_layers) for k in SITES]
+    n_hooks = _count_hooks(loaded.model)  # transformers registers output-recording hooks of its own
+    with Trace(loaded, pairs) as tr:
+        vals = tr.run(inputs)
+    for kind, L in pairs:
+        v = vals[site_name(kind, L)]
+        assert v.shape == (2, loaded.widths[kind]), (site_name(kind, L), tuple(v.shape))
+        assert torch.isfinite(v).all()
+    for L, block in enumerate(layers):
+        mlp_post = vals[site_name("mlp", L)]  # [batch, d_mlp]
+        z = vals[site_name("attn", L)]  # [batch, n_heads*d_head]
+        with torch.inference_mode():
+            torch.testing.assert_close(block.mlp.down_proj(mlp_post), own[f"mlp_out{L}"], atol=ATOL, rtol=1e-4)
+            torch.testing.assert_close(block.self_attn.o_proj(z), own[f"attn_out{L}"], atol=ATOL, rtol=1e-4)
+    # hook_resid_post of layer 0 is the residual stream entering layer 1 (hidden_states[1], before any final norm)
+    torch.testing.assert_close(vals[site_name("resid", 0)], hidden[1][:, -1], atol=ATOL, rtol=1e-4)
+    assert _count_hooks(loaded.model) == n_hooks, "the trace left hooks behind"
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_families_left_padded_batch_equals_single_examples(family, folders, images):
+    loaded = load_model(str(folders[family]))
+    prompts = _prompts(loaded, 4)
+    batched = read_activations(loaded, images, prompts, SITES, batch_size=4)
+    single = read_activations(loaded, images, prompts, SITES, batch_size=1)
+    assert set(batched) == {site_name(k, L) for k in SITES for L in range(2)}
+    for name in batched:
+        np.testing.assert_allclose(batched[name], single[name], atol=ATOL, rtol=1e-4, err_msg=f"{family} {name}")
+    # and the rows differ between examples (the read position is not a constant pad/bos column)
+    assert np.abs(batched[site_name("resid", 1)][0] - batched[site_name("resid", 1)][1]).max() > 1e-4
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_families_early_exit_equals_full_forward(family, folders, images):
+    loaded = load_model(str(folders[family]))
+    inputs = loaded.encode(images[:2], _prompts(loaded, 2))
+    ran = []
+    last = loaded.adapter.layers(loaded.model)[1]
+    h = last.register_forward_hook(lambda *a: ran.append(1))
+    try:
+        with Trace(loaded, [("mlp", 0), ("resid", 0), ("attn", 0)]) as tr:  # stops after layer 0
+            early = {k: v.clone() for k, v in tr.run(inputs).items()}
+        assert ran == [], "layer 1 ran although the trace stops after layer 0"
+        with Trace(loaded, [("mlp", 0), ("resid", 0), ("attn", 0)], stop_after=None) as tr:  # full forward
+            full = {k: v.clone() for k, v in tr.run(inputs).items()}
+        assert ran == [1]
+    finally:
+        h.remove()
+    for name in early:
+        torch.testing.assert_close(early[name], full[name], atol=0, rtol=0)
+
+    # max_layers=1 loads layer 0 only and reads the same values
+    small = load_model(str(folders[family]), max_layers=1)
+    assert small.n_layers == 1 and small.truncated and small.n_layers_total == 2
+    assert len(small.adapter.layers(small.model)) == 1
+    with Trace(small, [("mlp", 0), ("resid", 0), ("attn", 0)]) as tr:
+        vals = tr.run(small.encode(images[:2], _prompts(small, 2)))
+    for name in early:
+        torch.testing.assert_close(vals[name], early[name], atol=ATOL, rtol=1e-4)
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_families_search_and_early_exit_predictor(family, folders, tmp_path):
+    from sn_core.config import SearchConfig
+    from sn_core.early_exit import EarlyExitPredictor
+    from sn_core.search import run_search
+
+    cfg = SearchConfig(model=str(folders[family]), task="shapes-color", n_examples=16, probe_per_class=2,
+                       sites=("mlp", "resid"), k=1, n_top=5, batch_size=8, baselines=False)
+    res = run_search(cfg, root=tmp_path)
+    n_layers = 2
+    assert res.scores("mlp").shape == (n_layers, 64) and res.scores("resid").shape == (n_layers, 32)
+    assert np.isfinite(res.scores("mlp")).all()
+    s = res.summary
+    assert s["sn_neuron_id"] == res.top_k.iloc[0]["neuron_id"]
+    assert 0.0 <= s["sn_test_accuracy"] <= 1.0 and s["n_probe"] == 2 * len(res.labels)
+    # the early-exit predictor reproduces the searched neuron's stored value for a test example
+    clf = res.classifier()
+    loaded = load_model(str(folders[family]))
+    pred = EarlyExitPredictor(loaded, clf)
+    values, _, split = res.neuron_values(s["sn_neuron_id"])
+    i = int(np.flatnonzero(split == "test")[0])
+    ex = res.task.examples[i]
+    p = pred.predict(ex.image, ex.question)
+    assert p.label in res.labels and p.exit_layer == s["sn_layer"]
+    np.testing.assert_allclose(p.values[s["sn_neuron_id"]], values[i], atol=ATOL, rtol=1e-4)
+    # a second run is served from the store
+    assert run_search(cfg, root=tmp_path).cache_hit
