@@ -17,6 +17,7 @@ Names are plain strings such as ``blocks.3.mlp.hook_post`` (letters, digits, ``.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -81,16 +82,16 @@ def _jsonable(obj: Any, where: str = "value"):
     raise TypeError(f"{where}: cannot hash/serialise {type(obj).__name__} {obj!r} as JSON")
 
 
-def canonical_json(obj: Any) -> str:
+def canonical_json(obj: Any, where: str = "value") -> str:
     """Sorted keys, no spaces, ASCII: the same parts always give the same text."""
-    return json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return json.dumps(_jsonable(obj, where), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def content_key(**parts) -> str:
     """sha256 hex of the canonical JSON of ``parts`` (model id, weights hash, task fingerprint, prompt, split...)."""
     if not parts:
         raise ValueError("content_key needs at least one part")
-    return hashlib.sha256(canonical_json(parts).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(parts, "parts").encode("utf-8")).hexdigest()
 
 
 def _sha256(data: bytes) -> str:
@@ -170,13 +171,15 @@ class ActivationStore:
         return f"ActivationStore(key={self.key!r}, root={str(self.root)!r})"
 
     # ------------------------------------------------------------------------------------------------ locking
-    def lock(self, timeout: float = -1) -> FileLock:
-        """The store's cross-process lock; use as ``with store.lock(): ...`` (``timeout`` s, -1 waits forever).
+    @contextlib.contextmanager
+    def lock(self, timeout: float = -1):
+        """Hold the store's cross-process lock: ``with store.lock(): ...`` (``timeout`` s; -1 waits forever).
 
-        Raises ``filelock.Timeout`` when another process holds it past ``timeout``.
+        Reentrant in one thread (also across ``ActivationStore`` objects for the same key); other threads and
+        processes wait. Raises ``filelock.Timeout`` when another holder keeps it past ``timeout``.
         """
-        self._lock.timeout = timeout
-        return self._lock
+        with self._lock.acquire(timeout=timeout):
+            yield self
 
     # ------------------------------------------------------------------------------------ checksummed files
     def _write_checked(self, data_path: Path, meta_path: Path, arrays: Mapping[str, np.ndarray], extra: dict):
