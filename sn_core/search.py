@@ -378,6 +378,8 @@ def run_search(config: SearchConfig | None = None, task: Task | None = None, loa
     key = search_key(cfg, loaded, fingerprint, prompt_hash)
     try:
         res = SearchResult.load(key, root=root, task=task)
+        res.summary["compute_seconds"] = res.summary.get("compute_seconds", res.summary.get("seconds"))
+        res.summary["seconds"] = time.perf_counter() - t_start
         if progress:
             progress("score", 1, 1)
         return res
@@ -512,6 +514,7 @@ def run_search(config: SearchConfig | None = None, task: Task | None = None, loa
         "extraction_cache_hit": bool(ext.cache_hit), "cache_hit": False,
         "seconds": time.perf_counter() - t_start,
     }
+    summary["compute_seconds"] = summary["seconds"]
     res = SearchResult(key=key, config=cfg, summary=summary, labels=labels, example_index=used.astype(np.int64),
                        y=y_all, split=split, sites=tuple(cfg.sites), layers=layers, top_k=top, baselines=base,
                        extraction_key=ext.key, cache_hit=False, root=root, _scores=site_scores,

@@ -1,0 +1,338 @@
+"""The engine on a tiny random LLaVA (fast) and on the demo model: sites, left padding, early exit parity, hooks,
+cache reuse and resume, loading errors, search."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from sn_core.data import Task, get_task
+from sn_core.extract import Trace, extract, read_activations
+from sn_core.models import UnknownModelError, load_model, weights_hash
+from sn_core.sites import site_name
+
+# Questions of different lengths, so a batch of them is really left padded.
+QUESTIONS = ["What color is the shape?", "How many shapes are there in this picture? Count them all carefully."]
+SITES = ("mlp", "resid", "attn")
+
+
+def _prompts(loaded, n):
+    return [loaded.prompt(f"{QUESTIONS[i % 2]} Answer with one word.") for i in range(n)]
+
+
+def _images(n, seed=3):
+    return [ex.image for ex in get_task("shapes-color", n, seed=seed).examples]
+
+
+def _our_hooks(model) -> int:
+    """Hooks registered by sn_core's tracing scope (closures defined in Trace) still on the model."""
+    n = 0
+    for m in model.modules():
+        for h in list(m._forward_hooks.values()) + list(m._forward_pre_hooks.values()):
+            if "Trace" in getattr(h, "__qualname__", ""):
+                n += 1
+    return n
+
+
+def _all_hooks(model) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def _reference_values(loaded, inputs):
+    """Every site at the read position from an unhooked *full* forward: decoder-layer outputs come from
+    ``output_hidden_states`` and the inputs of down_proj / o_proj from torch's own module call recording
+    (``register_forward_pre_hook`` is not used), i.e. independent of sn_core's hooks."""
+    layers = loaded.adapter.layers(loaded.model)
+    captured = {}
+    originals = {}
+    for L, layer in enumerate(layers):
+        for kind, mod in (("mlp", layer.mlp.down_proj), ("attn", layer.self_attn.o_proj)):
+            originals[(kind, L)] = mod.forward
+
+            def fwd(x, _orig=mod.forward, _key=(kind, L)):
+                captured[_key] = x[:, -1].detach().clone()
+                return _orig(x)
+            mod.forward = fwd
+    try:
+        with torch.inference_mode():
+            out = loaded.model(**inputs, output_hidden_states=True)
+    finally:
+        for (kind, L), f in originals.items():
+            mod = layers[L].mlp.down_proj if kind == "mlp" else layers[L].self_attn.o_proj
+            mod.forward = f
+    ref = {}
+    for L in range(len(layers)):
+        ref[site_name("mlp", L)] = captured[("mlp", L)]
+        ref[site_name("attn", L)] = captured[("attn", L)]
+        if L < len(layers) - 1:  # the last entry of hidden_states is after the final norm
+            ref[site_name("resid", L)] = out.hidden_states[L + 1][:, -1]
+    return ref
+
+
+# ---------------------------------------------------------------------------------------------- tiny model
+def test_sites_have_the_right_shapes_at_the_read_position(tiny_llava):
+    n = 3
+    acts = read_activations(tiny_llava, _images(n), _prompts(tiny_llava, n), sites=SITES, batch_size=2)
+    assert len(acts) == len(SITES) * tiny_llava.n_layers
+    for L in range(tiny_llava.n_layers):
+        for kind in SITES:
+            a = acts[site_name(kind, L)]
+            assert a.shape == (n, tiny_llava.widths[kind]) and a.dtype == np.float32
+            assert np.isfinite(a).all()
+
+
+def test_site_values_equal_an_unhooked_full_forward(tiny_llava):
+    inputs = tiny_llava.encode(_images(2), _prompts(tiny_llava, 2))
+    assert bool((inputs["attention_mask"] == 0).any()), "batch should be left padded"
+    ref = _reference_values(tiny_llava, inputs)
+    with Trace(tiny_llava, [(k, L) for L in range(tiny_llava.n_layers) for k in SITES]) as tr:
+        got = tr.run(inputs)
+    for name, r in ref.items():
+        torch.testing.assert_close(got[name], r, atol=1e-5, rtol=1e-5, msg=name)
+
+
+def test_left_padded_batch_reads_the_same_values_as_single_examples(tiny_llava):
+    n = 4
+    imgs, prompts = _images(n), _prompts(tiny_llava, n)
+    lengths = {len(tiny_llava.processor.tokenizer(p)["input_ids"]) for p in prompts}
+    assert len(lengths) > 1, "prompts must differ in length for this test to mean anything"
+    batched = read_activations(tiny_llava, imgs, prompts, sites=SITES, batch_size=n)
+    single = read_activations(tiny_llava, imgs, prompts, sites=SITES, batch_size=1)
+    for name in batched:
+        np.testing.assert_allclose(batched[name], single[name], atol=2e-5, rtol=1e-4, err_msg=name)
+
+
+def test_trace_stops_after_the_deepest_layer_and_leaves_no_hooks(tiny_llava):
+    model = tiny_llava.model
+    inputs = tiny_llava.encode(_images(2), _prompts(tiny_llava, 2))
+    with torch.inference_mode():
+        model(**inputs)  # warm-up: transformers installs its own (permanent) output-capture hooks lazily
+    before = _all_hooks(model)
+    reached = []
+    last = tiny_llava.adapter.layers(model)[-1]
+    h = last.register_forward_hook(lambda *a: reached.append(True))
+    try:
+        with Trace(tiny_llava, [("mlp", 0)]) as tr:
+            assert _our_hooks(model) == 2  # the site and the stop
+            tr.run(inputs)
+        assert not reached, "layers after the exit layer must not run"
+    finally:
+        h.remove()
+    assert _all_hooks(model) == before and _our_hooks(model) == 0
+    # An exception inside the scope (not StopForward) propagates and still removes the hooks.
+    with pytest.raises(RuntimeError, match="boom"):
+        with Trace(tiny_llava, [("resid", 1), ("attn", 0)]):
+            raise RuntimeError("boom")
+    assert _all_hooks(model) == before and _our_hooks(model) == 0
+    # A bad layer fails before any hook is left behind.
+    with pytest.raises(ValueError, match="layer 7 requested, the model has 3 decoder layers"):
+        with Trace(tiny_llava, [("mlp", 0), ("mlp", 7)]):
+            pass
+    assert _all_hooks(model) == before
+
+
+def test_early_exit_equals_full_forward_on_tiny(tiny_llava):
+    from sn_core.classifier import SuperNeuronClassifier
+    from sn_core.early_exit import EarlyExitPredictor
+
+    imgs = _images(2)
+    questions = QUESTIONS
+    inputs = tiny_llava.encode(imgs, [tiny_llava.prompt(f"{q} Answer with one word.") for q in questions])
+    ref = _reference_values(tiny_llava, inputs)
+    for layer in range(tiny_llava.n_layers):
+        nids = (f"blocks.{layer}.mlp.hook_post[5]", f"blocks.0.attn.hook_z[3]")
+        clf = SuperNeuronClassifier(neurons=nids).fit(np.random.default_rng(0).normal(size=(8, 2)),
+                                                      ["a", "b"] * 4)
+        pred = EarlyExitPredictor(tiny_llava, clf, instruction="Answer with one word.")
+        assert pred.exit_layer == layer
+        vals = pred.values(imgs, questions)  # [2, 2]
+        np.testing.assert_allclose(vals[:, 0], ref[site_name("mlp", layer)][:, 5].numpy(), atol=1e-5)
+        np.testing.assert_allclose(vals[:, 1], ref[site_name("attn", 0)][:, 3].numpy(), atol=1e-5)
+        assert _our_hooks(tiny_llava.model) == 0
+
+
+def test_max_layers_loads_fewer_layers_with_the_same_values(tiny_llava, tiny_llava_dir):
+    small = load_model(str(tiny_llava_dir), max_layers=2)
+    assert small.n_layers == 2 and small.n_layers_total == 3 and small.truncated
+    assert len(small.adapter.layers(small.model)) == 2
+    assert small.weights_hash == tiny_llava.weights_hash
+    imgs, prompts = _images(2), _prompts(tiny_llava, 2)
+    a = read_activations(small, imgs, prompts, sites=SITES, layers=[0, 1])
+    b = read_activations(tiny_llava, imgs, prompts, sites=SITES, layers=[0, 1])
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], atol=1e-6)
+    with pytest.raises(ValueError, match="layer 2 requested, the model has 2 decoder layers"):
+        read_activations(small, imgs, prompts, sites=("mlp",), layers=[2])
+
+
+def test_extraction_cache_hit_and_resume_after_interruption(tiny_llava, tmp_path):
+    task = get_task("shapes-color", 10, seed=1)
+    kw = dict(sites=("mlp", "resid"), layers=[0, 2], batch_size=2, chunk_size=3)
+    # Uninterrupted reference run in its own store root.
+    ref = extract(tiny_llava, task, root=tmp_path / "ref", **kw)
+    assert not ref.cache_hit
+
+    calls = []
+
+    def interrupt_after_two_chunks(stage, done, total):
+        calls.append(done)
+        if len([c for c in calls if c > 0]) >= 2:
+            raise KeyboardInterrupt("simulated")
+
+    root = tmp_path / "resume"
+    with pytest.raises(KeyboardInterrupt):
+        extract(tiny_llava, task, root=root, progress=interrupt_after_two_chunks, **kw)
+    assert _our_hooks(tiny_llava.model) == 0
+    from sn_core.store import ActivationStore
+
+    partial = ActivationStore(ref.key, root=root)
+    assert partial.finished_chunks() == [0, 1] and not partial.is_complete()
+    # Resume: only the missing chunks are computed (progress starts at the finished count).
+    seen = []
+    resumed = extract(tiny_llava, task, root=root, progress=lambda s, d, t: seen.append(d), **kw)
+    assert seen[0] == 6 and seen[-1] == 10 and not resumed.cache_hit
+    for kind in ("mlp", "resid"):
+        for L in (0, 2):
+            np.testing.assert_array_equal(resumed.get(kind, L), ref.get(kind, L))
+    # Same key again: a cache hit, equal arrays, no forward pass.
+    again = extract(tiny_llava, task, root=root, **kw)
+    assert again.cache_hit and again.key == ref.key
+    np.testing.assert_array_equal(again.get("mlp", 2), ref.get("mlp", 2))
+    # Another task content (one label changed) -> another key.
+    other = Task(task.name, task.labels, list(task.examples), instruction="Reply with a colour.")
+    assert extract(tiny_llava, other, root=root, **kw).key != ref.key
+
+
+def test_search_on_tiny_model_is_cached_and_reloadable(tiny_llava, sn_cache):
+    from sn_core.config import SearchConfig
+    from sn_core.search import SearchResult, list_searches, run_search
+
+    cfg = SearchConfig(model="unused", task="shapes-color", n_examples=16, probe_per_class=2, sites=("mlp", "attn"),
+                       k=2, batch_size=8)
+    stages = set()
+    res = run_search(cfg, loaded=tiny_llava, progress=lambda s, d, t: stages.add(s))
+    assert {"extract", "score", "baselines"} <= stages
+    s = res.summary
+    assert not res.cache_hit and s["n_probe"] == 8 and s["n_test"] == 8
+    assert res.scores("mlp").shape == (3, tiny_llava.widths["mlp"])
+    assert res.scores("attn").shape == (3, tiny_llava.widths["attn"])
+    assert 0 <= s["sn_test_accuracy"] <= 1 and s["sav_test_accuracy"] is not None
+    assert s["probe_lr_test_accuracy"] is not None and s["base_accuracy"] is not None
+    top = res.top_k
+    assert list(top["rank"][:3]) == [1, 2, 3] and (np.diff(top["probe_score"]) <= 0).all()
+    assert top["probe_score"][0] == max(res.scores("mlp").max(), res.scores("attn").max())
+    assert len(res.layer_best("mlp")) == 3
+    values, labels, split = res.neuron_values(s["sn_neuron_id"])
+    assert values.shape == (16,) and set(split) == {"probe", "test"} and (split == "probe").sum() == 8
+    clf = res.classifier()
+    assert clf.neurons_ == tuple(s["sn_neuron_ids"]) and len(clf.neurons_) == 2
+    again = run_search(cfg, loaded=tiny_llava)
+    assert again.cache_hit and again.key == res.key
+    assert again.summary["sn_test_accuracy"] == s["sn_test_accuracy"]
+    np.testing.assert_array_equal(again.scores("mlp"), res.scores("mlp"))
+    reopened = SearchResult.load(res.key)
+    assert reopened.top_k.equals(again.top_k)
+    assert reopened.examples(s["sn_neuron_id"], n=2)[0][2].label in reopened.labels
+    assert res.key in [r["key"] for r in list_searches()]
+
+
+# ---------------------------------------------------------------------------------------------- loading
+def test_load_model_errors_are_clear_and_fast(tmp_path):
+    t0 = time.perf_counter()
+    with pytest.raises(UnknownModelError, match="not in the local Hugging Face cache|neither a local folder"):
+        load_model("some-org/some-model-that-is-not-cached")
+    assert time.perf_counter() - t0 < 10, "an uncached hub id must fail fast, not hang on the network"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UnknownModelError, match="no config.json"):
+        load_model(str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="unknown dtype"):
+        load_model("demo", dtype="int3")
+
+
+def test_load_model_refuses_pickles_and_unknown_architectures(tiny_llava_dir, tmp_path):
+    import json
+    import shutil
+
+    pkl = tmp_path / "pickled"
+    shutil.copytree(tiny_llava_dir, pkl)
+    for f in pkl.glob("*.safetensors"):
+        f.rename(f.with_suffix(".bin"))
+    with pytest.raises(UnknownModelError, match="refused"):
+        load_model(str(pkl))
+    odd = tmp_path / "odd"
+    shutil.copytree(tiny_llava_dir, odd)
+    cfg = json.loads((odd / "config.json").read_text())
+    cfg["model_type"] = "mamba"
+    (odd / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(UnknownModelError, match="model_type='mamba'.*no adapter"):
+        load_model(str(odd))
+
+
+def test_weights_hash_is_cached_by_size_and_mtime(tiny_llava_dir, tmp_path, sn_cache):
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_llava_dir, folder)
+    h1 = weights_hash(folder)
+    assert (sn_cache / "weights-hash.json").is_file()
+    assert weights_hash(folder) == h1
+    f = next(folder.glob("*.safetensors"))
+    data = bytearray(f.read_bytes())
+    data[-1] ^= 0xFF
+    f.write_bytes(bytes(data))
+    os.utime(f, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert weights_hash(folder) != h1
+
+
+# ---------------------------------------------------------------------------------------------- demo model
+def test_demo_early_exit_equals_full_forward_for_several_layers(demo_loaded):
+    from sn_core.classifier import SuperNeuronClassifier
+    from sn_core.early_exit import EarlyExitPredictor
+
+    task = get_task("shapes-count", 3, seed=5)
+    imgs = [e.image for e in task.examples]
+    qs = [e.question for e in task.examples]
+    inputs = demo_loaded.encode(imgs, [demo_loaded.prompt(task.prompt_text(q)) for q in qs])
+    ref = _reference_values(demo_loaded, inputs)
+    before = _all_hooks(demo_loaded.model)
+    for layer in (0, 2, 5):
+        nid = f"blocks.{layer}.hook_resid_post[17]" if layer < 5 else f"blocks.{layer}.mlp.hook_post[101]"
+        clf = SuperNeuronClassifier(neurons=(nid,)).fit(np.arange(6.0)[:, None], list("aabbab"))
+        clf.meta_ = {"instruction": task.instruction}
+        vals = EarlyExitPredictor(demo_loaded, clf).values(imgs, qs)[:, 0]
+        want = ref[nid.split("[")[0]][:, 17 if layer < 5 else 101].numpy()
+        assert torch.allclose(torch.from_numpy(vals).float(), torch.from_numpy(want), atol=1e-5), (nid, vals, want)
+    assert _all_hooks(demo_loaded.model) == before and _our_hooks(demo_loaded.model) == 0
+
+
+def test_demo_left_padding_and_site_shapes(demo_loaded):
+    exs = get_task("shapes-exists", 2, seed=1).examples + get_task("digits-class", 2, seed=1).examples
+    prompts = [demo_loaded.prompt(e.question + " Answer with one word.") for e in exs]
+    ids = [len(demo_loaded.processor.tokenizer(p)["input_ids"]) for p in prompts]
+    assert len(set(ids)) > 1
+    imgs = [e.image for e in exs]
+    b = read_activations(demo_loaded, imgs, prompts, sites=SITES, layers=[0, 3], batch_size=4)
+    s = read_activations(demo_loaded, imgs, prompts, sites=SITES, layers=[0, 3], batch_size=1)
+    for name in b:
+        kind = {"mlp.hook_post": "mlp", "hook_resid_post": "resid", "attn.hook_z": "attn"}[name.split(".", 2)[2]]
+        assert b[name].shape == (4, demo_loaded.widths[kind])
+        np.testing.assert_allclose(b[name], s[name], atol=2e-5, rtol=1e-4, err_msg=name)
+
+
+def test_demo_search_beats_chance_on_the_held_out_split(demo_loaded, sn_cache):
+    """The trained demo model has a neuron that reads out the colour: its held-out accuracy is far above chance
+    (4 classes, 25%) and above the shuffled-label null control's chance level."""
+    from sn_core.config import SearchConfig
+    from sn_core.search import run_search
+
+    cfg = SearchConfig(task="shapes-color", n_examples=72, probe_per_class=8, l_max=3, baselines=False,
+                       batch_size=36)
+    res = run_search(cfg, loaded=demo_loaded)
+    s = res.summary
+    assert s["n_test"] == 40 and s["n_probe"] == 32
+    assert set(res.split.probe).isdisjoint(res.split.test)
+    assert s["sn_layer"] <= 3
+    assert s["sn_test_accuracy"] >= 0.6, s
