@@ -157,27 +157,32 @@ def _check_inputs(X, y, n_classes, metric):
 
 
 # ------------------------------------------------------------------------------------------------------ sort + count
-def _sorted_values_labels(Xc: np.ndarray, y: np.ndarray, n_classes: int):
-    """Sort each row of ``Xc [c, n]`` and carry the labels along.
+# (input dtype) -> (sort dtype, same-width unsigned int, mantissa bits the input never uses in that sort dtype)
+_KEY_TYPES = {np.dtype(np.float16): (np.float32, np.uint32, 13), np.dtype(np.float32): (np.float64, np.uint64, 29)}
 
-    Returns ``vals [c, n]`` float64 (non-finite values replaced by NaN, which sorts last) and ``labs [c, n]`` int64.
+
+def _sorted_values_labels(XT: np.ndarray, y: np.ndarray, n_classes: int):
+    """Sort each row of ``XT [c, n]`` and carry the labels along.
+
+    Returns ``vals [c, n]`` (float32 for float16 input, else float64; non-finite values replaced by NaN, which sorts
+    last) and ``labs [c, n]`` int class codes.
     """
-    if Xc.dtype in (np.float16, np.float32):
-        # float32 -> float64 leaves the low 29 mantissa bits zero; put the class code there. Distinct float32 values
-        # stay in order (they differ by >= 2**29 units of the float64 last place); equal values may reorder among
-        # themselves, which no split can see. NaN payload bits keep NaN a NaN, sorted last.
-        bits = int(n_classes - 1).bit_length()
-        if bits > 29:
-            raise ValueError(f"too many classes for the fast path: {n_classes}")
-        v = Xc.astype(np.float64)  # [c, n]
+    bits = int(n_classes - 1).bit_length()
+    if XT.dtype in _KEY_TYPES and bits <= _KEY_TYPES[XT.dtype][2]:
+        # Widening float16 -> float32 (float32 -> float64) leaves the low 13 (29) mantissa bits zero: put the class
+        # code there and sort once. Distinct input values stay in order (they differ by >= 2**13 (2**29) units in
+        # the last place of the wider type); equal values may reorder among themselves, which no split can see.
+        # NaN stays NaN whatever its payload bits, and sorts last. Exact, and ~2x faster than argsort.
+        ftype, utype, _ = _KEY_TYPES[XT.dtype]
+        v = XT.astype(ftype)  # [c, n]
         v[~np.isfinite(v)] = np.nan
-        key = v.view(np.uint64) | y.astype(np.uint64)[None, :]  # [c, n]
-        key = np.sort(key.view(np.float64), axis=1).view(np.uint64)  # [c, n]
-        mask = np.uint64((1 << bits) - 1)
-        labs = (key & mask).astype(np.int64)  # [c, n]
-        vals = (key & ~mask).view(np.float64)  # [c, n]
-        return vals, labs
-    v = Xc.astype(np.float64)  # [c, n]
+        key = v.view(utype) | y.astype(utype)[None, :]  # [c, n]
+        key.view(ftype).sort(axis=1)  # in place, [c, n]
+        mask = utype((1 << bits) - 1)
+        labs = key & mask  # [c, n]
+        key &= ~mask
+        return key.view(ftype), labs
+    v = XT.astype(np.float64)  # [c, n]
     v[~np.isfinite(v)] = np.nan
     order = np.argsort(v, axis=1, kind="stable")  # [c, n]
     return np.take_along_axis(v, order, axis=1), y[order]
@@ -196,6 +201,8 @@ def _stump_from_sorted(vals, pos, n_pos, n_neg, fallback_pos, metric):
     """
     c, n = vals.shape
     fin = ~np.isnan(vals)  # [c, n]
+    if c == 0:
+        return np.zeros(0, np.int64), max(n_pos + n_neg, 1), np.zeros(0), np.zeros(0, np.int8)
     if metric == "accuracy":
         w_pos, w_neg, den = 1, 1, n_pos + n_neg
     elif n_pos == 0:  # balanced accuracy over the one class present
@@ -205,7 +212,9 @@ def _stump_from_sorted(vals, pos, n_pos, n_neg, fallback_pos, metric):
     else:  # (c_neg / n_neg + c_pos / n_pos) / 2 = (c_neg * n_pos + c_pos * n_neg) / (2 n_pos n_neg)
         w_pos, w_neg, den = n_neg, n_pos, 2 * n_pos * n_neg
     itype = np.int32 if 2 * den < 2**31 else np.int64
-    z = np.where(pos, -w_pos, w_neg).astype(itype)  # [c, n]
+    z = np.empty((c, n), dtype=itype)  # [c, n]: w_neg for a negative, -w_pos for a positive
+    np.multiply(pos, -(w_pos + w_neg), out=z, dtype=itype)
+    z += w_neg
     if not fin.all():
         z[~fin] = 0
     npos_f = (pos & fin).sum(axis=1, dtype=np.int64)  # [c]
@@ -215,26 +224,33 @@ def _stump_from_sorted(vals, pos, n_pos, n_neg, fallback_pos, metric):
     extra = (w_pos * (n_pos - npos_f)) if fallback_pos else (w_neg * (n_neg - nneg_f))  # non-finite, predicted fallback
     A = w_pos * npos_f + extra  # polarity +1: correct = left negatives + right positives = d + A
     B = w_neg * nneg_f + extra  # polarity -1: correct = left positives + right negatives = -d + B
-    gap = np.empty((c, n), dtype=np.float64)
-    gap[:, 0] = 0.0
-    np.subtract(vals[:, 1:], vals[:, :-1], out=gap[:, 1:])  # NaN where either side is non-finite
-    valid = gap > 0  # distinct consecutive finite values
+    valid = np.empty((c, n), dtype=bool)
     valid[:, 0] = True  # the below-minimum threshold (all one class)
+    np.greater(vals[:, 1:], vals[:, :-1], out=valid[:, 1:])  # distinct consecutive finite values (NaN: False)
     big = np.iinfo(itype).max
-    dmax = np.where(valid, d, -big).max(axis=1).astype(np.int64)  # [c]
-    dmin = np.where(valid, d, big).min(axis=1).astype(np.int64)
+    dmax = np.maximum.reduce(d, axis=1, where=valid, initial=-big).astype(np.int64)  # [c]
+    dmin = np.minimum.reduce(d, axis=1, where=valid, initial=big).astype(np.int64)
     best = np.maximum(dmax + A, B - dmin)  # [c]
     cand_p = valid & (d == (best - A)[:, None])  # [c, n]
     cand_m = valid & (d == (B - best)[:, None])
-    k = np.argmax(np.where(cand_p | cand_m, gap, -1.0), axis=1)  # widest gap, then lowest threshold
+    # Tie-break among the best splits (a few per row): widest gap, then lowest threshold. Gaps are computed in
+    # float64 only at candidate positions (exact for float16 input, correctly rounded otherwise).
+    r, kk = np.nonzero(cand_p | cand_m)  # [n_cand] each, row-major
+    gap = np.zeros(r.shape)
+    inner = kk > 0  # k = 0 is the below-minimum threshold, margin 0
+    gap[inner] = vals[r[inner], kk[inner]].astype(np.float64) - vals[r[inner], kk[inner] - 1].astype(np.float64)
+    order = np.lexsort((kk, -gap, r))  # by row, then widest gap, then lowest k
+    r_sorted = r[order]
+    first = order[np.flatnonzero(np.r_[True, r_sorted[1:] != r_sorted[:-1]])]  # one per row, rows 0..c-1
+    k = kk[first]  # [c]
     rows = np.arange(c)
     polarity = np.where(cand_p[rows, k], 1, -1).astype(np.int8)  # then polarity +1
-    lo = vals[rows, np.maximum(k - 1, 0)]
-    hi = vals[rows, k]
+    lo = vals[rows, np.maximum(k - 1, 0)].astype(np.float64)
+    hi = vals[rows, k].astype(np.float64)
     mid = lo / 2 + hi / 2
     mid = np.where(mid >= hi, lo, mid)  # adjacent float64s: keep lo <= t < hi
-    first = vals[:, 0]
-    below = np.where(np.isnan(first), 0.0, first - (1.0 + np.abs(first)))
+    vmin = vals[:, 0].astype(np.float64)
+    below = np.where(np.isnan(vmin), 0.0, vmin - (1.0 + np.abs(vmin)))
     threshold = np.where(k == 0, below, mid)
     return best, den, threshold, polarity
 
