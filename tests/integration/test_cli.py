@@ -1,0 +1,116 @@
+"""``python -m sn_core``: search --json fields, classifier round trip through predict, task paths, and one-line
+errors with exit code 2. Runs on the tiny random LLaVA (plumbing, not accuracy); one real subprocess."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from sn_core import REPO_DIR
+from sn_core.cli import main
+from sn_core.data import get_task
+
+REQUIRED = ("task", "n_probe", "n_test", "base_accuracy", "sn_test_accuracy", "sn_probe_accuracy", "sn_layer",
+            "sn_neuron", "sn_site", "null_probe_accuracy", "sav_test_accuracy", "probe_lr_test_accuracy",
+            "cache_hit")
+
+
+def _run(capsys, *args):
+    rc = main(list(args))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_search_json_then_predict_with_the_saved_classifier(tiny_llava_dir, sn_cache, tmp_path, capsys):
+    clf_path = tmp_path / "sn.json"
+    args = ["search", "--model", str(tiny_llava_dir), "--task", "shapes-color", "--n-examples", "16",
+            "--probe-per-class", "2", "--site", "mlp", "resid", "--layers", "0-1", "--batch-size", "8", "--json",
+            "--quiet", "--save-classifier", str(clf_path)]
+    rc, out, err = _run(capsys, *args)
+    assert rc == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, "--json prints exactly one JSON object"
+    doc = json.loads(lines[0])
+    for key in REQUIRED:
+        assert key in doc, key
+    assert doc["task"] == "shapes-color" and doc["n_probe"] == 8 and doc["n_test"] == 8
+    assert doc["sn_layer"] in (0, 1) and doc["sn_site"] in ("mlp", "resid") and doc["cache_hit"] is False
+    for key in ("base_accuracy", "sn_test_accuracy", "sav_test_accuracy", "probe_lr_test_accuracy"):
+        assert 0.0 <= doc[key] <= 1.0
+    art = json.loads(clf_path.read_text())
+    assert art["neurons"][0]["id"] == doc["sn_neuron_id"] and art["model_id"] == str(tiny_llava_dir)
+    # Same command again: a cache hit with the same figures.
+    rc, out2, _ = _run(capsys, *args)
+    doc2 = json.loads(out2)
+    assert rc == 0 and doc2["cache_hit"] is True and doc2["sn_test_accuracy"] == doc["sn_test_accuracy"]
+
+    img = tmp_path / "x.png"
+    get_task("shapes-color", 1).examples[0].image.save(img)
+    rc, out, err = _run(capsys, "predict", "--classifier", str(clf_path), "--image", str(img), "--question",
+                        "What color is the shape?", "--json")
+    assert rc == 0, err
+    p = json.loads(out)
+    assert p["label"] in ("red", "green", "blue", "yellow") and p["seconds"] > 0
+    assert p["exit_layer"] == doc["exit_layer"] and doc["sn_neuron_id"] in p["values"]
+    rc, out, _ = _run(capsys, "predict", "--classifier", str(clf_path), "--image", str(img), "--question", "?")
+    assert rc == 0 and out.splitlines()[0] in ("red", "green", "blue", "yellow") and "ms" in out
+
+
+def test_task_from_a_manifest_and_an_image_folder(tiny_llava_dir, sn_cache, tmp_path, capsys):
+    task = get_task("shapes-exists", 12, seed=2)
+    rows = []
+    for i, ex in enumerate(task.examples):
+        ex.image.save(tmp_path / f"{i}.png")
+        rows.append(json.dumps({"image": f"{i}.png", "question": ex.question, "label": ex.label}))
+        (tmp_path / "folder" / ex.label).mkdir(parents=True, exist_ok=True)
+        ex.image.save(tmp_path / "folder" / ex.label / f"{i}.png")
+    (tmp_path / "m.jsonl").write_text("\n".join(rows))
+    common = ["--model", str(tiny_llava_dir), "--probe-per-class", "2", "--no-baselines", "--json", "--quiet"]
+    rc, out, err = _run(capsys, "search", "--task", str(tmp_path / "m.jsonl"), *common)
+    assert rc == 0, err
+    assert json.loads(out)["n_probe"] + json.loads(out)["n_test"] == 12
+    rc, out, err = _run(capsys, "search", "--task", str(tmp_path / "folder"), "--question", "Is there a red circle?",
+                        *common)
+    assert rc == 0, err
+    assert json.loads(out)["task"] == "folder"
+    rc, _, err = _run(capsys, "search", "--task", str(tmp_path / "folder"), *common)
+    assert rc == 2 and "--question" in err
+
+
+@pytest.mark.parametrize("args,match", [
+    (["search", "--task", "no-such-task"], "unknown task 'no-such-task'"),
+    (["search", "--model", "nobody/no-model"], "in the local Hugging Face cache"),
+    (["search", "--layers", "3-1"], "bad layer spec"),
+    (["search", "--site", "ffn"], "unknown site 'ffn'"),
+    (["search", "--probe-per-class", "0"], "probe_per_class must be a positive integer"),
+    (["search", "--frobnicate"], "unrecognized arguments"),
+    (["predict", "--classifier", "missing.json", "--image", "x.png", "--question", "q"], "not found"),
+])
+def test_errors_are_one_line_with_exit_code_2(args, match, capsys, sn_cache):
+    rc, out, err = _run(capsys, *args)
+    assert rc == 2
+    lines = [ln for ln in err.splitlines() if ln.strip() and "%|" not in ln]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert re.search(match, lines[0]), lines[0]
+    assert "Traceback" not in err and out == ""
+
+
+def test_bad_manifest_and_bad_image(tmp_path, capsys, sn_cache, tiny_llava_dir):
+    (tmp_path / "bad.jsonl").write_text('{"image": "nope.png", "question": "q", "label": "a"}\n')
+    rc, _, err = _run(capsys, "search", "--task", str(tmp_path / "bad.jsonl"), "--quiet")
+    assert rc == 2 and "row 1" in err and "not found" in err
+    (tmp_path / "not-an-image.png").write_text("hello")
+    (tmp_path / "clf.json").write_text("{}")
+    rc, _, err = _run(capsys, "predict", "--classifier", str(tmp_path / "clf.json"), "--image",
+                      str(tmp_path / "not-an-image.png"), "--question", "q")
+    assert rc == 2 and "not an image" in err
+
+
+def test_python_dash_m_entry_point_exit_code(sn_cache):
+    r = subprocess.run([sys.executable, "-m", "sn_core", "search", "--task", "nope"], cwd=REPO_DIR,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip().startswith("error: unknown task 'nope'") and "Traceback" not in r.stderr
