@@ -161,8 +161,7 @@ class ActivationStore:
             raise ValueError(f"store key must be 1-128 characters of letters, digits, '_' or '-', got {key!r}")
         self.key = key
         self.root = Path(root).expanduser() if root is not None else default_root()
-        self.path = self.root / key
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path = self.root / key  # created on first write or lock, so looking a key up leaves no empty folder
         # is_singleton: reentrant across ActivationStore objects for the same key in one thread; other threads and
         # processes wait.
         self._lock = FileLock(str(self.path / ".lock"), is_singleton=True)
@@ -178,8 +177,13 @@ class ActivationStore:
         Reentrant in one thread (also across ``ActivationStore`` objects for the same key); other threads and
         processes wait. Raises ``filelock.Timeout`` when another holder keeps it past ``timeout``.
         """
+        self.path.mkdir(parents=True, exist_ok=True)
         with self._lock.acquire(timeout=timeout):
             yield self
+
+    def exists(self) -> bool:
+        """Whether anything was ever written or locked under this key."""
+        return self.path.is_dir()
 
     # ------------------------------------------------------------------------------------ checksummed files
     def _write_checked(self, data_path: Path, meta_path: Path, arrays: Mapping[str, np.ndarray], extra: dict):
@@ -190,7 +194,7 @@ class ActivationStore:
         meta = {"format_version": FORMAT_VERSION, "file": data_path.name, "sha256": _sha256(blob),
                 "bytes": len(blob),
                 "arrays": {k: {"shape": list(v.shape), "dtype": v.dtype.name} for k, v in arrays.items()}, **extra}
-        with self._lock.acquire(timeout=-1):
+        with self.lock():
             # manifest removed first: a reader never pairs the new data with the old checksum
             meta_path.unlink(missing_ok=True)
             atomic_write_bytes(data_path, blob)
@@ -322,7 +326,7 @@ class ActivationStore:
     def write_json(self, name: str, obj) -> None:
         """Store a JSON document (numpy scalars/arrays converted; NaN/inf rejected) atomically."""
         text = json.dumps(_jsonable(obj, name), indent=1, sort_keys=True)
-        with self._lock.acquire(timeout=-1):
+        with self.lock():
             atomic_write_bytes(self._json_path(name), text.encode("utf-8"))
 
     def read_json(self, name: str):
@@ -344,7 +348,7 @@ class ActivationStore:
         doc = {"format_version": FORMAT_VERSION, "key": self.key,
                "completed_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                "meta": _jsonable(dict(meta or {}), "meta")}
-        with self._lock.acquire(timeout=-1):
+        with self.lock():
             atomic_write_bytes(self.path / "complete.json", json.dumps(doc, indent=1).encode("utf-8"))
 
     def is_complete(self) -> bool:

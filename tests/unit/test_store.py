@@ -235,3 +235,11 @@ def test_manifest_records_checksum_and_shapes(tmp_path):
     assert meta["chunk"] == 4 and meta["n_rows"] == 3 and len(meta["sha256"]) == 64
     assert meta["arrays"][SITE] == {"shape": [3, 5], "dtype": "float16"}
     assert os.path.getsize(st.path / "chunks" / "chunk-000004.safetensors") == meta["bytes"]
+
+
+def test_looking_up_a_key_creates_nothing(tmp_path):
+    st = ActivationStore("never-written", root=tmp_path)
+    assert st.finished_chunks() == [] and not st.exists() and not st.is_complete()
+    with pytest.raises(FileNotFoundError, match="has no finished chunks"):
+        st.read(SITE)
+    assert list_stores(tmp_path) == [] and not (tmp_path / "never-written").exists()
