@@ -90,13 +90,16 @@ def _template(turn_open: str, turn_close: str, image: str, assistant: str, prefi
     if system is not None:
         sys_ = ("{%- if messages[0]['role'] != 'system' -%}" + turn_open.replace("{role}", "system") + system
                 + turn_close + "{%- endif -%}")
-    return (
+    tpl = (
         prefix + sys_ + "{%- for m in messages -%}" + open_
         + "{%- if m['content'] is string -%}{{ m['content'] }}{%- else -%}{%- for p in m['content'] -%}"
         + "{%- if p['type'] == 'image' -%}" + image + "{%- elif p['type'] == 'text' -%}{{ p['text'] }}{%- endif -%}"
         + "{%- endfor -%}{%- endif -%}" + turn_close + "{%- endfor -%}"
         + "{%- if add_generation_prompt -%}" + assistant + "{%- endif -%}"
     )
+    # The pieces are concatenated without whitespace, so non-trimming tags keep the families' newlines
+    # (e.g. after "<|im_start|>user") exactly where the real templates put them.
+    return tpl.replace("{%-", "{%").replace("-%}", "%}")
 
 
 def _ids(tok, *names):
@@ -231,8 +234,8 @@ def _idefics_like(n_layers: int, smol: bool):
 
     specials = ["<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>", "<global-img>"]
     specials += [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)]
-    tpl = _template("{role}:" if smol else "{role}:", "<end_of_utterance>\n", "<image>", "assistant:",
-                    prefix="<|im_start|>")
+    tpl = _template("{role}:", "<end_of_utterance>\n", "<image>", "Assistant:", prefix="<|im_start|>").replace(
+        "{{ m['role'] }}", "{{ m['role'] | capitalize }}")  # "<|im_start|>User:<image>...<end_of_utterance>\nAssistant:"
     extra = {"image_token": "<image>", "fake_image_token": "<fake_token_around_image>",
              "global_image_token": "<global-img>", "end_of_utterance_token": "<end_of_utterance>"}
     tok = tiny_tokenizer(specials, tpl, extra, bos="<|im_start|>", eos="<end_of_utterance>")
