@@ -242,3 +242,20 @@ def test_neuron_scores_is_a_plain_record():
     res = score_neurons(np.eye(4), np.array([0, 1, 0, 1]), 2)
     assert isinstance(res, NeuronScores) and res.fallback == 0 and res.n_samples == 4
     assert math.isnan(score_neurons(np.eye(3), np.array([0, 1, 2]), 3).threshold[0])
+
+
+# ------------------------------------------------------------------------------------------- sn_core.metrics
+def test_metrics_accuracy_balanced_chance():
+    from sklearn.metrics import balanced_accuracy_score
+
+    from sn_core.metrics import accuracy, balanced_accuracy, chance_accuracy
+
+    y = ["yes", "yes", "yes", "no"]
+    assert accuracy(y, ["yes", None, "yes", "no"]) == 0.75  # an answer outside the label set is wrong
+    assert balanced_accuracy(y, ["yes", "no", "yes", "no"]) == pytest.approx((2 / 3 + 1) / 2)
+    assert balanced_accuracy(y, ["no"] * 4) == balanced_accuracy_score(y, ["no"] * 4) == 0.5
+    assert chance_accuracy(y) == 0.75
+    with pytest.raises(ValueError, match="y_true has 4 labels but y_pred has 3"):
+        accuracy(y, y[:3])
+    with pytest.raises(ValueError, match="empty"):
+        balanced_accuracy([], [])
