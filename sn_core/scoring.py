@@ -291,24 +291,31 @@ def _predict_block(p: NeuronScores, X: np.ndarray) -> np.ndarray:
     fallback = p.fallback
     if p.rule == "stump":
         above = Xf > p.threshold[None, :]  # [n, m]
-        pred = np.where(above == (p.polarity[None, :] > 0), 1, 0)
+        pred = (above == (p.polarity[None, :] > 0)).astype(np.int64)
+    elif p.rule in ("nearest_mean", "ovr_stump"):
+        # Largest margin wins: -|x - mean_k| (nearest mean) or p_k * (x - t_k) (one-vs-rest). In-place passes, one
+        # class at a time; a strict '>' keeps the earlier class of class_order (more frequent) on ties, and a NaN
+        # margin (class without probe values) never wins.
+        best = np.full(Xf.shape, -np.inf)  # [n, m]
+        pred = np.full(Xf.shape, fallback, dtype=np.int64)  # [n, m]
+        m = np.empty_like(Xf)
+        better = np.empty(Xf.shape, dtype=bool)
+        for k in p.class_order:
+            k = int(k)
+            if p.rule == "nearest_mean":
+                np.subtract(Xf, p.class_means[k][None, :], out=m)
+                np.abs(m, out=m)
+                np.negative(m, out=m)
+            else:
+                np.subtract(Xf, p.ovr_threshold[k][None, :], out=m)
+                np.multiply(m, p.ovr_polarity[k][None, :], out=m)
+            np.greater(m, best, out=better)
+            np.copyto(best, m, where=better)
+            pred[better] = k
     else:
-        if p.rule == "nearest_mean":
-            def margin(k):
-                return -np.abs(Xf - p.class_means[k][None, :])  # [n, m]; NaN mean -> NaN, never chosen
-        elif p.rule == "ovr_stump":
-            def margin(k):
-                return p.ovr_polarity[k][None, :] * (Xf - p.ovr_threshold[k][None, :])  # [n, m]
-        else:
-            raise ValueError(f"unknown rule {p.rule!r}")
-        best = np.full(Xf.shape, -np.inf)
-        pred = np.full(Xf.shape, fallback, dtype=np.int64)
-        for k in p.class_order:  # strict '>' keeps the earlier (more frequent) class on ties
-            m = margin(int(k))
-            better = m > best
-            best = np.where(better, m, best)
-            pred = np.where(better, int(k), pred)
-    return np.where(fin, pred, fallback).astype(np.int64)
+        raise ValueError(f"unknown rule {p.rule!r}")
+    pred[~fin] = fallback
+    return pred
 
 
 def predict_neurons(params: NeuronScores, X, index=None) -> np.ndarray:
