@@ -1,24 +1,29 @@
 """Super Neuron Explorer: the Streamlit router (``streamlit run app.py``).
 
-It sets the page frame, registers the pages with ``st.navigation`` (each ``url_path`` is the file's stem: see
-``app_state.page_guard`` for why), applies a shared link's query parameters
-(``?search=<key>&neuron=<id>``), draws the session sidebar and runs the selected page. Pages live in ``pages/``;
-all method logic lives in ``sn_core``; the Streamlit glue in ``app_state.py``.
+It sets the page frame, registers the pages with ``st.navigation``, applies a shared link's query parameters
+(``?search=<key>&neuron=<id>``), runs the selected page and then draws the session sidebar (after the page, so it
+shows the state the page left). All method logic lives in ``sn_core``; the Streamlit glue in ``app_state.py``.
+
+Pages live in ``app_pages/``, deliberately not ``pages/``: Streamlit treats a ``pages/`` folder beside the entry
+script as its older automatic multipage mode until some run calls ``st.navigation``, so a deep link opened first on
+a fresh server would run the page file without this router, and AppTest (which resets that mode before every run)
+would do so on every rerun.
 """
 import streamlit as st
 
 import app_state
 
 st.set_page_config(page_title="Super Neuron Explorer", page_icon="🔬", layout="wide")
-st.session_state[app_state.ROUTED] = True
 
 PAGES = {
-    "search": st.Page("pages/search.py", title="Search", icon="🔎", url_path="search", default=True),
-    "layer_map": st.Page("pages/layer_map.py", title="Layer map", icon="🗺️", url_path="layer_map"),
-    "inspector": st.Page("pages/neuron_inspector.py", title="Neuron inspector", icon="🔬", url_path="neuron_inspector"),
-    "playground": st.Page("pages/early_exit.py", title="Early-exit playground", icon="⚡", url_path="early_exit"),
-    "compare": st.Page("pages/compare.py", title="Compare", icon="📊", url_path="compare"),
-    "about": st.Page("pages/about.py", title="About the method", icon="📖", url_path="about"),
+    "search": st.Page("app_pages/search.py", title="Search", icon="🔎", url_path="search", default=True),
+    "layer_map": st.Page("app_pages/layer_map.py", title="Layer map", icon="🗺️", url_path="layer_map"),
+    "inspector": st.Page("app_pages/neuron_inspector.py", title="Neuron inspector", icon="🔬",
+                         url_path="neuron_inspector"),
+    "playground": st.Page("app_pages/early_exit.py", title="Early-exit playground", icon="⚡",
+                          url_path="early_exit"),
+    "compare": st.Page("app_pages/compare.py", title="Compare", icon="📊", url_path="compare"),
+    "about": st.Page("app_pages/about.py", title="About the method", icon="📖", url_path="about"),
 }
 app_state.PAGES.update(PAGES)
 
@@ -28,5 +33,8 @@ nav = st.navigation({
     "Learn": [PAGES["about"]],
 })
 app_state.sync_query_params()
-app_state.sidebar()
-nav.run()
+side = st.sidebar.container()  # filled after the page ran (also when it stopped), so it shows the latest state
+try:
+    nav.run()
+finally:
+    app_state.sidebar(side)

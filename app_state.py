@@ -279,26 +279,6 @@ def find_task_source(folder: Path) -> tuple[str, str]:
 PAGES: dict = {}
 
 
-ROUTED = "_sn_routed"  # set by app.py on every run: the router (sidebar, query params) ran in this session
-
-
-def page_guard() -> None:
-    """Call first in every page. Make sure the page runs inside the router.
-
-    Streamlit still supports the old multipage mode in which a ``pages/`` folder next to the entry script is
-    discovered automatically. Until some session's run of ``app.py`` calls ``st.navigation``, a server started
-    fresh is in that mode, and a deep link (``/neuron_inspector?neuron=...``) opened first would run the page file
-    directly, without the router's sidebar and query-parameter handling. Here the page switches the process to
-    ``st.navigation`` mode and reruns; the rerun executes ``app.py``, whose pages use the file stems as
-    ``url_path``, so the same page opens, now inside the router.
-    """
-    if not st.session_state.get(ROUTED):
-        from streamlit.runtime.pages_manager import PagesManager
-
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
 def go(page: str) -> None:
     """Switch to a registered page by its short name (``search``, ``layer_map``, ``inspector``, ...)."""
     st.switch_page(PAGES[page])
@@ -308,19 +288,19 @@ def short_key(key: str | None) -> str:
     return key[:10] if key else "none"
 
 
-def sidebar() -> None:
-    """Model / task / search / neuron state, shown on every page."""
-    with st.sidebar:
+def sidebar(container=None) -> None:
+    """Model / task / search / neuron state, shown on every page (in ``container``, default the sidebar)."""
+    with container if container is not None else st.sidebar:
         st.markdown("### Session")
-        model = st.session_state.get(MODEL, DEFAULT_MODEL)
         key = st.session_state.get(SEARCH)
-        lines = [f"**Model:** `{model}`"]
         res = None
         if key:
             try:
                 res = current_result()
             except Exception as e:  # noqa: BLE001 - the sidebar must never break a page
-                st.error(f"Cannot open search {short_key(key)}: {error_message(e)}")
+                st.caption(f"Search {short_key(key)} cannot be opened: {error_message(e)}")
+        model = res.summary.get("model_id") if res is not None else st.session_state.get(MODEL, DEFAULT_MODEL)
+        lines = [f"**Model:** `{model}`"]
         if res is not None:
             s = res.summary
             lines.append(f"**Task:** `{s.get('task')}` ({s.get('n_classes')} classes, "

@@ -11,8 +11,6 @@ import pandas as pd
 import streamlit as st
 
 import app_state as S
-
-S.page_guard()
 from sn_core import plots
 from sn_core.sites import neuron_id, parse_neuron_id
 

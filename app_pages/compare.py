@@ -10,8 +10,6 @@ import pandas as pd
 import streamlit as st
 
 import app_state as S
-
-S.page_guard()
 from sn_core import plots
 
 st.title("📊 Compare")

@@ -6,8 +6,6 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import app_state as S
-
-S.page_guard()
 from sn_core import plots
 
 st.title("📖 About the method")

@@ -9,8 +9,6 @@ import numpy as np
 import streamlit as st
 
 import app_state as S
-
-S.page_guard()
 from sn_core import plots
 
 st.title("⚡ Early-exit playground")

@@ -8,8 +8,6 @@ import streamlit as st
 
 import app_state as S
 
-S.page_guard()
-
 st.title("🔎 Search for Super Neurons")
 st.caption(
     "A **Super Neuron** is one scalar activation of the language model, read at the last prompt token, that "

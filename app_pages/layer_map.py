@@ -6,8 +6,6 @@ import numpy as np
 import streamlit as st
 
 import app_state as S
-
-S.page_guard()
 from sn_core import plots
 from sn_core.sites import neuron_id
 
@@ -31,32 +29,41 @@ st.subheader("Every neuron's probe score")
 max_bins = st.select_slider("Heatmap columns (neurons are binned beyond this; each cell shows its bin's best)",
                             [32, 64, 128, 256, 512, 1024], value=128 if width > 128 else 1024, key="lm_bins")
 fig = plots.layer_heatmap(scores, layers, site, max_bins=max_bins, chance=chance)
-ev = st.plotly_chart(fig, key="lm_heatmap", on_select="rerun", selection_mode="points",
-                     alt=f"Heatmap of probe accuracy, {len(layers)} layers by {width} neurons")
-st.caption("Bright cells hold neurons that separate the classes well on the probe split. Click a cell to "
-           "drill into its layer (and, when neurons are not binned, to select the neuron).")
-
 binned = width > max_bins
-points = (ev.selection.points if ev is not None and hasattr(ev, "selection") else []) or []
-if points:
-    p = points[0]
-    layer_clicked = int(p.get("y")) if p.get("y") is not None else None
+
+
+def on_heatmap_click():
+    """A clicked cell opens its layer below (and, when neurons are not binned, selects that neuron). Runs only when
+    the selection changes, so the layer box stays free to use afterwards."""
+    points = (st.session_state.get("lm_heatmap") or {}).get("selection", {}).get("points") or []
+    if not points or points[0].get("y") is None:
+        return
+    layer_clicked = int(points[0]["y"])
     if layer_clicked in layers:
         st.session_state["lm_layer"] = layer_clicked
-        if not binned and p.get("x") is not None:
-            S.select_neuron(neuron_id(site, layer_clicked, int(p["x"])))
+        if not binned and points[0].get("x") is not None:
+            S.select_neuron(neuron_id(site, layer_clicked, int(points[0]["x"])))
+            st.session_state[f"lm_index_{site}_{layer_clicked}"] = int(points[0]["x"])
+
+
+st.plotly_chart(fig, key="lm_heatmap", on_select=on_heatmap_click, selection_mode="points",
+                alt=f"Heatmap of probe accuracy, {len(layers)} layers by {width} neurons")
+st.caption("Bright cells hold neurons that separate the classes well on the probe split. Click a cell to "
+           "drill into its layer (and, when neurons are not binned, to select the neuron).")
 
 # ---------------------------------------------------------------------------------------------------- drill-down
 st.subheader("One layer in detail")
 c1, c2 = st.columns([1, 3])
-current = st.session_state.get(S.NEURON) or s.get("sn_neuron_id")
 default_layer = layers[int(np.nanargmax(np.nanmax(scores, axis=1)))]
 if "lm_layer" not in st.session_state or st.session_state["lm_layer"] not in layers:
     st.session_state["lm_layer"] = default_layer
 layer = c1.selectbox("Layer", layers, key="lm_layer")
 row = scores[layers.index(layer)]  # [width]
 best_idx = int(np.nanargmax(row))
-index = int(c1.number_input("Neuron index", 0, width - 1, best_idx, key=f"lm_index_{site}_{layer}"))
+index_key = f"lm_index_{site}_{layer}"
+if index_key not in st.session_state:
+    st.session_state[index_key] = best_idx
+index = int(c1.number_input("Neuron index", 0, width - 1, key=index_key))
 c1.caption(f"Best in layer {layer}: neuron {best_idx} ({row[best_idx]:.3f}).")
 if c1.button("Inspect this neuron", key="lm_open", type="primary"):
     S.select_neuron(neuron_id(site, layer, index))

@@ -1,0 +1,306 @@
+"""Every page of the app under Streamlit's AppTest, on the demo model with a small search.
+
+The search itself runs once through the Search page's widgets (module fixture); the other pages open that search
+by presetting its key in session state, as arriving from the Search page would. Error paths check that a user's
+mistake shows ``st.error`` and never an exception element.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from apphelpers import PAGE_TIMEOUT, SEARCH_TIMEOUT, SMALL, assert_clean, errors, new_app, open_page, png_bytes
+
+import app_state as S
+
+PAGES = ["search", "layer_map", "neuron_inspector", "early_exit", "compare", "about"]
+
+
+def _set_small_search(at):
+    at.number_input(key="n_examples").set_value(SMALL["n_examples"])
+    at.number_input(key="probe_per_class").set_value(SMALL["probe_per_class"])
+    at.multiselect(key="layers").set_value(list(SMALL["layers"]))
+    at.number_input(key="seed").set_value(SMALL["seed"])
+
+
+@pytest.fixture(scope="module")
+def searched():
+    """The Search page after running the small search through its widgets."""
+    at = new_app().run(timeout=SEARCH_TIMEOUT)  # default page: Search (loads the demo model once)
+    assert_clean(at)
+    _set_small_search(at)
+    at.button(key="run_search").click().run(timeout=SEARCH_TIMEOUT)
+    return at
+
+
+@pytest.fixture(scope="module")
+def key(searched):
+    return searched.session_state[S.SEARCH]
+
+
+# ------------------------------------------------------------------------------------------------------- router
+def test_router_registers_every_page_and_opens_search_by_default():
+    at = new_app().run(timeout=SEARCH_TIMEOUT)
+    assert_clean(at)
+    assert at.title[0].value.endswith("Search for Super Neurons")
+    for page in PAGES:  # switch_page refuses a file that st.navigation did not register
+        at.switch_page(f"app_pages/{page}.py")
+    assert "Model:" in at.sidebar.markdown[-1].value
+
+
+@pytest.mark.parametrize("page", PAGES[1:])
+def test_pages_without_a_search_point_to_the_search_page(page):
+    at = open_page(page)
+    assert_clean(at)
+    assert not errors(at)
+    if page != "about":
+        assert any("No search yet" in i.value for i in at.info)
+
+
+# ------------------------------------------------------------------------------------------------------- search
+def test_search_runs_on_demo_model_and_shows_results(searched, key):
+    at = searched
+    assert_clean(at)
+    assert not errors(at)
+    assert any("finished" in s.value for s in at.success)
+    from sn_core.search import SearchResult
+
+    res = SearchResult.load(key)
+    assert res.config.n_examples == SMALL["n_examples"] and res.layers == SMALL["layers"]
+    assert res.summary["n_probe"] == SMALL["probe_per_class"] * 4  # shapes-color has 4 classes
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Super Neuron, test accuracy"] == f"{100 * res.summary['sn_test_accuracy']:.1f}%"
+    top = at.dataframe(key="top_table").value
+    assert list(top["neuron_id"]) == list(res.top_k["neuron_id"])
+    assert "Search:" in at.sidebar.markdown[-1].value and key[:10] in at.sidebar.markdown[-1].value
+
+
+def test_same_settings_come_back_from_the_cache(key):
+    at = new_app().run(timeout=SEARCH_TIMEOUT)
+    _set_small_search(at)
+    at.button(key="run_search").click().run(timeout=PAGE_TIMEOUT)
+    assert_clean(at)
+    assert any("from the cache" in s.value for s in at.success)
+    assert at.session_state[S.SEARCH] == key
+
+
+def test_selecting_a_table_row_opens_that_neuron_in_the_inspector(key):
+    at = open_page(None, **{S.SEARCH: key})
+    at.session_state["top_table"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    second = at.dataframe(key="top_table").value["neuron_id"].iloc[1]
+    assert at.session_state[S.NEURON] == second
+    at.button(key="open_inspector").click().run()
+    assert_clean(at)
+    assert at.title[0].value.endswith("Neuron inspector")
+    assert at.query_params["neuron"] == second and at.query_params["search"] == key
+
+
+def test_previous_searches_can_be_reopened(key):
+    at = open_page(None)
+    prev = at.dataframe(key="prev_table").value
+    assert key in list(prev["key"])
+    at.session_state["prev_table"] = {"selection": {"rows": [list(prev["key"]).index(key)], "columns": [],
+                                                    "cells": []}}
+    at.run()
+    at.button(key="reopen").click().run()
+    assert_clean(at)
+    assert at.session_state[S.SEARCH] == key
+
+
+def test_unknown_model_shows_an_error_not_a_traceback():
+    at = new_app().run(timeout=SEARCH_TIMEOUT)
+    at.radio(key="model_mode").set_value("local folder or cached hub id").run()
+    at.text_input(key="model_path").set_value("/no/such/model-folder").run()
+    assert_clean(at)
+    assert any("/no/such/model-folder" in e for e in errors(at))
+    # the app stays usable: switching back to the demo works
+    at.radio(key="model_mode").set_value("demo").run()
+    assert_clean(at) and not errors(at)
+
+
+def _upload_task(at, files, question=None):
+    at.radio(key="task_source").set_value("upload").run()
+    at.file_uploader(key="task_upload").set_value(files).run()
+    if question:
+        at.text_input(key="upload_question").set_value(question).run()
+    at.number_input(key="probe_per_class").set_value(2)
+    at.multiselect(key="layers").set_value([0])
+    at.checkbox(key="baselines").uncheck()
+    at.button(key="run_search").click().run(timeout=SEARCH_TIMEOUT)
+    assert_clean(at)
+    return at
+
+
+def test_malformed_manifest_upload_shows_an_error():
+    at = new_app().run(timeout=SEARCH_TIMEOUT)
+    bad = b'{"image": "a.png", "question": "q?", "label": "x"}\n{not json\n'
+    _upload_task(at, [("task.jsonl", bad, "application/json"), ("a.png", png_bytes(), "image/png")])
+    assert any("not valid JSON" in e and "row 2" in e for e in errors(at)), errors(at)
+
+
+def test_one_class_upload_shows_an_error():
+    at = new_app().run(timeout=SEARCH_TIMEOUT)
+    rows = "\n".join(json.dumps({"image": f"{i}.png", "question": "What color?", "label": "red"}) for i in range(4))
+    files = [("task.jsonl", rows.encode(), "application/json")] + [
+        (f"{i}.png", png_bytes((200, 10 * i, 10)), "image/png") for i in range(4)]
+    _upload_task(at, files)
+    assert any("two classes" in e for e in errors(at)), errors(at)
+
+
+def test_uploaded_manifest_with_images_runs_a_search():
+    at = new_app().run(timeout=SEARCH_TIMEOUT)
+    colors = {"red": (220, 40, 40), "blue": (40, 80, 220)}
+    rows, files = [], []
+    for i in range(8):
+        lbl = "red" if i % 2 else "blue"
+        rgb = tuple(int(np.clip(c + 7 * i, 0, 255)) for c in colors[lbl])
+        files.append((f"img{i}.png", png_bytes(rgb), "image/png"))
+        rows.append(json.dumps({"image": f"img{i}.png", "question": "What color is the shape?", "label": lbl}))
+    files.insert(0, ("my-task.jsonl", "\n".join(rows).encode(), "application/json"))
+    _upload_task(at, files)
+    assert not errors(at)
+    assert at.session_state[S.TASK_LABEL] == "my-task"
+    assert any("finished" in s.value for s in at.success)
+
+
+# ---------------------------------------------------------------------------------------------------- layer map
+def test_layer_map_draws_and_opens_a_neuron(key):
+    at = open_page("layer_map", **{S.SEARCH: key})
+    assert_clean(at)
+    assert not errors(at)
+    charts = at.get("plotly_chart")
+    assert len(charts) == 3  # heatmap, layer drill-down, per-layer curve
+    at.selectbox(key="lm_layer").set_value(SMALL["layers"][1]).run()
+    at.number_input(key=f"lm_index_mlp_{SMALL['layers'][1]}").set_value(17).run()
+    at.button(key="lm_open").click().run()
+    assert_clean(at)
+    assert at.title[0].value.endswith("Neuron inspector")
+    assert at.session_state[S.NEURON] == f"blocks.{SMALL['layers'][1]}.mlp.hook_post[17]"
+
+
+# ----------------------------------------------------------------------------------------------------- inspector
+def test_inspector_from_a_shared_url(key):
+    from sn_core.search import SearchResult
+
+    res = SearchResult.load(key)
+    nid = res.top_k["neuron_id"].iloc[0]
+    at = new_app()
+    at.query_params["search"] = key
+    at.query_params["neuron"] = nid
+    at.run()
+    at.switch_page("app_pages/neuron_inspector.py").run()
+    assert_clean(at)
+    assert not errors(at)
+    assert at.session_state[S.NEURON] == nid
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Test accuracy"] == f"{100 * res.test_accuracy([nid]):.1f}%"
+    assert len(at.get("plotly_chart")) == 2  # histograms, confusion matrix
+    assert len(at.get("download_button")) == 3
+    assert len(at.image) >= 2  # top and bottom activating examples
+    # next neuron by rank, then by index
+    at.button(key="ni_next_rank").click().run()
+    assert at.session_state[S.NEURON] == res.top_k["neuron_id"].iloc[1]
+    at.button(key="ni_next_index").click().run()
+    kind, layer, index = __import__("sn_core.sites", fromlist=["x"]).parse_neuron_id(res.top_k["neuron_id"].iloc[1])
+    assert at.session_state[S.NEURON] == f"blocks.{layer}.mlp.hook_post[{index + 1}]"
+    assert_clean(at)
+
+
+def test_inspector_bad_neuron_id_shows_an_error(key):
+    at = open_page("neuron_inspector", **{S.SEARCH: key})
+    box = at.text_input[0]
+    box.set_value("blocks.99.mlp.hook_post").run()
+    assert_clean(at)
+    assert any("not a neuron id" in e for e in errors(at))
+    at = open_page("neuron_inspector", **{S.SEARCH: key, S.NEURON: "blocks.7.mlp.hook_post[3]"})
+    assert_clean(at)
+    assert any("layer 7" in e and "was not searched" in e for e in errors(at))
+
+
+def test_unknown_search_key_in_the_url_shows_an_error():
+    at = new_app()
+    at.query_params["search"] = "0" * 64
+    at.run()
+    at.switch_page("app_pages/layer_map.py").run()
+    assert_clean(at)
+    assert any("no finished search" in e for e in errors(at))
+
+
+# -------------------------------------------------------------------------------------------------- playground
+def test_playground_predicts_an_example_with_both_paths(key):
+    at = open_page("early_exit", **{S.SEARCH: key})
+    assert_clean(at)
+    at.slider(key="ee_repeats").set_value(1)
+    at.button(key="ee_go").click().run()
+    assert_clean(at)
+    assert not errors(at)
+    metrics = {m.label: m.value for m in at.metric}
+    from sn_core.search import SearchResult
+
+    res = SearchResult.load(key)
+    assert metrics["Prediction"] in res.labels
+    assert metrics["Full / early exit"].endswith("×")
+    assert len(at.get("plotly_chart")) == 1  # the value on its histogram
+
+
+def test_playground_upload_an_image_and_predict(key):
+    at = open_page("early_exit", **{S.SEARCH: key})
+    at.radio(key="ee_source").set_value("upload").run()
+    at.file_uploader(key="ee_upload").set_value(("red.png", png_bytes((220, 40, 40), (64, 64)), "image/png")).run()
+    assert_clean(at)
+    at.slider(key="ee_repeats").set_value(1)
+    at.button(key="ee_go").click().run()
+    assert_clean(at)
+    assert not errors(at)
+    assert {m.label for m in at.metric} >= {"Prediction", "Answer", "Full / early exit"}
+
+
+def test_playground_corrupt_upload_shows_an_error(key):
+    at = open_page("early_exit", **{S.SEARCH: key})
+    at.radio(key="ee_source").set_value("upload").run()
+    at.file_uploader(key="ee_upload").set_value(("broken.png", png_bytes()[:60], "image/png")).run()
+    assert_clean(at)
+    assert any("broken.png" in e for e in errors(at))
+    at.file_uploader(key="ee_upload").set_value(("notes.png", b"hello, not an image", "image/png")).run()
+    assert any("not an image" in e for e in errors(at))
+
+
+# ------------------------------------------------------------------------------------------------------ compare
+def test_compare_table_speed_and_robustness(key):
+    at = open_page("compare", **{S.SEARCH: key})
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert len(table) == 4 and table["method"].iloc[0].startswith("Super Neuron")
+    at.number_input(key="cmp_n").set_value(2)
+    at.multiselect(key="cmp_bs").set_value([1, 4])
+    at.number_input(key="cmp_rep").set_value(1)
+    at.button(key="cmp_speed").click().run(timeout=SEARCH_TIMEOUT)
+    assert_clean(at)
+    assert not errors(at)
+    speed = at.dataframe[1].value
+    assert list(speed["batch_size"]) == [1, 4] and (speed["speedup (×)"] > 0).all()
+    at.button(key="cmp_robust").click().run(timeout=SEARCH_TIMEOUT)
+    assert_clean(at)
+    assert not errors(at)
+    rob = at.dataframe[-1].value
+    assert list(rob["prompt"]) == ["original", "reworded", "reworded"]
+    assert rob["test_accuracy"].between(0, 1).all()
+
+
+def test_compare_same_instruction_is_refused(key):
+    at = open_page("compare", **{S.SEARCH: key})
+    at.text_input(key="cmp_instr").set_value("Answer with one word.").run()
+    at.button(key="cmp_robust").click().run()
+    assert_clean(at)
+    assert any("same as the original" in e for e in errors(at))
+
+
+# -------------------------------------------------------------------------------------------------------- about
+def test_about_draws_real_data_of_the_demo_search(key):
+    at = open_page("about", **{S.SEARCH: key})
+    assert_clean(at)
+    assert not errors(at)
+    assert len(at.get("plotly_chart")) == 4  # score distribution, best neuron, per-layer curve, layers run
+    assert len(at.get("graphviz_chart")) == 1
