@@ -1,0 +1,102 @@
+"""Cost of reading activations: hooked batched extraction vs a plain forward to the same layer vs a per-sample
+loop, measured side by side in one run.
+
+- plain: the model loaded with only layers ``0..L`` (``max_layers=L+1``), ``model.model(**inputs)`` (vision tower,
+  projector, decoder layers 0..L, final norm; no LM head), no hooks at all: the least work any extraction of
+  layer ``L`` needs;
+- hooked: ``sn_core.extract.read_activations`` on the full model, every requested site kind at every layer
+  ``0..L`` (read-position copies to CPU numpy), stopping after layer ``L`` by the tracing scope;
+- loop: the same hooked extraction one example at a time (batch size 1).
+
+All three include preprocessing (processor call) and run on the same examples after a warm-up; times are medians
+over repeats. Prints the hook overhead ratio hooked / plain (target <= 1.10) and the batching gain loop / hooked.
+
+    python bench/extraction.py [--model demo] [--layer 7] [--sites mlp resid attn] [--batch-size 32] [--n 64]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+
+def _median_time(fn, repeats: int, device) -> float:
+    times = []
+    for _ in range(repeats):
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="demo")
+    ap.add_argument("--task", default="shapes-count")
+    ap.add_argument("--layer", type=int, default=None, help="deepest layer read (default: the last)")
+    ap.add_argument("--sites", nargs="+", default=["mlp", "resid", "attn"])
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--n", type=int, default=64)
+    ap.add_argument("--loop-n", type=int, default=16, help="examples timed in the per-sample loop")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default=None)
+    ap.add_argument("--threads", type=int, default=None)
+    a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+
+    from sn_core.data import get_task
+    from sn_core.extract import _rgb, read_activations
+    from sn_core.models import load_model
+
+    full = load_model(a.model, device=a.device, dtype=a.dtype)
+    layer = full.n_layers - 1 if a.layer is None else a.layer
+    plain_model = load_model(a.model, device=a.device, dtype=a.dtype, max_layers=layer + 1)
+    task = get_task(a.task, a.n, seed=7)
+    images = [_rgb(e.image) for e in task.examples]
+    prompts = [full.prompt(task.prompt_text(e.question)) for e in task.examples]
+    bs = a.batch_size
+    layers = list(range(layer + 1))
+
+    def plain():
+        for lo in range(0, a.n, bs):
+            inputs = plain_model.encode(images[lo:lo + bs], prompts[lo:lo + bs])
+            with torch.inference_mode():
+                plain_model.model.model(**inputs)  # LlavaModel-style base: no LM head
+
+    def hooked():
+        read_activations(full, images, prompts, sites=a.sites, layers=layers, batch_size=bs)
+
+    def loop():
+        read_activations(full, images[:a.loop_n], prompts[:a.loop_n], sites=a.sites, layers=layers, batch_size=1)
+
+    for fn in (plain, hooked, loop):  # warm-up
+        fn()
+    t_plain = _median_time(plain, a.repeats, full.device) / a.n
+    t_hooked = _median_time(hooked, a.repeats, full.device) / a.n
+    t_loop = _median_time(loop, a.repeats, full.device) / a.loop_n
+    n_values = sum(full.widths[s] for s in a.sites) * len(layers)
+    print(f"model {full.model_id} ({full.n_layers} layers, {str(full.dtype).replace('torch.', '')}, {full.device}, "
+          f"{torch.get_num_threads()} threads); task {a.task}; layers 0..{layer}; sites {', '.join(a.sites)} "
+          f"({n_values} values per example)")
+    print(f"plain forward to layer {layer} (batch {bs}):  {1000 * t_plain:8.2f} ms/example")
+    print(f"hooked extraction      (batch {bs}):  {1000 * t_hooked:8.2f} ms/example")
+    print(f"per-sample loop        (batch 1):   {1000 * t_loop:8.2f} ms/example")
+    print(f"batching gain (loop / hooked): {t_loop / t_hooked:.2f}x")
+    print(f"hook overhead ratio {t_hooked / t_plain:.3f} (target <= 1.10)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
