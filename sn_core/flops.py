@@ -93,8 +93,9 @@ def generation_flops(d: ModelFlopDims, prompt_len: int, new_tokens: int) -> floa
     return float(total)
 
 
-def flop_ratio(loaded, prompt_len: int, exit_layer: int, new_tokens: int) -> dict:
-    """Both counts and their ratio (the speed-up limit of early exit at ``exit_layer``)."""
+def flop_ratio(loaded, prompt_len: int, exit_layer: int, new_tokens: int = 2) -> dict:
+    """Both counts and their ratio (the speed-up limit of early exit at ``exit_layer``). ``new_tokens`` defaults
+    to 2: a one-token label plus end of sequence (``baselines.label_token_budget`` gives it for a label set)."""
     d = flop_dims(loaded)
     full = generation_flops(d, prompt_len, new_tokens)
     early = early_exit_flops(d, prompt_len, exit_layer)

@@ -504,7 +504,7 @@ def run_search(config: SearchConfig | None = None, task: Task | None = None, loa
         "n_examples": int(len(used)), "n_probe": int(len(split.probe)), "n_test": int(len(split.test)),
         "n_classes": n_classes, "labels": list(labels), "chance": 1.0 / n_classes, "seed": cfg.seed,
         "rule": clf.rule_, "metric": cfg.metric, "k": cfg.k, "sites": list(cfg.sites), "layers": list(layers),
-        "n_neurons_searched": int(len(scores_flat)),
+        "n_neurons_searched": int(len(scores_flat)), "n_layers_total": int(loaded.n_layers_total),
         "sn_neuron_id": chosen[0], "sn_site": kind0, "sn_layer": layer0, "sn_neuron": idx0,
         "sn_neuron_ids": chosen, "sn_probe_score": float(top["probe_score"][0]),
         "sn_probe_accuracy": sn_probe, "sn_test_accuracy": sn_test, "exit_layer": int(clf.exit_layer_),
