@@ -67,11 +67,11 @@ class Trace:
         if side == "input":
             def pre_hook(module, args, kwargs=None):
                 x = args[0] if args else next(iter(kwargs.values()))  # [batch, pos, width]
-                values[name] = x[:, pos].detach()  # [batch, width]
+                values[name] = x[:, pos].detach().clone()  # [batch, width]; clone: don't pin [batch, pos, width]
             return pre_hook
 
         def hook(module, args, output):
-            values[name] = _as_tensor(output)[:, pos].detach()  # [batch, width]
+            values[name] = _as_tensor(output)[:, pos].detach().clone()  # [batch, width]
         return hook
 
     def __enter__(self) -> "Trace":
@@ -215,7 +215,11 @@ class Extraction:
         if site_kind(kind) not in self.sites or layer not in self.layers:
             raise KeyError(f"{name} was not extracted (sites {self.sites}, layers {self.layers})")
         if name not in self._cache:
-            self._cache[name] = np.asarray(self.store.read(name), dtype=np.float32)  # [n_examples, width]
+            arr = np.asarray(self.store.read(name), dtype=np.float32)  # [n_examples, width]
+            if arr.shape[0] != self.n_examples:  # a chunk vanished after the extraction was checked
+                raise FileNotFoundError(f"store {self.key} holds {arr.shape[0]} of {self.n_examples} rows of "
+                                        f"{name}; rerun the search to recompute the missing chunks")
+            self._cache[name] = arr
         return self._cache[name]
 
     def stack(self, kind: str, layers: Sequence[int] | None = None) -> np.ndarray:
@@ -231,6 +235,21 @@ def extraction_key(loaded, fingerprint: str, prompts: Sequence[str], sites, laye
                        prompts=hashlib.sha256("\n\0".join(prompts).encode()).hexdigest(),
                        sites=list(sites), layers=list(layers), dtype=str(loaded.dtype).replace("torch.", ""),
                        read_position=-1, chunk_size=int(chunk_size))
+
+
+def _chunks_intact(store, n_chunks: int) -> bool:
+    """Whether chunks ``0..n_chunks-1`` are all on disk and match their checksums (a bad one is deleted)."""
+    from .store import CorruptShardError
+
+    if store.finished_chunks() != list(range(n_chunks)):
+        return False
+    ok = True
+    for c in range(n_chunks):
+        try:
+            store.read_chunk(c)
+        except (CorruptShardError, FileNotFoundError):
+            ok = False
+    return ok
 
 
 def extract(loaded, task, sites: Sequence[str] = ("mlp",), layers: Sequence[int] | None = None,
@@ -254,7 +273,9 @@ def extract(loaded, task, sites: Sequence[str] = ("mlp",), layers: Sequence[int]
     n = len(task.examples)
     n_chunks = -(-n // chunk_size)
     with store.lock():
-        cache_hit = store.is_complete()
+        # Complete only if every chunk is still there and verifies: a corrupted chunk is deleted by the check
+        # (CorruptShardError) and a missing one is recomputed below, so the search repairs its own cache.
+        cache_hit = store.is_complete() and _chunks_intact(store, n_chunks)
         if not cache_hit:
             done = {int(c) for c in store.finished_chunks()}
             if progress:
