@@ -3,7 +3,7 @@
 For each batch size: latency of (a) the full model generating the answer (greedy, as many new tokens as the
 longest label needs, +1 for end of sequence) and (b) the early-exit predictor (vision tower, projector and decoder
 layers 0..L, read the Super Neuron, apply its rule), both from the same PIL images and questions, both including
-preprocessing (processor call). Both are warmed up first; times are medians over repeats. Beside the measured
+preprocessing (processor call). Both are warmed up first; times are medians over interleaved repeats. Beside the measured
 speed-up it prints the analytic FLOP ratio of the two (``sn_core.flops``), the limit early exit can reach.
 
 The exit layer is ``--layer`` or, by default, the layer of the best Super Neuron with layer <= n_layers/4 found by
@@ -127,8 +127,12 @@ def main(argv=None) -> int:
         run_all(full, bs)  # warm-up
         run_all(early, bs)
         gen_lengths.clear()
-        t_full = _time(lambda: run_all(full, bs), a.repeats, loaded.device) / a.n
-        t_early = _time(lambda: run_all(early, bs), a.repeats, loaded.device) / a.n
+        tf, te = [], []
+        for _ in range(a.repeats):  # interleaved, so a noisy (shared) machine slows both alike
+            tf.append(_time(lambda: run_all(full, bs), 1, loaded.device))
+            te.append(_time(lambda: run_all(early, bs), 1, loaded.device))
+        t_full = statistics.median(tf) / a.n
+        t_early = statistics.median(te) / a.n
         mean_new = float(np.mean(gen_lengths)) if gen_lengths else new_tokens
         lim_bs = flop_ratio(loaded, prompt_len, layer, max(1, round(mean_new)))
         speed = t_full / t_early

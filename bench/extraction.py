@@ -9,7 +9,7 @@ loop, measured side by side in one run.
 - loop: the same hooked extraction one example at a time (batch size 1).
 
 All three include preprocessing (processor call) and run on the same examples after a warm-up; times are medians
-over repeats. Prints the hook overhead ratio hooked / plain (target <= 1.10) and the batching gain loop / hooked.
+over repeats (interleaved). Prints the hook overhead ratio hooked / plain (target <= 1.10) and the batching gain loop / hooked.
 
     python bench/extraction.py [--model demo] [--layer 7] [--sites mlp resid attn] [--batch-size 32] [--n 64]
 """
@@ -83,9 +83,15 @@ def main(argv=None) -> int:
 
     for fn in (plain, hooked, loop):  # warm-up
         fn()
-    t_plain = _median_time(plain, a.repeats, full.device) / a.n
-    t_hooked = _median_time(hooked, a.repeats, full.device) / a.n
-    t_loop = _median_time(loop, a.repeats, full.device) / a.loop_n
+    # Interleave the three measurements repeat by repeat, so a noisy (shared) machine slows all of them alike.
+    times = {"plain": [], "hooked": [], "loop": []}
+    for _ in range(a.repeats):
+        times["plain"].append(_median_time(plain, 1, full.device))
+        times["hooked"].append(_median_time(hooked, 1, full.device))
+        times["loop"].append(_median_time(loop, 1, full.device))
+    t_plain = statistics.median(times["plain"]) / a.n
+    t_hooked = statistics.median(times["hooked"]) / a.n
+    t_loop = statistics.median(times["loop"]) / a.loop_n
     n_values = sum(full.widths[s] for s in a.sites) * len(layers)
     print(f"model {full.model_id} ({full.n_layers} layers, {str(full.dtype).replace('torch.', '')}, {full.device}, "
           f"{torch.get_num_threads()} threads); task {a.task}; layers 0..{layer}; sites {', '.join(a.sites)} "
