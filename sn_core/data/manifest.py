@@ -32,6 +32,17 @@ def _resolve(root: Path, raw: str, where: str, allow_outside: bool) -> Path:
 
 
 def _read_rows(path: Path) -> list[dict]:
+    """(row number, row dict) pairs; a binary or malformed file is a ManifestError naming the file."""
+    try:
+        return _read_rows_raw(path)
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{path.name}: not a UTF-8 text file (byte {e.start}); a manifest is JSONL or CSV "
+                            "text") from None
+    except csv.Error as e:
+        raise ManifestError(f"{path.name}: not a valid CSV file ({e})") from None
+
+
+def _read_rows_raw(path: Path) -> list[dict]:
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         rows = []

@@ -218,6 +218,7 @@ def load_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=Non
     later layers are never materialised (memory), and extraction / early exit up to layer ``N-1`` work as with
     the full model. Generation then cannot run (``truncated`` is True).
     """
+    from safetensors import SafetensorError
     from transformers import AutoConfig, AutoModelForImageTextToText
 
     if progress:
@@ -229,7 +230,13 @@ def load_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=Non
     try:
         config = AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
     except Exception as e:  # noqa: BLE001
-        raise UnknownModelError(f"cannot read the config of model {str(model)!r}: {e}") from None
+        if "custom code" in str(e) and not trust_remote_code:
+            raise UnknownModelError(
+                f"model {str(model)!r} needs custom Python code from its folder (config.json has an auto_map and "
+                "an architecture transformers does not know); that code is never run unless you opt in with "
+                "load_model's trust_remote_code argument yourself (try 'demo')") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UnknownModelError(f"cannot read the config of model {str(model)!r}: {first}") from None
     try:
         adapter = adapter_for(config.model_type)
     except KeyError:
@@ -242,12 +249,19 @@ def load_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=Non
             raise ValueError(f"max_layers must be a positive integer, got {max_layers!r}")
         max_layers = min(int(max_layers), n_total)
         adapter.truncate_config(config, max_layers)
-    kwargs = dict(config=config, dtype=torch_dtype, local_files_only=True, trust_remote_code=trust_remote_code)
+    # use_safetensors=True: transformers never falls back to a pickled pytorch_model.bin beside the safetensors.
+    kwargs = dict(config=config, dtype=torch_dtype, local_files_only=True, trust_remote_code=trust_remote_code,
+                  use_safetensors=True)
     if device_map is not None:
         kwargs["device_map"] = device_map
     t0 = time.perf_counter()
-    with _quiet_transformers():
-        net = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+    try:
+        with _quiet_transformers():
+            net = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+    except (OSError, ValueError, RuntimeError, SafetensorError) as e:  # truncated files, shape mismatches, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise UnknownModelError(f"cannot load the weights of model {str(model)!r} ({type(e).__name__}: {first}); "
+                                "check that its *.safetensors files are complete (or try 'demo')") from None
     if device_map is None:
         net = net.to(device)
     net.eval()
