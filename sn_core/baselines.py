@@ -148,7 +148,8 @@ def linear_probe_baseline(resid_probe: np.ndarray, y_probe: np.ndarray, resid_te
     y_probe, y_test = np.asarray(y_probe), np.asarray(y_test)
     L = resid_probe.shape[0]
     layer_ids = list(layers) if layers is not None else list(range(L))
-    min_class = int(np.bincount(y_probe).min(initial=0)) if len(y_probe) else 0
+    counts = np.bincount(y_probe) if len(y_probe) else np.zeros(1, dtype=int)
+    min_class = int(counts[counts > 0].min()) if counts.any() else 0
     k = min(folds, min_class)
     cv = []
     for li in range(L):

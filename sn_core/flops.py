@@ -23,9 +23,11 @@ import torch
 from .models.base import get_module
 
 
-def _matrix_params(module: torch.nn.Module) -> int:
-    """Weights used as matrices (dim >= 2): linear and conv kernels. Biases / norm scales are O(d), left out."""
-    return int(sum(p.numel() for p in module.parameters() if p.dim() >= 2))
+def _matrix_params(module: torch.nn.Module, skip: tuple[str, ...] = ()) -> int:
+    """Weights used as matrices (dim >= 2): linear and conv kernels. Biases / norm scales are O(d), left out.
+    Parameters under a submodule named in ``skip`` are left out too."""
+    return int(sum(p.numel() for name, p in module.named_parameters()
+                   if p.dim() >= 2 and not any(f".{s}." in f".{name}" for s in skip)))
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,8 @@ def flop_dims(loaded) -> ModelFlopDims:
     image_tokens = int(getattr(cfg, "image_seq_length", 0) or v_tokens)
     lm_head = get_module(model, adapter.lm_head_path)
     return ModelFlopDims(
-        vision_params=_matrix_params(vision) if vision is not None else 0, vision_layers=v_layers,
+        # SigLIP's pooling "head" runs on one probe token and LLaVA-style models do not use its output: left out.
+        vision_params=_matrix_params(vision, skip=("head",)) if vision is not None else 0, vision_layers=v_layers,
         vision_d_attn=v_d, vision_tokens=v_tokens,
         projector_params=_matrix_params(projector) if projector is not None else 0, image_tokens=image_tokens,
         layer_params=_matrix_params(adapter.layers(model)[0]), n_layers=int(loaded.n_layers_total),
