@@ -37,7 +37,7 @@ class TinyFamily:
     name: str
     model_type: str
     example_checkpoint: str
-    build: Callable[[int], tuple]  # n_layers -> (model, processor); seeded by the caller
+    build: Callable[[dict], tuple]  # text-config sizes (see _text) -> (model, processor); seeded by the caller
 
 
 FAMILIES: dict[str, TinyFamily] = {}
@@ -106,6 +106,25 @@ def _ids(tok, *names):
     return [tok.convert_tokens_to_ids(n) for n in names]
 
 
+def _text(n_layers: int, d_model: int = 32, d_mlp: int = 64) -> dict:
+    """Text-model sizes: 4 heads of ``d_model // 4`` (2 key/value heads)."""
+    if d_model % 8:
+        raise ValueError(f"d_model must be a multiple of 8 (4 heads with an even head_dim), got {d_model}")
+    return dict(TEXT, hidden_size=d_model, intermediate_size=d_mlp, num_hidden_layers=n_layers)
+
+
+def _head_dim(text: dict) -> int:
+    return text["hidden_size"] // text["num_attention_heads"]
+
+
+def _mrope_section(text: dict) -> list[int]:
+    """M-RoPE (time, height, width) rotary sections summing to head_dim / 2, as Qwen-VL configs require."""
+    half = _head_dim(text) // 2
+    t = half // 2
+    h = (half - t) // 2
+    return [t, h, half - t - h]
+
+
 def _text_ids(tok) -> dict:
     return dict(vocab_size=len(tok), pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
                 eos_token_id=tok.eos_token_id)
@@ -113,7 +132,7 @@ def _text_ids(tok) -> dict:
 
 # ------------------------------------------------------------------------------------------------------ families
 @_family("llava", "llava", "llava-hf/llava-1.5-7b-hf")
-def _llava(n_layers: int):
+def _llava(text: dict):
     from transformers import (LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor,
                               SiglipImageProcessorPil, SiglipVisionConfig)
 
@@ -123,7 +142,7 @@ def _llava(n_layers: int):
     proc = LlavaProcessor(image_processor=ip, tokenizer=tok, patch_size=4, vision_feature_select_strategy="full",
                           chat_template=tpl, image_token="<image>", num_additional_image_tokens=0)
     cfg = LlavaConfig(vision_config=SiglipVisionConfig(**VISION, image_size=TILE, patch_size=4),
-                      text_config=LlamaConfig(**TEXT, num_hidden_layers=n_layers, **_text_ids(tok)),
+                      text_config=LlamaConfig(**text, **_text_ids(tok)),
                       image_token_index=_ids(tok, "<image>")[0], image_seq_length=16,
                       vision_feature_select_strategy="full", vision_feature_layer=-1)
     return LlavaForConditionalGeneration(cfg), proc
@@ -154,14 +173,14 @@ def _qwen_template(system: str | None) -> str:
 
 
 @_family("qwen2_vl", "qwen2_vl", "Qwen/Qwen2-VL-2B-Instruct")
-def _qwen2_vl(n_layers: int):
+def _qwen2_vl(text: dict):
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
 
     proc, tok = _qwen_processor(Qwen2VLProcessor, _qwen_template("You are a helpful assistant."), patch=4)
     s, e, img, vid = _ids(tok, "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
     cfg = Qwen2VLConfig(
-        text_config=dict(**TEXT, num_hidden_layers=n_layers, **_text_ids(tok),
-                         rope_scaling={"type": "mrope", "mrope_section": [2, 1, 1]}),  # sums to head_dim / 2
+        text_config=dict(**text, **_text_ids(tok),
+                         rope_scaling={"type": "mrope", "mrope_section": _mrope_section(text)}),
         vision_config=dict(depth=1, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=4,
                            spatial_merge_size=2, temporal_patch_size=2),
         image_token_id=img, video_token_id=vid, vision_start_token_id=s, vision_end_token_id=e)
@@ -169,14 +188,14 @@ def _qwen2_vl(n_layers: int):
 
 
 @_family("qwen2_5_vl", "qwen2_5_vl", "Qwen/Qwen2.5-VL-3B-Instruct")
-def _qwen2_5_vl(n_layers: int):
+def _qwen2_5_vl(text: dict):
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
 
     proc, tok = _qwen_processor(Qwen2_5_VLProcessor, _qwen_template("You are a helpful assistant."), patch=4)
     s, e, img, vid = _ids(tok, "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
     cfg = Qwen2_5_VLConfig(
-        text_config=dict(**TEXT, num_hidden_layers=n_layers, **_text_ids(tok),
-                         rope_scaling={"type": "mrope", "mrope_section": [2, 1, 1]}),
+        text_config=dict(**text, **_text_ids(tok),
+                         rope_scaling={"type": "mrope", "mrope_section": _mrope_section(text)}),
         vision_config=dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=32,
                            patch_size=4, spatial_merge_size=2, temporal_patch_size=2, window_size=8,
                            fullatt_block_indexes=[0]),
@@ -185,14 +204,15 @@ def _qwen2_5_vl(n_layers: int):
 
 
 @_family("qwen3_vl", "qwen3_vl", "Qwen/Qwen3-VL-2B-Instruct")
-def _qwen3_vl(n_layers: int):
+def _qwen3_vl(text: dict):
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
 
     proc, tok = _qwen_processor(Qwen3VLProcessor, _qwen_template(None), patch=4)
     s, e, img, vid = _ids(tok, "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
     cfg = Qwen3VLConfig(
-        text_config=dict(**TEXT, num_hidden_layers=n_layers, head_dim=8, **_text_ids(tok),
-                         rope_scaling={"rope_type": "default", "mrope_section": [2, 1, 1], "mrope_interleaved": True}),
+        text_config=dict(**text, head_dim=_head_dim(text), **_text_ids(tok),
+                         rope_scaling={"rope_type": "default", "mrope_section": _mrope_section(text),
+                                       "mrope_interleaved": True}),
         vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=32,
                            patch_size=4, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=16,
                            deepstack_visual_indexes=[0]),  # deepstack features are added after text layer 0
@@ -201,7 +221,7 @@ def _qwen3_vl(n_layers: int):
 
 
 @_family("llava_onevision", "llava_onevision", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf")
-def _llava_onevision(n_layers: int):
+def _llava_onevision(text: dict):
     from transformers import (LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration,
                               LlavaOnevisionImageProcessorPil, LlavaOnevisionProcessor, Qwen2Config,
                               SiglipVisionConfig)
@@ -219,13 +239,13 @@ def _llava_onevision(n_layers: int):
                                                vision_aspect_ratio="anyres_max_9")
     img, vid = _ids(tok, "<image>", "<video>")
     cfg = LlavaOnevisionConfig(vision_config=SiglipVisionConfig(**VISION, image_size=TILE, patch_size=4),
-                               text_config=Qwen2Config(**TEXT, num_hidden_layers=n_layers, **_text_ids(tok)),
+                               text_config=Qwen2Config(**text, **_text_ids(tok)),
                                image_token_index=img, video_token_index=vid, image_grid_pinpoints=pinpoints,
                                vision_feature_select_strategy="full", vision_feature_layer=-1)
     return LlavaOnevisionForConditionalGeneration(cfg), proc
 
 
-def _idefics_like(n_layers: int, smol: bool):
+def _idefics_like(text_sizes: dict, smol: bool):
     """SmolVLM (``smolvlm``) and Idefics3 (``idefics3``, also SmolVLM v1 checkpoints): images are split into
     ``TILE`` px tiles plus a global view; each tile gives (4x4 patches / scale 2^2) = 4 image tokens."""
     from transformers import LlamaConfig
@@ -241,7 +261,7 @@ def _idefics_like(n_layers: int, smol: bool):
     tok = tiny_tokenizer(specials, tpl, extra, bos="<|im_start|>", eos="<end_of_utterance>")
     common = dict(do_image_splitting=True, size={"longest_edge": 2 * TILE}, max_image_size={"longest_edge": TILE},
                   image_mean=[0.5] * 3, image_std=[0.5] * 3)
-    text = LlamaConfig(**TEXT, num_hidden_layers=n_layers, **_text_ids(tok))
+    text = LlamaConfig(**text_sizes, **_text_ids(tok))
     vision = dict(**VISION, image_size=TILE, patch_size=4)
     img = tok.convert_tokens_to_ids("<image>")
     if smol:
@@ -262,17 +282,17 @@ def _idefics_like(n_layers: int, smol: bool):
 
 
 @_family("smolvlm", "smolvlm", "HuggingFaceTB/SmolVLM2-2.2B-Instruct")
-def _smolvlm(n_layers: int):
-    return _idefics_like(n_layers, smol=True)
+def _smolvlm(text: dict):
+    return _idefics_like(text, smol=True)
 
 
 @_family("idefics3", "idefics3", "HuggingFaceTB/SmolVLM-Instruct")
-def _idefics3(n_layers: int):
-    return _idefics_like(n_layers, smol=False)
+def _idefics3(text: dict):
+    return _idefics_like(text, smol=False)
 
 
 @_family("gemma3", "gemma3", "google/gemma-3-4b-it")
-def _gemma3(n_layers: int):
+def _gemma3(text: dict):
     from transformers import (Gemma3Config, Gemma3ForConditionalGeneration, Gemma3ImageProcessorPil,
                               Gemma3Processor, Gemma3TextConfig, SiglipVisionConfig)
 
@@ -286,23 +306,28 @@ def _gemma3(n_layers: int):
                                  do_pan_and_scan=False)
     proc = Gemma3Processor(image_processor=ip, tokenizer=tok, chat_template=tpl, image_seq_length=4)
     boi, eoi, img = _ids(tok, "<start_of_image>", "<end_of_image>", "<image_soft_token>")
-    n_layers_types = ["sliding_attention" if (i + 1) % 6 else "full_attention" for i in range(n_layers)]
-    text = Gemma3TextConfig(**TEXT, num_hidden_layers=n_layers, head_dim=8, query_pre_attn_scalar=8,
-                            sliding_window=8, layer_types=n_layers_types, **_text_ids(tok))
+    # Gemma 3's pattern: five sliding-window (local) layers, then one global layer
+    layer_types = ["sliding_attention" if (i + 1) % 6 else "full_attention" for i in range(text["num_hidden_layers"])]
+    hd = _head_dim(text)
+    text = Gemma3TextConfig(**text, head_dim=hd, query_pre_attn_scalar=hd, sliding_window=8, layer_types=layer_types,
+                            **_text_ids(tok))
     cfg = Gemma3Config(text_config=text, vision_config=SiglipVisionConfig(**VISION, image_size=TILE, patch_size=4),
                        mm_tokens_per_image=4, boi_token_index=boi, eoi_token_index=eoi, image_token_index=img)
     return Gemma3ForConditionalGeneration(cfg), proc
 
 
 # ----------------------------------------------------------------------------------------------------- public API
-def tiny_vlm(family: str, n_layers: int = 2, seed: int = 0):
-    """``(model, processor)`` of a tiny random ``family`` VLM (eval mode, float32). Same seed -> same weights."""
+def tiny_vlm(family: str, n_layers: int = 2, seed: int = 0, d_model: int = 32, d_mlp: int = 64):
+    """``(model, processor)`` of a tiny random ``family`` VLM (eval mode, float32). Same seed -> same weights.
+
+    ``d_model`` / ``d_mlp`` widen the text model (benchmarks); tests keep the 32 / 64 defaults.
+    """
     if family not in FAMILIES:
         raise ValueError(f"unknown tiny family {family!r}; choose one of {sorted(FAMILIES)}")
     if n_layers < 1:
         raise ValueError(f"n_layers must be >= 1, got {n_layers}")
     torch.manual_seed(seed)
-    model, proc = FAMILIES[family].build(n_layers)
+    model, proc = FAMILIES[family].build(_text(n_layers, d_model, d_mlp))
     tok = proc.tokenizer
     gc = model.generation_config
     gc.pad_token_id, gc.eos_token_id, gc.bos_token_id = tok.pad_token_id, tok.eos_token_id, tok.bos_token_id
@@ -310,10 +335,11 @@ def tiny_vlm(family: str, n_layers: int = 2, seed: int = 0):
     return model.eval(), proc
 
 
-def save_tiny_vlm(family: str, out: str | Path, n_layers: int = 2, seed: int = 0) -> Path:
+def save_tiny_vlm(family: str, out: str | Path, n_layers: int = 2, seed: int = 0, d_model: int = 32,
+                  d_mlp: int = 64) -> Path:
     """Write a tiny ``family`` VLM as a Hugging Face folder (safetensors + JSON) and return its path."""
     out = Path(out)
-    model, proc = tiny_vlm(family, n_layers=n_layers, seed=seed)
+    model, proc = tiny_vlm(family, n_layers=n_layers, seed=seed, d_model=d_model, d_mlp=d_mlp)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     proc.save_pretrained(out)
@@ -326,8 +352,10 @@ def main(argv=None) -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--d-model", type=int, default=32)
+    ap.add_argument("--d-mlp", type=int, default=64)
     a = ap.parse_args(argv)
-    print(save_tiny_vlm(a.family, a.out, n_layers=a.layers, seed=a.seed))
+    print(save_tiny_vlm(a.family, a.out, n_layers=a.layers, seed=a.seed, d_model=a.d_model, d_mlp=a.d_mlp))
 
 
 if __name__ == "__main__":

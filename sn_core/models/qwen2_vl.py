@@ -16,7 +16,8 @@ and Qwen3-VL adapters.
   resolution and on whatever the checkpoint's processor config says. For reproducible probing the adapter pins
   both limits to the same budget: ``image_tokens`` (256) visual tokens, i.e. ``256 * (patch*merge)^2`` pixels
   (448x448 px for patch 14, 512x512 px for Qwen3-VL's patch 16), or the checkpoint's ``max_pixels`` if smaller.
-  Every image is then resized (aspect ratio kept) to that budget.
+  Every image is then resized (aspect ratio kept) to about that budget: exactly 256 tokens for a square image,
+  a few percent more or less for other aspect ratios (both sides are rounded to whole ``patch*merge`` cells).
 """
 from __future__ import annotations
 
