@@ -41,6 +41,13 @@ class EarlyExitPredictor:
         from .data import DEFAULT_INSTRUCTION
 
         check_is_fitted(clf, "classes_")
+        want = (getattr(clf, "meta_", None) or {}).get("weights_hash")
+        if want and want != loaded.weights_hash:  # a classifier only means something on the weights it was fitted on
+            from .classifier import ArtifactError
+
+            raise ArtifactError(f"the classifier was fitted on weights {want[:12]}..., but the loaded model "
+                                f"{loaded.model_id!r} has weights {loaded.weights_hash[:12]}...; re-run the search "
+                                "on this model")
         if clf.neurons is None:
             raise ValueError("the classifier has anonymous columns; early exit needs neuron ids")
         self.loaded, self.clf = loaded, clf
