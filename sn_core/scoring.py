@@ -31,10 +31,18 @@ prediction on the same data disagree.) A neuron with no finite value at all pred
 
 Exactness
 ---------
-Scores are ratios of integer counts (balanced accuracy uses an integer numerator over a common denominator), so
-ties between candidate splits are exact, not subject to float rounding. float16/float32 inputs are sorted on a
-float64 key that carries the class code in the low mantissa bits that a float32 value never uses (twice as fast as
-``argsort``, and exact); other dtypes are cast to float64 and ``argsort``-ed.
+Stump scores are ratios of integer counts (balanced accuracy uses an integer numerator over a common denominator),
+so ties between candidate splits are exact, not subject to float rounding; margins and thresholds are computed in
+float64. float16 (float32) inputs are sorted on a float32 (float64) key that carries the class code in the low
+mantissa bits the narrower type never uses: one plain sort, exact, about twice as fast as ``argsort``; other
+dtypes are cast to float64 and ``argsort``-ed. The tests compare every score, threshold, polarity and prediction
+with a brute-force loop over thresholds (tests/unit/test_scoring_reference.py).
+
+Cost
+----
+One sort per neuron plus a few passes over ``[chunk, n_samples]`` arrays: about 20k neurons per CPU-second for
+1000 samples (bench/scoring.py). Work memory is bounded by the chunk size (~200 MB per thread by default), so a
+layer of any width is scored without holding more than ``X`` itself.
 """
 from __future__ import annotations
 
@@ -71,7 +79,7 @@ class NeuronScores:
     ovr_threshold: np.ndarray | None = None  # [n_classes, n_neurons] float64
     ovr_polarity: np.ndarray | None = None  # [n_classes, n_neurons] int8
     n_samples: int = 0
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # free-form notes for callers (site, layer...); not used here
 
     @property
     def n_neurons(self) -> int:
@@ -255,19 +263,18 @@ def _stump_from_sorted(vals, pos, n_pos, n_neg, fallback_pos, metric):
     return best, den, threshold, polarity
 
 
-def _class_means(Xc: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
-    """Per-class mean of the finite values of each row of ``Xc [c, n]`` -> ``[n_classes, c]`` (NaN if none)."""
-    v = Xc.astype(np.float64)  # [c, n]
-    onehot = (y[:, None] == np.arange(n_classes)[None, :]).astype(np.float64)  # [n, n_classes]
-    fin = np.isfinite(v)
+def _class_means(Xf: np.ndarray, fin: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-class mean of the finite values of each column of ``Xf [n, c]`` (float64, ``fin`` its finite mask)
+    -> ``[n_classes, c]`` (NaN for a class without finite values)."""
+    onehot_t = (np.arange(n_classes)[:, None] == y[None, :]).astype(np.float64)  # [n_classes, n]
     if fin.all():
-        cnt = np.broadcast_to(onehot.sum(axis=0)[None, :], (v.shape[0], n_classes))  # [c, n_classes]
+        cnt = onehot_t.sum(axis=1)[:, None]  # [n_classes, 1]
+        s = onehot_t @ Xf  # [n_classes, c]
     else:
-        v[~fin] = 0.0
-        cnt = fin.astype(np.float64) @ onehot  # [c, n_classes]
-    s = v @ onehot  # [c, n_classes]
+        cnt = onehot_t @ fin.astype(np.float64)  # [n_classes, c]
+        s = onehot_t @ np.where(fin, Xf, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan).T  # [n_classes, c]
+        return np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan) * np.ones((1, Xf.shape[1]))  # [n_classes, c]
 
 
 def _score_from_predictions(pred: np.ndarray, y: np.ndarray, n_classes: int, metric: str) -> np.ndarray:
@@ -284,38 +291,45 @@ def _score_from_predictions(pred: np.ndarray, y: np.ndarray, n_classes: int, met
 
 
 # ------------------------------------------------------------------------------------------------------- prediction
-def _predict_block(p: NeuronScores, X: np.ndarray) -> np.ndarray:
-    """Predictions ``[n, m]`` of the classifiers in ``p`` (``m`` neurons) on ``X [n, m]``."""
-    Xf = X.astype(np.float64)  # [n, m]
-    fin = np.isfinite(Xf)
+def _predict_block(p: NeuronScores, X: np.ndarray, Xf: np.ndarray | None = None,
+                   fin: np.ndarray | None = None) -> np.ndarray:
+    """Predictions ``[n, m]`` (int64 codes) of the classifiers in ``p`` (``m`` neurons) on ``X [n, m]``.
+
+    ``Xf``/``fin``: ``X`` as float64 and its finite mask, when the caller has them already.
+    """
+    Xf = X.astype(np.float64) if Xf is None else Xf  # [n, m]
+    fin = np.isfinite(Xf) if fin is None else fin
     fallback = p.fallback
     if p.rule == "stump":
         above = Xf > p.threshold[None, :]  # [n, m]
         pred = (above == (p.polarity[None, :] > 0)).astype(np.int64)
-    elif p.rule in ("nearest_mean", "ovr_stump"):
-        # Largest margin wins: -|x - mean_k| (nearest mean) or p_k * (x - t_k) (one-vs-rest). In-place passes, one
-        # class at a time; a strict '>' keeps the earlier class of class_order (more frequent) on ties, and a NaN
-        # margin (class without probe values) never wins.
-        best = np.full(Xf.shape, -np.inf)  # [n, m]
-        pred = np.full(Xf.shape, fallback, dtype=np.int64)  # [n, m]
-        m = np.empty_like(Xf)
-        better = np.empty(Xf.shape, dtype=bool)
-        for k in p.class_order:
-            k = int(k)
-            if p.rule == "nearest_mean":
-                np.subtract(Xf, p.class_means[k][None, :], out=m)
-                np.abs(m, out=m)
-                np.negative(m, out=m)
-            else:
-                np.subtract(Xf, p.ovr_threshold[k][None, :], out=m)
-                np.multiply(m, p.ovr_polarity[k][None, :], out=m)
-            np.greater(m, best, out=better)
-            np.copyto(best, m, where=better)
-            pred[better] = k
-    else:
+        pred[~fin] = fallback
+        return pred
+    if p.rule not in ("nearest_mean", "ovr_stump"):
         raise ValueError(f"unknown rule {p.rule!r}")
+    # Smallest "cost" wins: |x - mean_k| (nearest mean) or p_k * (t_k - x), minus the one-vs-rest margin. In-place
+    # passes, one class at a time; a strict '<' keeps the earlier class of class_order (more frequent) on ties, and
+    # a NaN cost (class without probe values, or a non-finite x) never wins.
+    small = np.int16 if p.n_classes < 2**15 else np.int64
+    best = np.full(Xf.shape, np.inf)  # [n, m]
+    pred = np.full(Xf.shape, fallback, dtype=small)  # [n, m]
+    cost = np.empty_like(Xf)
+    better = np.empty(Xf.shape, dtype=bool)
+    for k in p.class_order:
+        k = int(k)
+        if p.rule == "nearest_mean":
+            np.subtract(Xf, p.class_means[k][None, :], out=cost)
+            np.abs(cost, out=cost)
+        else:
+            np.subtract(p.ovr_threshold[k][None, :], Xf, out=cost)
+            np.multiply(cost, p.ovr_polarity[k][None, :], out=cost)
+        np.less(cost, best, out=better)
+        np.fmin(best, cost, out=best)  # fmin: a NaN cost leaves best as it was
+        step = pred - small(k)  # branch-free pred = where(better, k, pred): masked copies are ~3x slower here
+        step *= better
+        pred -= step
     pred[~fin] = fallback
-    return pred
+    return pred.astype(np.int64)
 
 
 def predict_neurons(params: NeuronScores, X, index=None) -> np.ndarray:
@@ -339,12 +353,15 @@ def predict_neurons(params: NeuronScores, X, index=None) -> np.ndarray:
 def _score_chunk(Xc, y, n_classes, rule, metric, counts, fallback):
     """Fit and score the neurons of ``Xc [n, c]``; returns a dict of per-neuron arrays for this chunk."""
     n, c = Xc.shape
-    XT = np.ascontiguousarray(Xc.T)  # [c, n]
-    out = {"class_means": _class_means(XT, y, n_classes)}
-    out["threshold"] = np.full(c, np.nan)
-    out["polarity"] = np.zeros(c, dtype=np.int8)
-    if rule == "stump":
+    Xf = Xc.astype(np.float64)  # [n, c]
+    fin = np.isfinite(Xf)
+    out = {"class_means": _class_means(Xf, fin, y, n_classes),
+           "threshold": np.full(c, np.nan), "polarity": np.zeros(c, dtype=np.int8)}
+    if rule in ("stump", "ovr_stump"):
+        XT = np.ascontiguousarray(Xc.T)  # [c, n], input dtype: the sort runs along the contiguous axis
         vals, labs = _sorted_values_labels(XT, y, n_classes)
+        del XT
+    if rule == "stump":
         num, den, thr, pol = _stump_from_sorted(vals, labs == 1, int(counts[1]), int(counts[0]), fallback == 1,
                                                 metric)
         out.update(scores=num / den, threshold=thr, polarity=pol)
@@ -352,7 +369,6 @@ def _score_chunk(Xc, y, n_classes, rule, metric, counts, fallback):
     tmp = NeuronScores(scores=np.zeros(c), rule=rule, metric=metric, n_classes=n_classes, threshold=out["threshold"],
                        polarity=out["polarity"], class_means=out["class_means"], class_counts=counts)
     if rule == "ovr_stump":
-        vals, labs = _sorted_values_labels(XT, y, n_classes)
         thr = np.full((n_classes, c), np.nan)
         pol = np.zeros((n_classes, c), dtype=np.int8)
         for k in range(n_classes):
@@ -360,7 +376,7 @@ def _score_chunk(Xc, y, n_classes, rule, metric, counts, fallback):
             _, _, thr[k], pol[k] = _stump_from_sorted(vals, labs == k, npos, n - npos, fallback == k, metric)
         tmp.ovr_threshold, tmp.ovr_polarity = thr, pol
         out.update(ovr_threshold=thr, ovr_polarity=pol)
-    pred = _predict_block(tmp, Xc)  # [n, c]
+    pred = _predict_block(tmp, Xc, Xf, fin)  # [n, c]
     out["scores"] = _score_from_predictions(pred, y, n_classes, metric)
     return out
 
@@ -419,5 +435,7 @@ def null_control(X, y, n_classes: int, seed: int = 0, rule: str = "auto", metric
     The permutation uses ``np.random.default_rng([seed, 0x5EED])`` like ``sn_core.data.shuffled_labels``.
     """
     X, y, n_classes = _check_inputs(X, y, n_classes, metric)
+    if X.shape[1] == 0:
+        raise ValueError("null_control needs at least one neuron (X has 0 columns)")
     y_shuffled = y[np.random.default_rng([int(seed), 0x5EED]).permutation(len(y))]
     return float(score_neurons(X, y_shuffled, n_classes, rule=rule, metric=metric, **kwargs).scores.max())
