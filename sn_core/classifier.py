@@ -169,8 +169,10 @@ class SuperNeuronClassifier(ClassifierMixin, BaseEstimator):
         for k in META_KEYS:
             if top[k] is not None and not isinstance(top[k], str):
                 raise TypeError(f"{k} must be a string, got {type(top[k]).__name__}")
+        from sn_core.store import _jsonable  # numpy scalars/arrays -> JSON; anything else: TypeError naming the key
+
         extra = {k: v for k, v in self.meta_.get("meta", {}).items()}
-        extra.update(meta)
+        extra.update(_jsonable(meta, "meta"))
         neurons = []
         for j, nid in enumerate(self.neurons_):
             entry = {"id": nid, "site": None, "layer": None, "index": None}

@@ -233,3 +233,15 @@ EXPECTED_FAILURES = {
 @parametrize_with_checks([SuperNeuronClassifier()], expected_failed_checks=lambda est: EXPECTED_FAILURES)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_to_json_meta_numpy_values_and_bad_values(tmp_path):
+    X, y = binary_data()
+    clf = SuperNeuronClassifier().fit(X, y)
+    doc = json.loads(clf.to_json(tmp_path / "m.json", seed=np.int64(3), layers=np.arange(2)).read_text())
+    assert doc["meta"] == {"seed": 3, "layers": [0, 1]}
+    with pytest.raises(TypeError, match=r"meta.thing: cannot hash/serialise object"):
+        clf.to_json(tmp_path / "n.json", thing=object())
+    assert not (tmp_path / "n.json").exists()
+    with pytest.raises(TypeError, match="model_id must be a string"):
+        clf.to_json(tmp_path / "n.json", model_id=5)
