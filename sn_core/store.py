@@ -29,6 +29,7 @@ from typing import Any, Mapping
 
 import numpy as np
 from filelock import FileLock
+from safetensors import safe_open
 from safetensors.numpy import load as _st_load
 from safetensors.numpy import save as _st_save
 
@@ -92,6 +93,12 @@ def content_key(**parts) -> str:
     if not parts:
         raise ValueError("content_key needs at least one part")
     return hashlib.sha256(canonical_json(parts, "parts").encode("utf-8")).hexdigest()
+
+
+def _file_sig(path: Path) -> tuple[int, int, int]:
+    """(inode, size, mtime_ns): changes whenever a file is replaced or rewritten."""
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _sha256(data: bytes) -> str:
@@ -165,6 +172,7 @@ class ActivationStore:
         # is_singleton: reentrant across ActivationStore objects for the same key in one thread; other threads and
         # processes wait.
         self._lock = FileLock(str(self.path / ".lock"), is_singleton=True)
+        self._verified: dict[str, tuple[int, int, int]] = {}  # data file -> signature when its hash last matched
 
     def __repr__(self) -> str:
         return f"ActivationStore(key={self.key!r}, root={str(self.root)!r})"
@@ -200,26 +208,29 @@ class ActivationStore:
             atomic_write_bytes(data_path, blob)
             atomic_write_bytes(meta_path, canonical_json(meta).encode("utf-8"))
 
-    def _load_pair(self, data_path: Path, meta_path: Path) -> tuple[dict | None, bytes, str]:
-        """(manifest or None, data, problem or '') for a data file and its manifest."""
+    def _load_pair(self, data_path: Path, meta_path: Path) -> tuple[dict | None, bytes, str, tuple | None]:
+        """(manifest or None, data, problem or '', file signature if the data did not change while read)."""
         try:
             meta_text = meta_path.read_text()
+            sig = _file_sig(data_path)
             blob = data_path.read_bytes()
+            sig = sig if _file_sig(data_path) == sig else None
         except FileNotFoundError:
             raise FileNotFoundError(f"{data_path} is not in store {self.key} (not written or not finished)") from None
         try:
             meta = json.loads(meta_text)
         except json.JSONDecodeError as err:
-            return None, blob, f"its manifest {meta_path.name} is not valid JSON ({err})"
+            return None, blob, f"its manifest {meta_path.name} is not valid JSON ({err})", None
         if not isinstance(meta, dict) or _sha256(blob) != meta.get("sha256"):
-            return meta, blob, "sha256 does not match its manifest"
-        return meta, blob, ""
+            return meta, blob, "sha256 does not match its manifest", None
+        return meta, blob, "", sig
 
     def _read_checked(self, data_path: Path, meta_path: Path) -> tuple[dict, dict[str, np.ndarray]]:
-        meta, blob, problem = self._load_pair(data_path, meta_path)
+        """Every array of a data file, after checking its sha256 against the manifest."""
+        meta, blob, problem, sig = self._load_pair(data_path, meta_path)
         if problem:  # maybe a concurrent rewrite: look again under the lock before calling it corrupt
             with self._lock.acquire(timeout=-1):
-                meta, blob, problem = self._load_pair(data_path, meta_path)
+                meta, blob, problem, sig = self._load_pair(data_path, meta_path)
                 if problem:
                     self._delete(data_path, meta_path)
                     raise CorruptShardError(data_path, problem)
@@ -228,7 +239,31 @@ class ActivationStore:
         except Exception as err:  # noqa: BLE001 - any parse failure of a checksummed file means a bad writer
             self._delete(data_path, meta_path)
             raise CorruptShardError(data_path, f"cannot be parsed as safetensors ({err})") from err
+        if sig is not None:
+            self._verified[str(data_path)] = sig
         return meta, arrays
+
+    def _read_names(self, data_path: Path, meta_path: Path, names: list[str]) -> dict[str, np.ndarray]:
+        """The arrays ``names`` (those present) of a data file.
+
+        A file is hashed in full the first time this object reads it; later reads of the same, unchanged file
+        (same inode, size and mtime: every rewrite is a new inode through ``os.replace``) load only the requested
+        tensors, so reading a chunk's 20 sites one by one costs one hash, not twenty.
+        """
+        sig = self._verified.get(str(data_path))
+        if sig is not None:
+            try:
+                if _file_sig(data_path) == sig:
+                    with safe_open(str(data_path), framework="numpy") as fh:
+                        keys = set(fh.keys())
+                        out = {n: fh.get_tensor(n) for n in names if n in keys}
+                    if _file_sig(data_path) == sig:
+                        return out
+            except Exception:  # noqa: BLE001 - anything odd: fall back to the fully verified read
+                pass
+            self._verified.pop(str(data_path), None)
+        arrays = self._read_checked(data_path, meta_path)[1]
+        return {n: arrays[n] for n in names if n in arrays}
 
     @staticmethod
     def _delete(*paths: Path) -> None:
@@ -271,8 +306,14 @@ class ActivationStore:
         return sorted(json.loads(meta_path.read_text())["arrays"])
 
     def read_chunk(self, i: int) -> dict[str, np.ndarray]:
-        """All arrays of chunk ``i``, checksum verified."""
+        """All arrays of chunk ``i``, checksum verified (hashed again on every call)."""
         return self._read_checked(*self._chunk_paths(i))[1]
+
+    def _names(self, i: int) -> list[str]:
+        try:
+            return sorted(json.loads(self._chunk_paths(i)[1].read_text())["arrays"])
+        except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+            return []
 
     def read(self, name: str, chunks: list[int] | None = None) -> np.ndarray:
         """``name`` over chunks ``0..N-1`` (or the given ones) concatenated along rows, each verified.
@@ -290,9 +331,9 @@ class ActivationStore:
             chunks = done
         parts = []
         for i in chunks:
-            arrays = self.read_chunk(i)
+            arrays = self._read_names(*self._chunk_paths(i), [name])
             if name not in arrays:
-                raise KeyError(f"chunk {i} of store {self.key} has no array {name!r}; it has {sorted(arrays)}")
+                raise KeyError(f"chunk {i} of store {self.key} has no array {name!r}; it has {self._names(i)}")
             parts.append(arrays[name])
         return np.concatenate(parts, axis=0)
 

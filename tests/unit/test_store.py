@@ -2,6 +2,7 @@
 import json
 import multiprocessing as mp
 import os
+import time
 
 import numpy as np
 import pytest
@@ -243,3 +244,27 @@ def test_looking_up_a_key_creates_nothing(tmp_path):
     with pytest.raises(FileNotFoundError, match="has no finished chunks"):
         st.read(SITE)
     assert list_stores(tmp_path) == [] and not (tmp_path / "never-written").exists()
+
+
+def test_reading_sites_one_by_one_hashes_each_chunk_once(tmp_path, monkeypatch):
+    st = ActivationStore("k", root=tmp_path)
+    for i in range(3):
+        st.write_chunk(i, {f"blocks.{L}.mlp.hook_post": np.full((4, 8), 10 * i + L, np.float32) for L in range(5)})
+    calls = []
+    real = store_mod._sha256
+    monkeypatch.setattr(store_mod, "_sha256", lambda b: calls.append(len(b)) or real(b))
+    for L in range(5):
+        np.testing.assert_array_equal(st.read(f"blocks.{L}.mlp.hook_post")[:, 0], np.repeat([L, 10 + L, 20 + L], 4))
+    assert len(calls) == 3  # one full hash per chunk, then partial reads of verified, unchanged files
+    # a file changed after it was verified is hashed again, and the change is caught (the sleep keeps the in-place
+    # write from landing in the same coarse mtime tick as the original write)
+    time.sleep(0.05)
+    p = st.path / "chunks" / "chunk-000002.safetensors"
+    raw = bytearray(p.read_bytes())
+    raw[-3] ^= 0xFF
+    p.write_bytes(bytes(raw))
+    with pytest.raises(CorruptShardError, match="chunk-000002"):
+        st.read("blocks.0.mlp.hook_post")
+    # a rewrite by another writer (new file) is read, verified, with its new content
+    ActivationStore("k", root=tmp_path).write_chunk(2, {"blocks.0.mlp.hook_post": np.zeros((4, 8), np.float32)})
+    np.testing.assert_array_equal(st.read("blocks.0.mlp.hook_post")[8:], 0)
