@@ -274,6 +274,32 @@ def find_task_source(folder: Path) -> tuple[str, str]:
     return "folder", str(base)
 
 
+# ----------------------------------------------------------------------------------------------------- tables
+TOP_COLUMNS = ["rank", "neuron_id", "site", "layer", "index", "probe_score", "test_accuracy", "separation", "rule"]
+
+
+def top_table(top):
+    """The ranking table in reading order (rank first), sorted by rank; extra columns kept at the end."""
+    cols = [c for c in TOP_COLUMNS if c in top.columns] + [c for c in top.columns if c not in TOP_COLUMNS]
+    out = top[cols]
+    return out.sort_values("rank").reset_index(drop=True) if "rank" in out else out
+
+
+def top_table_config() -> dict:
+    """``st.dataframe`` column settings for :func:`top_table` (labels with units, 3 decimals)."""
+    return {
+        "rank": st.column_config.NumberColumn("rank", width="small"),
+        "neuron_id": st.column_config.TextColumn("neuron id", width="medium"),
+        "probe_score": st.column_config.NumberColumn("probe score", format="%.3f",
+                                                     help="accuracy of the neuron's rule on the probe split"),
+        "test_accuracy": st.column_config.NumberColumn("test accuracy", format="%.3f",
+                                                       help="the same rule on the held-out test split"),
+        "separation": st.column_config.NumberColumn("separation", format="%.2f",
+                                                    help="Fisher ratio of the classes on the probe split "
+                                                         "(tie-breaker of the ranking)"),
+    }
+
+
 # ---------------------------------------------------------------------------------------------------- pages
 # Page registry: filled by app.py (``st.Page`` objects), used for links and ``st.switch_page``.
 PAGES: dict = {}

@@ -100,7 +100,7 @@ else:
                 f"{s.get('n_test')} test images (search `{S.short_key(res.key)}`).")
     c1, c2 = st.columns(2)
     with c1:
-        fig = plots.score_distribution(scores, chance=s.get("chance"),
+        fig = plots.score_distribution(scores, chance=s.get("chance"), step=1 / max(int(s.get("n_probe") or 1), 1),
                                        title=f"Probe accuracy of all {scores.size:,} neurons")
         if s.get("null_probe_accuracy") is not None:
             fig.add_vline(x=s["null_probe_accuracy"], line=dict(color="#7f7f7f", dash="dot"),

@@ -127,7 +127,7 @@ if st.button("Evaluate under the reworded prompt", key="cmp_robust"):
         cfg2 = dataclasses.replace(cfg, instruction=new, baselines=False).validate()
         res2 = run_search(cfg2, progress=bar, loaded=S.get_model(cfg.model, cfg.device, cfg.dtype),
                           root=str(S.cache_root()))
-        ids = [str(x) for x in res.top_k["neuron_id"]][:int(s.get("k") or 1)]
+        ids = [str(x) for x in S.top_table(res.top_k)["neuron_id"]][:int(s.get("k") or 1)]
         clf = res.classifier(ids)  # fitted under the ORIGINAL prompt
         cols = [np.asarray(res2.neuron_values(n)[0], float) for n in ids]
         X = np.stack(cols, axis=1)  # [n_examples, k]

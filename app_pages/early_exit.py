@@ -26,7 +26,7 @@ with S.guarded("Opening the task"):
 
 # ------------------------------------------------------------------------------------------------ the classifier
 chosen = st.session_state.get(S.NEURON)
-top_ids = [str(x) for x in res.top_k["neuron_id"]][: int(s.get("k") or 1)]
+top_ids = [str(x) for x in S.top_table(res.top_k)["neuron_id"]][: int(s.get("k") or 1)]
 options = {f"the search's Super Neuron{'s' if len(top_ids) > 1 else ''} ({', '.join(top_ids)})": top_ids}
 if chosen and chosen not in top_ids:
     options[f"the inspector's neuron ({chosen})"] = [chosen]
@@ -73,7 +73,8 @@ if not question.strip():
     st.error("**Question**: type a question to ask about the image.")
     st.stop()
 
-repeats = st.slider("Timing repeats (median reported, after one warm-up run)", 1, 7, 3, key="ee_repeats")
+repeats = st.slider("Timing repeats (median reported, after one warm-up run)", 1, 7, 3, key="ee_repeats",
+                    help="Latencies are wall-clock times on this server; other work on a busy CPU makes them noisy.")
 
 # ------------------------------------------------------------------------------------------------------ predict
 if st.button("Answer with both paths", type="primary", key="ee_go"):
@@ -148,5 +149,5 @@ if out and out["neurons"] == neurons:
                                            [means.get(c) for c in classes],
                                            title=f"This image's value of {nid} against the probe split")
             st.plotly_chart(fig, key="ee_hist", alt="The neuron's value for this image against its histogram")
-            st.caption("The orange line is this image; coloured bars are the probe examples of each class. The "
+            st.caption("The thick black line is this image; coloured bars are the probe examples of each class. The "
                        "prediction is the class on the same side of the threshold (or with the nearest mean).")

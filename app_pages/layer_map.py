@@ -83,14 +83,12 @@ with S.guarded("Per-layer table", stop=False):
 
 # ------------------------------------------------------------------------------------------------------ top table
 st.subheader("Top neurons")
-top = res.top_k
-if len(sites) > 1 and "site" in top:
-    top = top[top["site"].astype(str).str.contains(site.split(".")[0])] if st.checkbox(
-        "Only this site", False, key="lm_only_site") else top
+top = S.top_table(res.top_k)
+if len(sites) > 1 and "site" in top and st.checkbox("Only this site", False, key="lm_only_site"):
+    top = top[top["site"] == site].reset_index(drop=True)
 st.caption("Click a column header to sort; select a row to open the neuron in the inspector.")
 ev = st.dataframe(top, hide_index=True, on_select="rerun", selection_mode="single-row", key="lm_top",
-                  column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                 for c in ("probe_score", "test_accuracy", "separation") if c in top})
+                  column_config=S.top_table_config(), height=320)
 picked = ev.selection.rows if ev is not None else []
 if picked:
     nid = str(top.iloc[picked[0]]["neuron_id"])

@@ -17,7 +17,7 @@ from sn_core.sites import neuron_id, parse_neuron_id
 st.title("🔬 Neuron inspector")
 res = S.require_result()
 s = res.summary
-top = res.top_k
+top = S.top_table(res.top_k)
 ranked = [str(x) for x in top["neuron_id"]]
 
 # ------------------------------------------------------------------------------------------------ which neuron
@@ -112,15 +112,21 @@ with c2:
     with S.guarded("Loading examples", stop=False):
         from sn_core.images import load_image
 
+        shown = {which: res.examples(nid, n=n_show, which=which, split="test") for which in ("top", "bottom")}
+        questions = {ex.question for items in shown.values() for _, _, ex in items}
+        if len(questions) == 1:
+            st.caption(f"Question asked of every image: *{questions.pop()}* · caption: neuron value · true label, "
+                       "✓ when the neuron's rule gets it right")
         for which, title in (("top", "Highest"), ("bottom", "Lowest")):
             st.caption(f"{title} activating")
-            items = res.examples(nid, n=n_show, which=which, split="test")
+            items = shown[which]
             cols = st.columns(max(len(items), 1))
             for col, (i, v, ex) in zip(cols, items):
                 img = load_image(ex.image)
                 ok = "✓" if str(clf.predict(np.array([[v]]))[0]) == ex.label else "✗"
                 col.image(img.resize((96, 96), 0), caption=f"{v:.3g} · {ex.label} {ok}", width=96)
-                col.caption(f"*{ex.question}*")
+                if len(questions) > 1:
+                    col.caption(f"*{ex.question}*")
 
 # ----------------------------------------------------------------------------------------------------- downloads
 st.subheader("Take it with you")
@@ -135,7 +141,7 @@ with S.guarded("Preparing the classifier artifact", stop=False):
                          mime="application/json", key="ni_dl_json",
                          help="Load it with sn_core.classifier.SuperNeuronClassifier.from_json or "
                               "`python -m sn_core predict --classifier ...`.")
-csv = pd.DataFrame({"example": np.arange(len(values)), "split": split, "label": labels, "value": values})
+csv = pd.DataFrame({"example": np.asarray(res.example_index), "split": split, "label": labels, "value": values})
 d[1].download_button("This neuron's values (CSV)", csv.to_csv(index=False), file_name=f"values-{kind}-L{layer}-"
                      f"{index}.csv", mime="text/csv", key="ni_dl_values")
 d[2].download_button("Top-neuron scores (CSV)", top.to_csv(index=False), file_name=f"scores-{res.key[:10]}.csv",

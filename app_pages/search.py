@@ -143,14 +143,14 @@ with tab_prev:
         st.info("No previous searches in the store yet.")
     else:
         table = pd.DataFrame([{
-            "created": r.get("created"), "model": r.get("model_id"), "task": r.get("task"),
+            "created": pd.to_datetime(r.get("created"), errors="coerce", utc=True), "model": r.get("model_id"), "task": r.get("task"),
             "Super Neuron": (r.get("summary") or {}).get("sn_neuron_id"),
             "test accuracy": (r.get("summary") or {}).get("sn_test_accuracy"),
             "key": r.get("key")} for r in rows])
         st.caption("Select a row to reopen that search (results come from the store; nothing is recomputed).")
         ev = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="prev_table",
-                          
-                          column_config={"test accuracy": st.column_config.NumberColumn(format="%.3f")})
+                          column_config={"test accuracy": st.column_config.NumberColumn(format="%.3f"),
+                                         "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm")})
         picked = ev.selection.rows if ev is not None else []
         if picked:
             key = table.iloc[picked[0]]["key"]
@@ -171,10 +171,12 @@ if res is not None:
         return "n/a" if v is None else f"{100 * v:.1f}%"
 
     m = st.columns(5)
-    m[0].metric("Super Neuron, test accuracy", pct(s.get("sn_test_accuracy")),
+    m[0].metric("Super Neuron (test)", pct(s.get("sn_test_accuracy")),
                 help=f"Held-out accuracy of the top-{s.get('k')} neuron(s): {s.get('sn_neuron_id')}")
-    m[1].metric("…its probe score", pct(s.get("sn_probe_accuracy")), help="On the split used to choose it.")
-    m[2].metric("Base model (generated answer)", pct(s.get("base_accuracy")), help="Held-out test accuracy.")
+    m[1].metric("Super Neuron (probe)", pct(s.get("sn_probe_accuracy")),
+                help="On the probe split, which chose it: optimistic.")
+    m[2].metric("Base model (test)", pct(s.get("base_accuracy")),
+                help="The full model's generated answer, matched to the label set, on the test split.")
     m[3].metric("Null control", pct(s.get("null_probe_accuracy")),
                 help="Best probe score of any neuron after shuffling the labels: what chance alone reaches.")
     m[4].metric("Chance", pct(s.get("chance")))
@@ -183,11 +185,9 @@ if res is not None:
                f"layers {', '.join(str(x) for x in s.get('layers') or [])}.")
 
     st.markdown("**Top neurons** (ranked by probe score; select a row to inspect it)")
-    top = res.top_k
+    top = S.top_table(res.top_k)
     ev = st.dataframe(top, hide_index=True, on_select="rerun", selection_mode="single-row", key="top_table",
-                      
-                      column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                     for c in ("probe_score", "test_accuracy", "separation") if c in top})
+                      column_config=S.top_table_config(), height=320)
     picked = ev.selection.rows if ev is not None else []
     if picked:
         S.select_neuron(str(top.iloc[picked[0]]["neuron_id"]))

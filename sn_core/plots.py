@@ -28,9 +28,24 @@ REFERENCE_STYLES = {  # reference lines on accuracy plots: colour and dash, shar
 FONT = dict(family="Inter, Source Sans Pro, Arial, sans-serif", size=13)
 
 
+# When every label of a task names a colour, each class is drawn in (a colour-blind-safe shade of) its own colour:
+# a "red" class drawn green would mislead. Other label sets use the palette in label order.
+NAMED_COLORS = {"red": "#D55E00", "green": "#009E73", "blue": "#0072B2", "yellow": "#F0E442", "orange": "#E69F00",
+                "purple": "#7B3F9E", "pink": "#CC79A7", "black": "#000000", "white": "#BBBBBB", "gray": "#7F7F7F",
+                "grey": "#7F7F7F", "brown": "#8C5A2B", "cyan": "#56B4E9"}
+
+
 def class_color(i: int) -> str:
     """The colour of the i-th class (cycled through the palette)."""
     return PALETTE[i % len(PALETTE)]
+
+
+def class_colors(classes: Sequence[str]) -> list[str]:
+    """One colour per class: the named colour when every label is a colour word, else the palette in order."""
+    names = [str(c).strip().lower() for c in classes]
+    if names and all(n in NAMED_COLORS for n in names) and len(set(names)) == len(names):
+        return [NAMED_COLORS[n] for n in names]
+    return [class_color(i) for i in range(len(classes))]
 
 
 def _layout(fig: go.Figure, title: str | None, height: int = 420, **kw) -> go.Figure:
@@ -84,7 +99,8 @@ def layer_heatmap(scores: np.ndarray, layers: Sequence[int], site: str, max_bins
         else "neuron index"
     fig.update_xaxes(title=xlab)
     fig.update_yaxes(title="layer", type="category", autorange="reversed")
-    return _layout(fig, title or f"{metric} of every neuron at {site}", height=max(260, 60 + 34 * len(layers)))
+    return _layout(fig, title or f"{metric[:1].upper() + metric[1:]} of every neuron ({site} site)",
+                   height=max(260, 60 + 34 * len(layers)))
 
 
 def layer_profile(scores_row: np.ndarray, layer: int, site: str, highlight: int | None = None,
@@ -156,6 +172,7 @@ def class_histograms(splits: Mapping[str, tuple[np.ndarray, Sequence[str]]], cla
     (nearest-mean rule) are drawn as vertical lines; shared bin edges make panels comparable.
     """
     names = list(splits)
+    colors = class_colors(classes)
     edges = _edges([np.asarray(v) for v, _ in splits.values()], bins)
     centers = (edges[:-1] + edges[1:]) / 2  # [bins]
     fig = make_subplots(rows=1, cols=len(names), shared_yaxes=False, horizontal_spacing=0.08,
@@ -166,7 +183,7 @@ def class_histograms(splits: Mapping[str, tuple[np.ndarray, Sequence[str]]], cla
         for i, cls in enumerate(classes):
             counts, _ = np.histogram(values[labels == cls], bins=edges)
             fig.add_trace(go.Bar(x=centers, y=counts, width=np.diff(edges), name=str(cls), legendgroup=str(cls),
-                                 showlegend=j == 1, marker=dict(color=class_color(i), opacity=0.6,
+                                 showlegend=j == 1, marker=dict(color=colors[i], opacity=0.65,
                                                                 line=dict(width=0)),
                                  hovertemplate=f"class {cls}<br>value %{{x:.3g}}<br>count %{{y}}<extra></extra>"),
                           row=1, col=j)
@@ -176,11 +193,14 @@ def class_histograms(splits: Mapping[str, tuple[np.ndarray, Sequence[str]]], cla
         if class_means is not None:
             for i, m in enumerate(class_means):
                 if m is not None and np.isfinite(m):
-                    fig.add_vline(x=float(m), line=dict(color=class_color(i), width=2, dash="dot"), row=1, col=j)
+                    fig.add_vline(x=float(m), line=dict(color=colors[i], width=2, dash="dot"), row=1, col=j)
         fig.update_xaxes(title_text=value_label, row=1, col=j)
         fig.update_yaxes(title_text="examples" if j == 1 else None, row=1, col=j)
     fig.update_layout(barmode="overlay", bargap=0)
-    return _layout(fig, title, height=380)
+    _layout(fig, title, height=380)
+    fig.update_layout(legend=dict(orientation="v", x=1.01, xanchor="left", y=1.0, yanchor="top",
+                                  title=dict(text="true class")))
+    return fig
 
 
 def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str],
@@ -210,7 +230,7 @@ def value_on_histogram(values: np.ndarray, labels: Sequence[str], classes: Seque
                        bins: int = 30, title: str | None = None) -> go.Figure:
     """Where one new example's neuron value falls against the probe split's per-class histograms."""
     fig = class_histograms({"probe": (values, labels)}, classes, threshold, class_means, bins, title)
-    fig.add_vline(x=float(value), line=dict(color=PALETTE[5], width=4),
+    fig.add_vline(x=float(value), line=dict(color="#000000", width=4),
                   annotation_text=f"this image: {value:.3g}", annotation_position="top right")
     return fig
 
@@ -221,7 +241,7 @@ def accuracy_bars(table: pd.DataFrame, chance: float | None = None, title: str |
     missing = {"method", "test_accuracy"} - set(table.columns)
     if missing:
         raise ValueError(f"table is missing column(s) {sorted(missing)}")
-    fig = go.Figure(go.Bar(x=table["method"], y=table["test_accuracy"],
+    fig = go.Figure(go.Bar(x=table["method"], y=table["test_accuracy"], name="test accuracy", showlegend=False,
                            marker=dict(color=[class_color(i) for i in range(len(table))]),
                            text=[f"{v:.2f}" if pd.notna(v) else "n/a" for v in table["test_accuracy"]],
                            textposition="outside",
@@ -274,15 +294,20 @@ def robustness_bars(table: pd.DataFrame, title: str | None = None) -> go.Figure:
 
 # -------------------------------------------------------------------------------------------------------- about
 def score_distribution(scores: np.ndarray, null_scores: np.ndarray | None = None, chance: float | None = None,
-                       bins: int = 40, title: str | None = None) -> go.Figure:
+                       bins: int = 40, step: float | None = None, title: str | None = None) -> go.Figure:
     """Histogram of all neurons' probe scores (real labels), optionally beside the same with shuffled labels.
 
-    It shows why the null control matters: with many neurons, some reach high scores by chance alone.
+    It shows why the null control matters: with many neurons, some reach high scores by chance alone. ``step``
+    (e.g. ``1 / n_probe``: accuracies on n examples are multiples of it) centres one bin on each possible value.
     """
     s = np.asarray(scores, dtype=float).ravel()
     s = s[np.isfinite(s)]
     parts = [s] + ([np.asarray(null_scores, dtype=float).ravel()] if null_scores is not None else [])
-    edges = _edges(parts, bins)
+    if step:
+        lo, hi = min(float(np.min(p)) for p in parts), max(float(np.max(p)) for p in parts)
+        edges = np.arange(lo - step / 2, hi + step, step)
+    else:
+        edges = _edges(parts, bins)
     fig = go.Figure()
     fig.add_trace(go.Histogram(x=s, xbins=dict(start=edges[0], end=edges[-1], size=edges[1] - edges[0]),
                                name="true labels", marker=dict(color=PALETTE[0]), opacity=0.7))
@@ -293,5 +318,5 @@ def score_distribution(scores: np.ndarray, null_scores: np.ndarray | None = None
         fig.add_vline(x=chance, line=dict(color="#b0b0b0", dash="dashdot"), annotation_text="chance")
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(title="probe accuracy of one neuron")
-    fig.update_yaxes(title="number of neurons", type="log")
+    fig.update_yaxes(title="number of neurons (log scale)", type="log", dtick=1)
     return _layout(fig, title, height=340)

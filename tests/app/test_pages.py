@@ -70,7 +70,7 @@ def test_search_runs_on_demo_model_and_shows_results(searched, key):
     assert res.config.n_examples == SMALL["n_examples"] and res.layers == SMALL["layers"]
     assert res.summary["n_probe"] == SMALL["probe_per_class"] * 4  # shapes-color has 4 classes
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Super Neuron, test accuracy"] == f"{100 * res.summary['sn_test_accuracy']:.1f}%"
+    assert metrics["Super Neuron (test)"] == f"{100 * res.summary['sn_test_accuracy']:.1f}%"
     top = at.dataframe(key="top_table").value
     assert list(top["neuron_id"]) == list(res.top_k["neuron_id"])
     assert "Search:" in at.sidebar.markdown[-1].value and key[:10] in at.sidebar.markdown[-1].value

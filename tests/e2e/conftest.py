@@ -89,7 +89,15 @@ def wait_idle(page, timeout: float = 120_000) -> None:
 
 
 def shot(page, name: str) -> Path:
+    """Screenshot of the whole page into test-artifacts/. Streamlit scrolls inside its main container, not the
+    document, so the viewport is grown to the content's height for the shot and then restored."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    size = page.viewport_size
+    height = page.evaluate("""() => { const m = document.querySelector('[data-testid="stMain"]');
+                                      return m ? m.scrollHeight : document.body.scrollHeight; }""")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height) + 40, 8000))})
+    page.wait_for_timeout(800)  # charts re-layout to the new size
     page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
     return path

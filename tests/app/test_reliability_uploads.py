@@ -1,0 +1,186 @@
+"""Hostile uploads in the app (AppTest): every one shows ``st.error``, never an exception, and the app stays usable.
+
+Playground image uploads: not an image, a truncated PNG, a decompression bomb (a PNG header declaring
+100000 x 100000 pixels with no pixel data), a real image over the pixel limit, a wrong file type sent past the
+browser's filter; then a good image still gets an answer. Task uploads on the Search page: a pickle named
+``.jsonl``, a PNG named ``.csv``, a file named ``.zip`` that is not one, a ZIP escaping its folder (zip slip), a
+ZIP with a symbolic link, ZIPs over the entry-count and unpacked-size limits; nothing is written outside the
+upload folder and no half-extracted folder is left behind. (A malformed manifest and a one-class upload are in
+``test_pages.py``.)
+"""
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import zipfile
+import zlib
+
+import pytest
+from apphelpers import PAGE_TIMEOUT, SEARCH_TIMEOUT, assert_clean, errors, new_app, open_page, png_bytes
+
+import app_state as S
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR declares ``width x height`` RGB pixels (valid CRC) followed by a tiny IDAT and IEND."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + \
+        chunk(b"IEND", b"")
+
+
+def _png(size, color=(30, 160, 60)) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="PNG", optimize=False, compress_level=1)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def search_key():
+    """A small finished search on the demo model, run with the app's own cached model object."""
+    from sn_core.config import SearchConfig
+    from sn_core.search import run_search
+
+    loaded = S.get_model("demo", "cpu", None)  # the same cache entry the playground asks for
+    cfg = SearchConfig(model="demo", task="shapes-color", n_examples=48, probe_per_class=6, layers=(0, 1),
+                       baselines=False)
+    return run_search(cfg, loaded=loaded).key
+
+
+def _playground_upload(search_key):
+    at = open_page("early_exit", **{S.SEARCH: search_key})
+    assert_clean(at)
+    at.radio(key="ee_source").set_value("upload").run()
+    assert_clean(at)
+    return at
+
+
+def _bad_images():
+    return [
+        ("notes.png", b"this is not an image at all", "not an image"),
+        ("cut.png", _png((64, 64), (200, 30, 30))[:-40], "truncated or corrupt"),
+        ("bomb.png", _png_header_only(100_000, 100_000), "too many pixels"),
+        ("big.png", _png((9000, 5000)), "9000x5000 pixels is more than the 40 MP limit"),
+        ("empty.jpg", b"", "empty"),
+    ]
+
+
+def test_reliability_bad_image_uploads_show_errors_and_the_playground_recovers(search_key):
+    at = _playground_upload(search_key)
+    for name, data, match in _bad_images():
+        at.file_uploader(key="ee_upload").set_value((name, data, "image/png")).run()
+        assert_clean(at)
+        errs = errors(at)
+        assert any(name in e and match in e for e in errs), (name, errs)
+        assert not _has_button(at, "ee_go"), "a refused image must not be offered for prediction"
+    # Still usable: a good image gets an answer from both paths.
+    at.file_uploader(key="ee_upload").set_value(("ok.png", png_bytes((220, 40, 40)), "image/png")).run()
+    assert_clean(at)
+    assert not errors(at)
+    at.slider(key="ee_repeats").set_value(1)
+    at.button(key="ee_go").click().run(timeout=SEARCH_TIMEOUT)
+    assert_clean(at)
+    assert not errors(at), errors(at)
+    assert at.session_state["ee_last"]["label"] in ("red", "green", "blue", "yellow")
+
+
+def _has_button(at, key) -> bool:
+    return any(b.key == key for b in at.button)
+
+
+def test_security_wrong_file_type_past_the_browser_filter(search_key):
+    """The browser only offers the listed image types. A crafted request with another type is refused by Streamlit
+    itself while it deserialises the widget, before the page's code runs (so the page cannot turn it into
+    ``st.error``): the user sees Streamlit's redacted error box, with no file name, no traceback and no server
+    path, the file is never read, and clearing the upload makes the page work again."""
+    at = _playground_upload(search_key)
+    at.file_uploader(key="ee_upload").set_value(("model.pkl", pickle.dumps({"x": 1}), "image/png")).run()
+    shown = [e.value for e in at.exception] + errors(at)
+    assert shown, "a refused upload type needs a visible error"
+    for text in shown:
+        assert "model.pkl" not in text and "Traceback" not in text and "/work" not in text and ".py" not in text
+    assert all(not e.stack_trace for e in at.exception)
+    at.file_uploader(key="ee_upload").set_value(None).run()
+    assert_clean(at)
+    assert not errors(at)
+    at.file_uploader(key="ee_upload").set_value(("ok.png", png_bytes(), "image/png")).run()
+    assert_clean(at)
+    assert not errors(at) and _has_button(at, "ee_go")
+
+
+# --------------------------------------------------------------------------------------------------- task uploads
+def _zip(entries: dict[str, bytes], symlinks: dict[str, str] | None = None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o120777 << 16)
+            zf.writestr(info, target)
+    return buf.getvalue()
+
+
+class _Evil:
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.path}",))
+
+
+def _task_upload(at, files):
+    at.radio(key="task_source").set_value("upload").run()
+    assert_clean(at)
+    at.file_uploader(key="task_upload").set_value(files).run(timeout=PAGE_TIMEOUT)
+    assert_clean(at)
+    if _has_button(at, "run_search"):
+        at.number_input(key="probe_per_class").set_value(2)
+        at.multiselect(key="layers").set_value([0])
+        at.checkbox(key="baselines").uncheck()
+        at.button(key="run_search").click().run(timeout=SEARCH_TIMEOUT)
+        assert_clean(at)
+    return errors(at)
+
+
+def test_security_hostile_task_uploads_show_errors_and_leak_nothing(tmp_path, cache_dir, monkeypatch):
+    sentinel = tmp_path / "UNPICKLED"
+    row = b'{"image": "a.png", "question": "q", "label": "x"}\n'
+    cases = [
+        ([("task.jsonl", pickle.dumps(_Evil(sentinel), protocol=0), "application/json")], "row 1"),
+        ([("task.jsonl", pickle.dumps(_Evil(sentinel), protocol=5), "application/json")], "not a UTF-8 text"),
+        ([("task.csv", png_bytes(), "text/csv")], "not a UTF-8 text"),
+        ([("task.zip", b"PK\x03\x04 definitely not a zip", "application/zip")], "zip"),
+        ([("task.zip", _zip({"task.jsonl": row, "../escaped.png": png_bytes()}), "application/zip")],
+         "points outside the archive"),
+        ([("task.zip", _zip({"task.jsonl": row}, {"a.png": "/etc/passwd"}), "application/zip")], "symbolic link"),
+    ]
+    monkeypatch.setattr(S, "MAX_ZIP_FILES", 50)
+    cases.append(([("task.zip", _zip({f"red/{i}.png": b"x" for i in range(60)}), "application/zip")],
+                  "60 entries, more than the 50 allowed"))
+    monkeypatch.setattr(S, "MAX_ZIP_BYTES", 1_000_000)
+    cases.append(([("task.zip", _zip({"red/big.png": b"\0" * 2_000_000}), "application/zip")],
+                  "unpacks to 2 MB, more than 1 MB"))
+
+    at = new_app().run(timeout=SEARCH_TIMEOUT)
+    assert_clean(at)
+    for files, match in cases:
+        errs = _task_upload(at, files)
+        assert any(match.lower() in e.lower() for e in errs), (files[0][0], match, errs)
+    assert not sentinel.exists()
+    uploads = cache_dir / "uploads"
+    leftovers = [p for p in uploads.iterdir() if p.name.endswith(".tmp")] if uploads.exists() else []
+    assert not leftovers, leftovers
+    assert not list(cache_dir.rglob("escaped.png")) and not (cache_dir / "escaped.png").exists()
+    assert not [p for p in cache_dir.rglob("*") if p.is_symlink()]
+    # The app is still usable: back to a bundled task, no error.
+    at.radio(key="task_source").set_value("bundled").run()
+    assert_clean(at)
+    assert not errors(at)
