@@ -4,9 +4,11 @@ loop, measured side by side in one run.
 - plain: the model loaded with only layers ``0..L`` (``max_layers=L+1``), ``model.model(**inputs)`` (vision tower,
   projector, decoder layers 0..L, final norm; no LM head), no hooks at all: the least work any extraction of
   layer ``L`` needs;
-- hooked: ``sn_core.extract.read_activations`` on the full model, every requested site kind at every layer
-  ``0..L`` (read-position copies to CPU numpy), stopping after layer ``L`` by the tracing scope;
-- loop: the same hooked extraction one example at a time (batch size 1).
+- hooked: ``sn_core.extract.read_activations`` on that same model instance, every requested site kind at every
+  layer ``0..L`` (read-position copies to CPU numpy), stopping after layer ``L`` by the tracing scope;
+- hooked, full model: the same on the model with all its layers, where the tracing scope's stop is what skips
+  the later layers and the LM head;
+- loop: the hooked extraction one example at a time (batch size 1).
 
 All three include preprocessing (processor call) and run on the same examples after a warm-up; times are medians
 over repeats (interleaved). Prints the hook overhead ratio hooked / plain (target <= 1.10) and the batching gain loop / hooked.
@@ -76,21 +78,26 @@ def main(argv=None) -> int:
                 plain_model.model.model(**inputs)  # LlavaModel-style base: no LM head
 
     def hooked():
+        read_activations(plain_model, images, prompts, sites=a.sites, layers=layers, batch_size=bs)
+
+    def hooked_full():
         read_activations(full, images, prompts, sites=a.sites, layers=layers, batch_size=bs)
 
     def loop():
-        read_activations(full, images[:a.loop_n], prompts[:a.loop_n], sites=a.sites, layers=layers, batch_size=1)
+        read_activations(plain_model, images[:a.loop_n], prompts[:a.loop_n], sites=a.sites, layers=layers,
+                         batch_size=1)
 
-    for fn in (plain, hooked, loop):  # warm-up
+    fns = {"plain": plain, "hooked": hooked, "hooked_full": hooked_full, "loop": loop}
+    for fn in fns.values():  # warm-up
         fn()
-    # Interleave the three measurements repeat by repeat, so a noisy (shared) machine slows all of them alike.
-    times = {"plain": [], "hooked": [], "loop": []}
+    # Interleave the measurements repeat by repeat, so a noisy (shared) machine slows all of them alike.
+    times = {k: [] for k in fns}
     for _ in range(a.repeats):
-        times["plain"].append(_median_time(plain, 1, full.device))
-        times["hooked"].append(_median_time(hooked, 1, full.device))
-        times["loop"].append(_median_time(loop, 1, full.device))
+        for k, fn in fns.items():
+            times[k].append(_median_time(fn, 1, full.device))
     t_plain = statistics.median(times["plain"]) / a.n
     t_hooked = statistics.median(times["hooked"]) / a.n
+    t_hooked_full = statistics.median(times["hooked_full"]) / a.n
     t_loop = statistics.median(times["loop"]) / a.loop_n
     n_values = sum(full.widths[s] for s in a.sites) * len(layers)
     print(f"model {full.model_id} ({full.n_layers} layers, {str(full.dtype).replace('torch.', '')}, {full.device}, "
@@ -98,6 +105,8 @@ def main(argv=None) -> int:
           f"({n_values} values per example)")
     print(f"plain forward to layer {layer} (batch {bs}):  {1000 * t_plain:8.2f} ms/example")
     print(f"hooked extraction      (batch {bs}):  {1000 * t_hooked:8.2f} ms/example")
+    print(f"hooked, full model     (batch {bs}):  {1000 * t_hooked_full:8.2f} ms/example  (stop skips layers "
+          f"{layer + 1}..{full.n_layers - 1} and the LM head)")
     print(f"per-sample loop        (batch 1):   {1000 * t_loop:8.2f} ms/example")
     print(f"batching gain (loop / hooked): {t_loop / t_hooked:.2f}x")
     print(f"hook overhead ratio {t_hooked / t_plain:.3f} (target <= 1.10)")
