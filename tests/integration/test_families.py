@@ -161,3 +161,19 @@ def test_families_search_and_early_exit_predictor(family, folders, tmp_path):
     np.testing.assert_allclose(p.values[s["sn_neuron_id"]], values[i], atol=ATOL, rtol=1e-4)
     # a second run is served from the store
     assert run_search(cfg, root=tmp_path).cache_hit
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_families_generation_baseline_runs(family, folders, images):
+    """The base-model baseline (greedy ``generate`` on a left-padded batch) runs for every family; a random
+    model's answers are nonsense, so only their form is checked, and that batching does not change them."""
+    from sn_core.baselines import generate_answers
+
+    loaded = load_model(str(folders[family]))
+    prompts = _prompts(loaded, 2)
+    labels = ("blue", "green", "red", "yellow")
+    batched = generate_answers(loaded, images[:2], prompts, labels, batch_size=2, max_new_tokens=2)
+    single = generate_answers(loaded, images[:2], prompts, labels, batch_size=1, max_new_tokens=2)
+    assert len(batched.answers) == 2 and all(isinstance(a, str) for a in batched.answers)
+    assert all(p is None or p in labels for p in batched.predicted)
+    assert batched.answers == single.answers
