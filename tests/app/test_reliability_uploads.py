@@ -96,8 +96,9 @@ def _has_button(at, key) -> bool:
 def test_security_wrong_file_type_past_the_browser_filter(search_key):
     """The browser only offers the listed image types. A crafted request with another type is refused by Streamlit
     itself while it deserialises the widget, before the page's code runs (so the page cannot turn it into
-    ``st.error``): the user sees Streamlit's redacted error box, with no file name, no traceback and no server
-    path, the file is never read, and clearing the upload makes the page work again."""
+    ``st.error``): that session sees Streamlit's redacted error box, with no file name, no traceback and no server
+    path; the file is never read or saved; a reload (a new session) works, and other sessions are unaffected."""
+    other = _playground_upload(search_key)  # another user's session, open at the same time
     at = _playground_upload(search_key)
     at.file_uploader(key="ee_upload").set_value(("model.pkl", pickle.dumps({"x": 1}), "image/png")).run()
     shown = [e.value for e in at.exception] + errors(at)
@@ -105,12 +106,13 @@ def test_security_wrong_file_type_past_the_browser_filter(search_key):
     for text in shown:
         assert "model.pkl" not in text and "Traceback" not in text and "/work" not in text and ".py" not in text
     assert all(not e.stack_trace for e in at.exception)
-    at.file_uploader(key="ee_upload").set_value(None).run()
-    assert_clean(at)
-    assert not errors(at)
-    at.file_uploader(key="ee_upload").set_value(("ok.png", png_bytes(), "image/png")).run()
-    assert_clean(at)
-    assert not errors(at) and _has_button(at, "ee_go")
+    other.file_uploader(key="ee_upload").set_value(("ok.png", png_bytes(), "image/png")).run()
+    assert_clean(other)
+    assert not errors(other) and _has_button(other, "ee_go")
+    fresh = _playground_upload(search_key)  # the same user after reloading the page
+    fresh.file_uploader(key="ee_upload").set_value(("ok.png", png_bytes(), "image/png")).run()
+    assert_clean(fresh)
+    assert not errors(fresh) and _has_button(fresh, "ee_go")
 
 
 # --------------------------------------------------------------------------------------------------- task uploads
