@@ -177,3 +177,21 @@ def test_families_generation_baseline_runs(family, folders, images):
     assert len(batched.answers) == 2 and all(isinstance(a, str) for a in batched.answers)
     assert all(p is None or p in labels for p in batched.predicted)
     assert batched.answers == single.answers
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_families_bf16_and_device_map(family, folders, images):
+    """bf16 weights (what a GPU user runs) give the fp32 values to bf16 precision; ``device_map="auto"`` (accelerate
+    placement; all on CPU here) with fp32 gives them exactly."""
+    fp32 = load_model(str(folders[family]))
+    bf16 = load_model(str(folders[family]), dtype="bf16")
+    mapped = load_model(str(folders[family]), device_map="auto", dtype="fp32")
+    assert bf16.dtype == torch.bfloat16 and next(bf16.model.parameters()).dtype == torch.bfloat16
+    prompts = _prompts(fp32, 2)
+    ref = read_activations(fp32, images[:2], prompts, ("mlp", "resid"))
+    low = read_activations(bf16, images[:2], prompts, ("mlp", "resid"))
+    same = read_activations(mapped, images[:2], prompts, ("mlp", "resid"))
+    for name in ref:
+        scale = np.abs(ref[name]).max()
+        assert np.abs(low[name] - ref[name]).max() <= 0.05 * scale, name
+        np.testing.assert_allclose(same[name], ref[name], atol=ATOL, rtol=1e-4, err_msg=name)
