@@ -63,7 +63,7 @@ def generate_answers(loaded, images: Sequence, prompts: Sequence[str], labels: S
     for start in range(0, n, batch_size):
         batch = loaded.encode([_rgb(im) for im in images[start:start + batch_size]],
                               list(prompts[start:start + batch_size]), generation=True)
-        with torch.inference_mode():
+        with loaded.lock, torch.inference_mode():  # no other thread's tracing hooks during generation
             out = loaded.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
                                         pad_token_id=pad_id)  # [batch, pos + new]
         new = out[:, batch["input_ids"].shape[1]:]  # [batch, new]

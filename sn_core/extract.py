@@ -59,6 +59,7 @@ class Trace:
         self.position = position
         self.values: dict[str, torch.Tensor] = {}
         self._handles: list = []
+        self._lock = None
 
     def _capture(self, name: str, side: str):
         pos = self.position
@@ -76,6 +77,10 @@ class Trace:
 
     def __enter__(self) -> "Trace":
         model, adapter = self.loaded.model, self.loaded.adapter
+        lock = getattr(self.loaded, "lock", None)
+        if lock is not None:  # one tracing scope per model at a time (hooks are global state)
+            lock.acquire()
+            self._lock = lock
         try:
             for kind, layer in self.sites:
                 module, side = adapter.site_module(model, kind, layer)
@@ -114,6 +119,9 @@ class Trace:
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            lock.release()
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self.close()

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,10 @@ class LoadedModel:
     dtype: torch.dtype
     truncated: bool = False
     extra: dict = field(default_factory=dict)
+    # Hooks are global state on the model: a tracing scope in one thread would read (and stop) another thread's
+    # forward pass. Every tracing scope and every generation holds this lock (the app shares one model across
+    # sessions).
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def device(self) -> torch.device:

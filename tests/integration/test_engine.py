@@ -336,3 +336,31 @@ def test_demo_search_beats_chance_on_the_held_out_split(demo_loaded, sn_cache):
     assert set(res.split.probe).isdisjoint(res.split.test)
     assert s["sn_layer"] <= 3
     assert s["sn_test_accuracy"] >= 0.6, s
+
+
+def test_concurrent_threads_do_not_read_each_others_forward_passes(tiny_llava):
+    """Hooks are global state on a shared model (the app serves several sessions from one model): two threads
+    extracting different layers at once must each get exactly their own values."""
+    import threading
+
+    imgs, prompts = _images(4), _prompts(tiny_llava, 4)
+    want = {L: read_activations(tiny_llava, imgs, prompts, sites=("mlp",), layers=[L], batch_size=1)
+            for L in (0, 2)}
+    got, errors = {}, []
+
+    def work(L):
+        try:
+            for _ in range(3):
+                got[L] = read_activations(tiny_llava, imgs, prompts, sites=("mlp",), layers=[L], batch_size=1)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(L,)) for L in (0, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for L in (0, 2):
+        np.testing.assert_array_equal(got[L][site_name("mlp", L)], want[L][site_name("mlp", L)])
+    assert _our_hooks(tiny_llava.model) == 0
