@@ -91,10 +91,17 @@ def layer_heatmap(scores: np.ndarray, layers: Sequence[int], site: str, max_bins
     what = "best in bin" if per_bin else "neuron"
     fig = go.Figure(go.Heatmap(
         z=binned, x=starts, y=[str(L) for L in layers], customdata=custom, colorscale=HEATMAP_SCALE,
-        zmin=chance if chance is not None else np.nanmin(binned), zmax=1.0,
-        colorbar=dict(title=dict(text=metric, side="right")),
-        hovertemplate="layer %{y}<br>neuron(s) %{customdata}<br>" + f"{metric} ({what})" + ": %{z:.3f}"
-                      "<extra></extra>"))
+        zmin=chance if chance is not None else np.nanmin(binned), zmax=1.0, hoverinfo="skip",
+        colorbar=dict(title=dict(text=metric, side="right"))))
+    # Invisible markers on the cell centres carry hover and click selection (Streamlit selects points of
+    # scatter traces; heatmap cells are not selectable).
+    gx, gy = np.meshgrid(starts, [str(L) for L in layers])  # [n_layers, n_bins] each
+    fig.add_trace(go.Scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", showlegend=False, name="cells",
+                             marker=dict(size=max(4, min(14, 900 // max(len(starts), 1))), opacity=0,
+                                         color="#000000"),
+                             customdata=[[r, float(v)] for r, v in zip(custom.ravel(), binned.ravel())],
+                             hovertemplate="layer %{y}<br>neuron(s) %{customdata[0]}<br>" + f"{metric} ({what})"
+                                           + ": %{customdata[1]:.3f}<extra></extra>"))
     xlab = f"neuron index ({binned.shape[1]} bins of ~{width / binned.shape[1]:.0f}, max per bin)" if per_bin \
         else "neuron index"
     fig.update_xaxes(title=xlab)
