@@ -114,3 +114,21 @@ def test_python_dash_m_entry_point_exit_code(sn_cache):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip().startswith("error: unknown task 'nope'") and "Traceback" not in r.stderr
+
+
+def test_search_json_on_the_demo_model(sn_cache, capsys):
+    """The real demo model end to end through the CLI, small: every required field, baselines included, and a
+    second run that is a cache hit with the same figures."""
+    args = ["search", "--model", "demo", "--task", "shapes-color", "--n-examples", "32", "--probe-per-class", "3",
+            "--layers", "0-2", "--batch-size", "32", "--json", "--quiet"]
+    rc, out, err = _run(capsys, *args)
+    assert rc == 0, err
+    doc = json.loads(out)
+    for key in REQUIRED:
+        assert doc[key] is not None, key
+    assert doc["n_probe"] == 12 and doc["n_test"] == 20 and doc["sn_layer"] <= 2 and not doc["cache_hit"]
+    assert doc["sn_test_accuracy"] > doc["chance"]
+    rc, out, _ = _run(capsys, *args)
+    again = json.loads(out)
+    assert again["cache_hit"] and {k: again[k] for k in REQUIRED if k != "cache_hit"} == \
+        {k: doc[k] for k in REQUIRED if k != "cache_hit"}
