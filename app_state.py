@@ -103,9 +103,16 @@ def cache_root() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "super-neuron-explorer"
 
 
-@st.cache_resource(show_spinner="Loading the model (once per server process)…", max_entries=2)
 def get_model(model: str, device: str = "cpu", dtype: str | None = None):
-    """``sn_core.models.load_model`` once per (model, device, dtype) and process."""
+    """``sn_core.models.load_model`` once per (model, device, dtype) and process.
+
+    The arguments are normalised before the cache: ``st.cache_resource`` keys on the arguments as passed, so
+    ``get_model("demo")`` and ``get_model("demo", "cpu", None)`` would otherwise hold two copies of the model."""
+    return _cached_model(str(model), str(device or "cpu"), None if dtype is None else str(dtype))
+
+
+@st.cache_resource(show_spinner="Loading the model (once per server process)…", max_entries=2)
+def _cached_model(model: str, device: str, dtype: str | None):
     from sn_core.models import load_model
 
     return load_model(model, device=device, dtype=dtype)
