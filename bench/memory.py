@@ -2,11 +2,12 @@
 
 Two models in one run: the demo model (``assets/demo-vlm``, 8 decoder layers) and a tiny random LLaVA with many
 layers (48 by default, d_model 256, d_mlp 1024; written to a temporary folder), each loaded in full and with
-``max_layers`` in a few settings. Every load runs in a fresh subprocess, so each peak is its own:
+``max_layers`` in a few settings. Each model is measured in a fresh subprocess:
 
 - ``param_MB``: bytes of the loaded parameters (exact: sum of numel x element size);
-- ``rss_load_MB``: peak resident set size of the process (``ru_maxrss``) minus its RSS just before loading, i.e.
-  what loading (plus one early-exit forward pass through the loaded layers) added at its peak;
+- ``rss_load_MB``: peak resident set size of the process (sampled every 2 ms) minus its RSS just before loading,
+  i.e. what loading plus one early-exit forward pass through the loaded layers added at its peak (library code is
+  imported by a warm-up 1-layer load first, and freed memory is returned to the OS between loads);
 - ``py_peak_MB``: ``tracemalloc`` peak over the same span. It counts Python-level allocations only; tensor
   storage comes from torch's C++ allocator and is not in it, so it shows the loader's own overhead.
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -41,8 +41,46 @@ def _rss_bytes() -> int:
     return psutil.Process().memory_info().rss
 
 
-def _measure(model: str, max_layers: int | None, device: str, dtype: str | None, queue) -> None:
-    """Child process: load (and run one early-exit forward), report the figures on ``queue``."""
+class PeakRSS:
+    """Peak resident set size over a ``with`` block, sampled every 2 ms by a thread (``ru_maxrss`` cannot be
+    reset, so it cannot give the peak of a second load in the same process)."""
+
+    def __enter__(self):
+        import threading
+
+        self.start = self.peak = _rss_bytes()
+        self._stop = threading.Event()
+
+        def sample():
+            while not self._stop.wait(0.002):
+                self.peak = max(self.peak, _rss_bytes())
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+        return False
+
+
+def _release() -> None:
+    """Return freed memory to the OS between loads, so each load starts from the same baseline."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+
+
+def _measure(model: str, settings: list, device: str, dtype: str | None, queue) -> None:
+    """Child process: for each ``max_layers`` (ascending), load, run one early-exit forward through the loaded
+    layers, and report the figures on ``queue``. Library code is imported and the processor built once first
+    (a warm-up 1-layer load), so the figures are the model's own, not transformers' import cost."""
     try:
         import tracemalloc
 
@@ -53,41 +91,55 @@ def _measure(model: str, max_layers: int | None, device: str, dtype: str | None,
         from sn_core.models import load_model
 
         images = [get_task("shapes-color", 1, seed=0).examples[0].image]
-        rss0 = _rss_bytes()
-        peak0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-        if device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats()
-        tracemalloc.start()
-        loaded = load_model(model, device=device, dtype=dtype, max_layers=max_layers)
-        exit_layer = loaded.n_layers - 1
-        inputs = loaded.encode(images, [loaded.prompt("What color is the shape? Answer with one word.")])
-        with Trace(loaded, [("mlp", exit_layer)]) as tr:
-            tr.run(inputs)
-        _, py_peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        params = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
-        row = {"model": loaded.model_id if loaded.model_id == "demo" else Path(str(loaded.model_id)).name,
-               "layers_loaded": loaded.n_layers, "layers_total": loaded.n_layers_total,
-               "param_MB": params / MB, "rss_load_MB": (max(peak, peak0) - rss0) / MB, "py_peak_MB": py_peak / MB,
-               "dtype": str(loaded.dtype).replace("torch.", "")}
-        if device.startswith("cuda"):
-            row["cuda_peak_MB"] = torch.cuda.max_memory_allocated() / MB
-        queue.put(row)
+        warm = load_model(model, device=device, dtype=dtype, max_layers=1)  # imports modeling + processing code
+        with Trace(warm, [("mlp", 0)]) as tr:
+            tr.run(warm.encode(images, [warm.prompt("What color is the shape?")]))
+        del warm, tr
+        _release()
+        for max_layers in settings:
+            _release()
+            if device.startswith("cuda"):
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+            tracemalloc.start()
+            with PeakRSS() as rss:
+                loaded = load_model(model, device=device, dtype=dtype, max_layers=max_layers)
+                exit_layer = loaded.n_layers - 1
+                inputs = loaded.encode(images, [loaded.prompt("What color is the shape? Answer with one word.")])
+                with Trace(loaded, [("mlp", exit_layer)]) as tr:
+                    tr.run(inputs)
+            _, py_peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            params = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+            row = {"model": loaded.model_id if loaded.model_id == "demo" else Path(str(loaded.model_id)).name,
+                   "max_layers": max_layers, "layers_loaded": loaded.n_layers, "layers_total": loaded.n_layers_total,
+                   "param_MB": params / MB, "rss_load_MB": (rss.peak - rss.start) / MB, "py_peak_MB": py_peak / MB,
+                   "dtype": str(loaded.dtype).replace("torch.", "")}
+            if device.startswith("cuda"):
+                row["cuda_peak_MB"] = torch.cuda.max_memory_allocated() / MB
+            queue.put(row)
+            del loaded, inputs, tr
     except BaseException as e:  # noqa: BLE001 - reported by the parent
         queue.put({"model": model, "error": f"{type(e).__name__}: {e}"})
+    queue.put(None)
 
 
-def measure(model: str, max_layers: int | None, device: str = "cpu", dtype: str | None = None) -> dict:
-    ctx = mp.get_context("spawn")  # a fresh interpreter: no memory carried over from earlier loads
+def measure(model: str, settings: list, device: str = "cpu", dtype: str | None = None, log=print) -> list[dict]:
+    """Rows for ``model`` loaded with each ``max_layers`` in ``settings``, in one fresh subprocess."""
+    ctx = mp.get_context("spawn")  # a fresh interpreter: nothing carried over from the parent or other models
     q = ctx.Queue()
-    p = ctx.Process(target=_measure, args=(model, max_layers, device, dtype, q))
+    order = sorted(settings, key=lambda m: float("inf") if m is None else m)  # ascending: smallest first
+    p = ctx.Process(target=_measure, args=(model, order, device, dtype, q))
     p.start()
-    row = q.get()
+    rows = []
+    while (row := q.get()) is not None:
+        if "error" in row:
+            p.join()
+            raise RuntimeError(f"measuring {model} failed: {row['error']}")
+        log(f"  {row['model']}: {row['layers_loaded']} layers, {row['rss_load_MB']:.1f} MB peak RSS added")
+        rows.append(row)
     p.join()
-    if "error" in row:
-        raise RuntimeError(f"measuring {model} (max_layers={max_layers}) failed: {row['error']}")
-    return row
+    return rows
 
 
 def table(rows: list[dict]) -> str:
@@ -105,15 +157,12 @@ def table(rows: list[dict]) -> str:
 def run(models: list[tuple[str, list[int | None]]], device: str, dtype: str | None, log=print) -> list[dict]:
     rows = []
     for model, settings in models:
-        full = None
-        for max_layers in settings:
-            log(f"measuring {model} max_layers={max_layers} ...")
-            r = measure(model, max_layers, device, dtype)
-            if max_layers is None:
-                full = r
-            if full is not None:
-                r["param_saved"] = f"{1 - r['param_MB'] / full['param_MB']:.0%}"
-                r["rss_saved"] = f"{1 - r['rss_load_MB'] / full['rss_load_MB']:.0%}"
+        log(f"measuring {model} with max_layers in {settings} ...")
+        got = measure(model, settings, device, dtype, log=log)
+        full = next(r for r in got if r["max_layers"] is None)
+        for r in sorted(got, key=lambda r: -r["layers_loaded"]):
+            r["param_saved"] = f"{1 - r['param_MB'] / full['param_MB']:.0%}"
+            r["rss_saved"] = f"{1 - r['rss_load_MB'] / full['rss_load_MB']:.0%}"
             rows.append(r)
     return rows
 

@@ -94,4 +94,6 @@ def test_families_qwen_adapter_pins_budget_on_load(tmp_path):
     assert size["shortest_edge"] == size["longest_edge"] == 64 * 64  # min(256 * 8^2, max_pixels)
     batch = loaded.encode([Image.new("RGB", (20, 20), "red"), Image.new("RGB", (200, 200), "blue")],
                           [loaded.prompt("What color is the shape?")] * 2)
-    assert batch["image_grid_thw"].tolist() == [[1, 8, 8], [1, 8, 8]]  # both images -> 64 px -> 16 tokens
+    # both images -> 64 x 64 px -> 16 x 16 patches of 4 px -> 64 tokens after the 2 x 2 merge
+    assert batch["image_grid_thw"].tolist() == [[1, 16, 16], [1, 16, 16]]
+    assert int((batch["mm_token_type_ids"][0] == 1).sum()) == 64
