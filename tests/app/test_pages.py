@@ -281,6 +281,7 @@ def test_compare_table_speed_and_robustness(key):
     assert not errors(at)
     speed = at.dataframe[1].value
     assert list(speed["batch_size"]) == [1, 4] and (speed["speedup (×)"] > 0).all()
+    assert any("FLOPs ratio" in c.value for c in at.caption)
     at.button(key="cmp_robust").click().run(timeout=SEARCH_TIMEOUT)
     assert_clean(at)
     assert not errors(at)
