@@ -195,3 +195,35 @@ def test_families_bf16_and_device_map(family, folders, images):
         scale = np.abs(ref[name]).max()
         assert np.abs(low[name] - ref[name]).max() <= 0.05 * scale, name
         np.testing.assert_allclose(same[name], ref[name], atol=ATOL, rtol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_families_mixed_image_sizes_batch_equals_single(family, folders, images):
+    """Images of different sizes and aspect ratios in one batch (different visual-token counts for Qwen-VL,
+    LLaVA-OneVision anyres and Idefics3/SmolVLM tiling, zero-padded tiles for the latter) read the same values as
+    each image alone."""
+    loaded = load_model(str(folders[family]))
+    mixed = [images[0], images[1].resize((64, 24)), images[2].resize((20, 40))]
+    prompts = [loaded.prompt("What color is the shape? Answer with one word.")] * 3  # same text: padding = images
+    if family not in ("llava", "gemma3"):  # these two resize every image to one fixed square
+        mask = loaded.encode(mixed, prompts)["attention_mask"]
+        assert bool((mask == 0).any()), "the images should give different visual-token counts"
+    batched = read_activations(loaded, mixed, prompts, ("mlp", "resid"), batch_size=3)
+    single = read_activations(loaded, mixed, prompts, ("mlp", "resid"), batch_size=1)
+    for name in batched:
+        np.testing.assert_allclose(batched[name], single[name], atol=ATOL, rtol=1e-4, err_msg=f"{family} {name}")
+
+
+def test_families_gemma3_truncation_through_a_global_layer(tmp_path, images):
+    """Gemma 3 alternates five sliding-window layers and one global layer: loading 6 of 7 layers slices
+    ``layer_types`` with them, and the global layer 5 reads what it reads in the full model."""
+    folder = save_tiny_vlm("gemma3", tmp_path / "gemma3-7L", n_layers=7)
+    full = load_model(str(folder))
+    part = load_model(str(folder), max_layers=6)
+    types = part.model.config.text_config.layer_types
+    assert len(types) == 6 and types[5] == "full_attention" and types[:5] == ["sliding_attention"] * 5
+    prompts = _prompts(full, 2)
+    a = read_activations(full, images[:2], prompts, ("mlp", "resid"), layers=[5])
+    b = read_activations(part, images[:2], prompts, ("mlp", "resid"), layers=[5])
+    for name in a:
+        np.testing.assert_allclose(b[name], a[name], atol=ATOL, rtol=1e-4, err_msg=name)
