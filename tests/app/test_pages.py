@@ -165,6 +165,39 @@ def test_uploaded_manifest_with_images_runs_a_search():
     assert any("finished" in s.value for s in at.success)
 
 
+def test_uploaded_zip_of_class_folders_needs_a_question_then_runs():
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for lbl, rgb in (("red", (220, 40, 40)), ("blue", (40, 80, 220))):
+            for i in range(4):
+                zf.writestr(f"colours/{lbl}/{i}.png", png_bytes(tuple(min(255, c + 9 * i) for c in rgb)))
+    at = new_app().run(timeout=SEARCH_TIMEOUT)
+    at.radio(key="task_source").set_value("upload").run()
+    at.file_uploader(key="task_upload").set_value(("colours.zip", buf.getvalue(), "application/zip")).run()
+    assert_clean(at)
+    assert any("type the question" in e for e in errors(at))
+    at = _upload_task(at, [("colours.zip", buf.getvalue(), "application/zip")], question="What color is the shape?")
+    assert not errors(at)
+    assert at.session_state[S.TASK_LABEL] == "colours"
+
+
+def test_zip_with_a_path_escape_is_refused():
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("../evil.jsonl", b"{}")
+    at = new_app().run(timeout=SEARCH_TIMEOUT)
+    at.radio(key="task_source").set_value("upload").run()
+    at.file_uploader(key="task_upload").set_value(("evil.zip", buf.getvalue(), "application/zip")).run()
+    assert_clean(at)
+    assert any("outside the archive" in e for e in errors(at))
+
+
 # ---------------------------------------------------------------------------------------------------- layer map
 def test_layer_map_draws_and_opens_a_neuron(key):
     at = open_page("layer_map", **{S.SEARCH: key})
