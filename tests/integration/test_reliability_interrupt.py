@@ -9,7 +9,7 @@
 
 The model is a snapshot copy of the demo model taken when the module starts, so a checkpoint the lead swaps into
 ``assets/demo-vlm`` mid-run cannot change the weights between the runs compared here. Accuracy is irrelevant:
-only equality between runs is asserted. 160 examples = 3 chunks of 64 (the extraction's chunk size).
+only equality between runs is asserted. 136 examples = 3 chunks (64, 64, 8: the extraction chunk size is 64).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import pytest
 
 from sn_core import DEMO_MODEL_DIR, REPO_DIR
 
-N_EXAMPLES, CHUNK = 160, 64
+N_EXAMPLES, CHUNK = 136, 64
 N_CHUNKS = -(-N_EXAMPLES // CHUNK)
 TIMEOUT = 600  # per subprocess; generous because CI machines may be shared
 
