@@ -1,8 +1,9 @@
 """Super Neuron Explorer: the Streamlit router (``streamlit run app.py``).
 
 It sets the page frame, registers the pages with ``st.navigation``, applies a shared link's query parameters
-(``?search=<key>&neuron=<id>``), runs the selected page and then draws the session sidebar (after the page, so it
-shows the state the page left). All method logic lives in ``sn_core``; the Streamlit glue in ``app_state.py``.
+(``?search=<key>&neuron=<id>``), draws the session sidebar and runs the selected page (the sidebar is redrawn
+after the page, so it shows the state the page left). All method logic lives in ``sn_core``; the Streamlit glue
+in ``app_state.py``.
 
 Pages live in ``app_pages/``, deliberately not ``pages/``: Streamlit treats a ``pages/`` folder beside the entry
 script as its older automatic multipage mode until some run calls ``st.navigation``, so a deep link opened first on
@@ -33,8 +34,7 @@ nav = st.navigation({
     "Learn": [PAGES["about"]],
 })
 app_state.sync_query_params()
-side = st.sidebar.container()  # filled after the page ran (also when it stopped), so it shows the latest state
-try:
-    nav.run()
-finally:
-    app_state.sidebar(side)
+side = st.sidebar.empty()
+app_state.sidebar(side.container())  # drawn before the page (kept if the page stops early) ...
+nav.run()
+app_state.sidebar(side.container())  # ... and redrawn after it, with the search / neuron the page left

@@ -296,6 +296,7 @@ def test_playground_corrupt_upload_shows_an_error(key):
     at.file_uploader(key="ee_upload").set_value(("broken.png", png_bytes()[:60], "image/png")).run()
     assert_clean(at)
     assert any("broken.png" in e for e in errors(at))
+    assert key[:10] in at.sidebar.markdown[-1].value  # the page stopped; the sidebar still shows the session
     at.file_uploader(key="ee_upload").set_value(("notes.png", b"hello, not an image", "image/png")).run()
     assert any("not an image" in e for e in errors(at))
 
