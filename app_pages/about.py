@@ -131,11 +131,12 @@ else:
 
 # ----------------------------------------------------------------------------------------------------- early exit
 st.subheader("Why early exit is faster")
-n_layers, exit_layer = 8, 3
+n_layers, exit_layer = 8, 3  # the demo model's depth and a typical exit, until a search gives real numbers
 if res:
-    n_layers = int(getattr(res, "summary", {}).get("n_layers_total") or len(res.layers) or 8)
     exit_layer = int(res.summary.get("exit_layer") or 0)
-    n_layers = max(n_layers, max(res.layers) + 1)
+    n_layers = max(res.layers) + 1
+    with S.guarded("Reading the model's depth", stop=False):
+        n_layers = int(S.get_model(res.config.model, res.config.device, res.config.dtype).n_layers_total)
 fig = go.Figure()
 fig.add_trace(go.Bar(y=["full model"], x=[n_layers], orientation="h", name="decoder layers run",
                      marker_color=plots.PALETTE[0], text=[f"{n_layers} layers + LM head, once per answer token"],
