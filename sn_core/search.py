@@ -354,7 +354,32 @@ def run_search(config: SearchConfig | None = None, task: Task | None = None, loa
         task = resolve_task(cfg)
     elif cfg.instruction is not None:
         task.instruction = cfg.instruction
+    split = make_split(task.y, cfg.probe_per_class, cfg.test_per_class, cfg.seed)
+    used = np.union1d(split.probe, split.test)  # [n_used] sorted example indices
+    sub = task if len(used) == len(task) else Task(task.name, task.labels, [task.examples[i] for i in used],
+                                                   instruction=task.instruction, source=task.source)
+    fingerprint = task_fingerprint(sub)
+
+    def cached(ident):
+        """The stored result for this model identity, or None (no model weights needed to ask)."""
+        prompts_ = task_prompts(ident, sub)
+        key_ = search_key(cfg, ident, fingerprint, hashlib.sha256("\n\0".join(prompts_).encode()).hexdigest())
+        try:
+            res_ = SearchResult.load(key_, root=root, task=task)
+        except (KeyError, FileNotFoundError):
+            return None
+        res_.summary["compute_seconds"] = res_.summary.get("compute_seconds", res_.summary.get("seconds"))
+        res_.summary["seconds"] = time.perf_counter() - t_start
+        if progress:
+            progress("score", 1, 1)
+        return res_
+
     if loaded is None:
+        from .models import peek_model
+
+        hit = cached(peek_model(cfg.model, device=cfg.device, dtype=cfg.dtype))
+        if hit is not None:
+            return hit
         max_layers = None
         if not cfg.baselines:
             deepest = [cfg.l_max] if cfg.l_max is not None else []
@@ -367,24 +392,12 @@ def run_search(config: SearchConfig | None = None, task: Task | None = None, loa
     if not layers:
         raise ValueError(f"no layer to search: layers={cfg.layers}, l_max={cfg.l_max}")
 
-    # ---- split (stratified, seeded; disjoint probe / test)
-    split = make_split(task.y, cfg.probe_per_class, cfg.test_per_class, cfg.seed)
-    used = np.union1d(split.probe, split.test)  # [n_used] sorted example indices
-    sub = task if len(used) == len(task) else Task(task.name, task.labels, [task.examples[i] for i in used],
-                                                   instruction=task.instruction, source=task.source)
-    fingerprint = task_fingerprint(sub)
+    # ---- cache lookup with the loaded model's identity (the split was made above: stratified, seeded, disjoint)
+    hit = cached(loaded)
+    if hit is not None:
+        return hit
     prompts = task_prompts(loaded, sub)
-    prompt_hash = hashlib.sha256("\n\0".join(prompts).encode()).hexdigest()
-    key = search_key(cfg, loaded, fingerprint, prompt_hash)
-    try:
-        res = SearchResult.load(key, root=root, task=task)
-        res.summary["compute_seconds"] = res.summary.get("compute_seconds", res.summary.get("seconds"))
-        res.summary["seconds"] = time.perf_counter() - t_start
-        if progress:
-            progress("score", 1, 1)
-        return res
-    except (KeyError, FileNotFoundError):
-        pass
+    key = search_key(cfg, loaded, fingerprint, hashlib.sha256("\n\0".join(prompts).encode()).hexdigest())
 
     # ---- activations
     ext_sites = tuple(dict.fromkeys(cfg.sites + (("resid", "attn") if cfg.baselines else ())))

@@ -213,6 +213,45 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
+# ---------------------------------------------------------------------------------------------- peek_model
+@dataclass
+class ModelInfo:
+    """What identifies a model's results without loading its weights: id, weights hash, dtype, processor (for the
+    prompts) and layer count. ``run_search`` uses it to answer a cached search without loading the model."""
+
+    model_id: str
+    weights_hash: str
+    dtype: torch.dtype
+    processor: object
+    adapter: ModelAdapter
+    n_layers_total: int
+    source: Path
+
+    def prompt(self, text: str) -> str:
+        return self.adapter.build_prompt(self.processor, text)
+
+
+def peek_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=None,
+               trust_remote_code: bool = False) -> ModelInfo:
+    """Resolve ``model`` and read its identity (config, processor, weights hash) without loading the weights."""
+    from transformers import AutoConfig, AutoProcessor
+
+    path, model_id = resolve_model_path(model)
+    torch_dtype = resolve_dtype(dtype, resolve_device(device))
+    try:
+        config = AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
+    except Exception as e:  # noqa: BLE001
+        raise UnknownModelError(f"cannot read the config of model {str(model)!r}: {e}") from None
+    try:
+        adapter = adapter_for(config.model_type)
+    except KeyError:
+        raise UnknownModelError(
+            f"model {str(model)!r} has architecture model_type={config.model_type!r}, which has no adapter; "
+            f"supported: {', '.join(supported_model_types())} (try 'demo')") from None
+    processor = AutoProcessor.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
+    return ModelInfo(model_id, weights_hash(path), torch_dtype, processor, adapter, adapter.n_layers(config), path)
+
+
 # ---------------------------------------------------------------------------------------------- load_model
 def load_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=None, max_layers: int | None = None,
                trust_remote_code: bool = False, device_map=None,
