@@ -234,7 +234,7 @@ class ModelInfo:
 def peek_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=None,
                trust_remote_code: bool = False) -> ModelInfo:
     """Resolve ``model`` and read its identity (config, processor, weights hash) without loading the weights."""
-    from transformers import AutoConfig, AutoProcessor
+    from transformers import AutoConfig
 
     path, model_id = resolve_model_path(model)
     torch_dtype = resolve_dtype(dtype, resolve_device(device))
@@ -248,7 +248,7 @@ def peek_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=Non
         raise UnknownModelError(
             f"model {str(model)!r} has architecture model_type={config.model_type!r}, which has no adapter; "
             f"supported: {', '.join(supported_model_types())} (try 'demo')") from None
-    processor = AutoProcessor.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
+    processor = adapter.load_processor(path, local_files_only=True, trust_remote_code=trust_remote_code)
     return ModelInfo(model_id, weights_hash(path), torch_dtype, processor, adapter, adapter.n_layers(config), path)
 
 
