@@ -86,14 +86,21 @@ def test_layer_map_and_heatmap_click(session):
     expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(3)  # charts load lazily
     # clicking a heatmap cell of the bottom row (the last layer) opens that layer in the drill-down
     drag = page.locator('[data-testid="stPlotlyChart"]').first.locator(".nsewdrag").first
-    box = drag.bounding_box()
-    x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.95
-    page.mouse.move(x, y)  # hover first, as a user does; plotly picks the point under the cursor
-    page.wait_for_timeout(300)
-    page.mouse.click(x, y)
-    wait_idle(page)
+    drill = page.locator('[data-testid="stPlotlyChart"]').nth(1)
+    for attempt in range(3):  # plotly binds its click handler a moment after the chart is drawn
+        box = drag.bounding_box()
+        x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.95
+        page.mouse.move(x, y)  # hover first, as a user does; plotly picks the point under the cursor
+        page.wait_for_timeout(500)
+        page.mouse.click(x, y)
+        wait_idle(page)
+        try:
+            expect(drill).to_contain_text("Layer 7:", timeout=10_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
     _clean(page)
-    expect(page.locator('[data-testid="stPlotlyChart"]').nth(1)).to_contain_text("Layer 7:")
     shot(page, "2-layer-map")
 
 
