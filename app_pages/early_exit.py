@@ -113,7 +113,8 @@ if out and out["neurons"] == neurons:
     st.subheader("2 · Answers")
     a, b, c = st.columns(3)
     with a.container(border=True):
-        st.markdown(f"**Super Neuron** (exits after layer {out['exit_layer']} of {loaded.n_layers_total})")
+        st.markdown(f"**Super Neuron** (exits after decoder layer {out['exit_layer']}; the model has layers "
+                    f"0–{loaded.n_layers_total - 1})")
         st.metric("Prediction", out["label"], help="The neuron's fitted rule applied to its value.")
         st.caption(f"{1000 * out['ee_s']:.1f} ms")
     with b.container(border=True):
