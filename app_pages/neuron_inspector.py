@@ -2,7 +2,6 @@
 with the fitted threshold (or class means), probe/test accuracy, the confusion matrix on the test split, the
 examples that drive it highest and lowest, previous/next navigation, a shareable URL, and downloads (the neuron
 as a classifier JSON artifact, its values as CSV)."""
-import io
 import tempfile
 from pathlib import Path
 
