@@ -105,8 +105,9 @@ def main(argv=None) -> int:
           f"({n_values} values per example)")
     print(f"plain forward to layer {layer} (batch {bs}):  {1000 * t_plain:8.2f} ms/example")
     print(f"hooked extraction      (batch {bs}):  {1000 * t_hooked:8.2f} ms/example")
-    print(f"hooked, full model     (batch {bs}):  {1000 * t_hooked_full:8.2f} ms/example  (stop skips layers "
-          f"{layer + 1}..{full.n_layers - 1} and the LM head)")
+    skipped = f"layers {layer + 1}..{full.n_layers - 1}, " if layer < full.n_layers - 1 else ""
+    print(f"hooked, full model     (batch {bs}):  {1000 * t_hooked_full:8.2f} ms/example  (the stop skips "
+          f"{skipped}the final norm and the LM head)")
     print(f"per-sample loop        (batch 1):   {1000 * t_loop:8.2f} ms/example")
     print(f"batching gain (loop / hooked): {t_loop / t_hooked:.2f}x")
     print(f"hook overhead ratio {t_hooked / t_plain:.3f} (target <= 1.10)")
