@@ -213,6 +213,30 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
+def read_config(path: Path, model, trust_remote_code: bool = False):
+    """(config, adapter) of the model folder; ``UnknownModelError`` in one line for an unreadable config, a config
+    that needs custom code (never run unless asked), or an architecture without adapter."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
+    except Exception as e:  # noqa: BLE001
+        if "custom code" in str(e) and not trust_remote_code:
+            raise UnknownModelError(
+                f"model {str(model)!r} needs custom Python code from its folder (config.json has an auto_map and "
+                "an architecture transformers does not know); that code is never run unless you opt in with "
+                "load_model's trust_remote_code argument yourself (try 'demo')") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UnknownModelError(f"cannot read the config of model {str(model)!r}: {first}") from None
+    try:
+        adapter = adapter_for(config.model_type)
+    except KeyError:
+        raise UnknownModelError(
+            f"model {str(model)!r} has architecture model_type={config.model_type!r}, which has no adapter; "
+            f"supported: {', '.join(supported_model_types())} (try 'demo')") from None
+    return config, adapter
+
+
 # ---------------------------------------------------------------------------------------------- peek_model
 @dataclass
 class ModelInfo:
@@ -234,20 +258,9 @@ class ModelInfo:
 def peek_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=None,
                trust_remote_code: bool = False) -> ModelInfo:
     """Resolve ``model`` and read its identity (config, processor, weights hash) without loading the weights."""
-    from transformers import AutoConfig
-
     path, model_id = resolve_model_path(model)
     torch_dtype = resolve_dtype(dtype, resolve_device(device))
-    try:
-        config = AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
-    except Exception as e:  # noqa: BLE001
-        raise UnknownModelError(f"cannot read the config of model {str(model)!r}: {e}") from None
-    try:
-        adapter = adapter_for(config.model_type)
-    except KeyError:
-        raise UnknownModelError(
-            f"model {str(model)!r} has architecture model_type={config.model_type!r}, which has no adapter; "
-            f"supported: {', '.join(supported_model_types())} (try 'demo')") from None
+    config, adapter = read_config(path, model, trust_remote_code)
     processor = adapter.load_processor(path, local_files_only=True, trust_remote_code=trust_remote_code)
     return ModelInfo(model_id, weights_hash(path), torch_dtype, processor, adapter, adapter.n_layers(config), path)
 
@@ -263,7 +276,7 @@ def load_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=Non
     the full model. Generation then cannot run (``truncated`` is True).
     """
     from safetensors import SafetensorError
-    from transformers import AutoConfig, AutoModelForImageTextToText
+    from transformers import AutoModelForImageTextToText
 
     if progress:
         progress("load", 0, 1)
@@ -271,22 +284,7 @@ def load_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=Non
     device = resolve_device(device) if device_map is None else device
     torch_dtype = resolve_dtype(dtype, device if device_map is None else "cuda")
     files_hash = weights_hash(path)
-    try:
-        config = AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
-    except Exception as e:  # noqa: BLE001
-        if "custom code" in str(e) and not trust_remote_code:
-            raise UnknownModelError(
-                f"model {str(model)!r} needs custom Python code from its folder (config.json has an auto_map and "
-                "an architecture transformers does not know); that code is never run unless you opt in with "
-                "load_model's trust_remote_code argument yourself (try 'demo')") from None
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UnknownModelError(f"cannot read the config of model {str(model)!r}: {first}") from None
-    try:
-        adapter = adapter_for(config.model_type)
-    except KeyError:
-        raise UnknownModelError(
-            f"model {str(model)!r} has architecture model_type={config.model_type!r}, which has no adapter; "
-            f"supported: {', '.join(supported_model_types())} (try 'demo')") from None
+    config, adapter = read_config(path, model, trust_remote_code)
     n_total = adapter.n_layers(config)
     if max_layers is not None:
         if isinstance(max_layers, bool) or int(max_layers) != max_layers or not 1 <= max_layers:
