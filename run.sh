@@ -27,7 +27,7 @@ case "${1:-}" in
     setup requirements-dev.txt
     if ! command -v chromium >/dev/null 2>&1; then
       if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null) \
           || echo "warning: could not install chromium; browser tests will be skipped" >&2
       else
         echo "note: chromium not found and not root; browser tests will be skipped" >&2

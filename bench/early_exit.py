@@ -1,7 +1,7 @@
 """Early exit vs full greedy generation, measured side by side in one run (method.md, "Speed").
 
 For each batch size: latency of (a) the full model generating the answer (greedy, as many new tokens as the
-longest label needs, +1 for end of sequence) and (b) the early-exit predictor (vision tower, projector and decoder
+longest label needs) and (b) the early-exit predictor (vision tower, projector and decoder
 layers 0..L, read the Super Neuron, apply its rule), both from the same PIL images and questions, both including
 preprocessing (processor call). Both are warmed up first; times are medians over interleaved repeats. Beside the measured
 speed-up it prints the analytic FLOP ratio of the two (``sn_core.flops``), the limit early exit can reach.

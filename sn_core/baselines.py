@@ -38,11 +38,12 @@ class GenerationResult:
 
 def label_token_budget(processor, labels: Sequence[str]) -> int:
     """New tokens greedy generation needs: the longest label's token count (with or without a leading space,
-    whichever tokenises longer) plus one for an end-of-sequence token."""
+    whichever tokenises longer). method.md, "Speed": "as many new tokens as the longest label needs"; no extra token
+    for an end-of-sequence marker, since the label is read from the first word of the answer (``match_label``)."""
     tok = processor.tokenizer
     n = max(max(len(tok(text, add_special_tokens=False)["input_ids"]) for text in (lbl, " " + lbl))
             for lbl in labels)
-    return int(n) + 1
+    return int(n)
 
 
 def generate_answers(loaded, images: Sequence, prompts: Sequence[str], labels: Sequence[str], batch_size: int = 16,

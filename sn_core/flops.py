@@ -96,9 +96,9 @@ def generation_flops(d: ModelFlopDims, prompt_len: int, new_tokens: int) -> floa
     return float(total)
 
 
-def flop_ratio(loaded, prompt_len: int, exit_layer: int, new_tokens: int = 2) -> dict:
+def flop_ratio(loaded, prompt_len: int, exit_layer: int, new_tokens: int = 1) -> dict:
     """Both counts and their ratio (the speed-up limit of early exit at ``exit_layer``). ``new_tokens`` defaults
-    to 2: a one-token label plus end of sequence (``baselines.label_token_budget`` gives it for a label set)."""
+    to 1: a one-token label (``baselines.label_token_budget`` gives it for a label set)."""
     d = flop_dims(loaded)
     full = generation_flops(d, prompt_len, new_tokens)
     early = early_exit_flops(d, prompt_len, exit_layer)
