@@ -30,8 +30,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .extract import (EXTRACT_FORMAT, Extraction, _rgb, check_sites_layers, extraction_key, read_activations,
-                      task_fingerprint, task_prompts)
+from .extract import EXTRACT_FORMAT, Extraction, _rgb, plan_extraction, read_activations
 
 assert EXTRACT_FORMAT == 1, "sn_core.distributed mirrors extract(); re-check it when the extraction format changes"
 
@@ -50,17 +49,10 @@ def extract_sharded(loaded, task, sites: Sequence[str] = ("mlp",), layers: Seque
     """:func:`sn_core.extract.extract` with its chunks split over the processes of ``state`` (default: the
     current ``accelerate`` ``PartialState``). Every process must call it with the same arguments; every process
     returns the same complete :class:`~sn_core.extract.Extraction`."""
-    from .store import ActivationStore
-
     state = state if state is not None else partial_state(str(loaded.device))
-    sites, layers = check_sites_layers(loaded, sites, layers)
-    if batch_size < 1 or chunk_size < 1:
-        raise ValueError(f"batch_size and chunk_size must be >= 1, got {batch_size} and {chunk_size}")
-    prompts = task_prompts(loaded, task, instruction)
-    key = extraction_key(loaded, task_fingerprint(task), prompts, sites, layers, chunk_size)
-    store = ActivationStore(key, root=root)
-    n = len(task.examples)
-    n_chunks = -(-n // chunk_size)
+    sites, layers, prompts, store, n_chunks = plan_extraction(loaded, task, sites, layers, batch_size, chunk_size,
+                                                              instruction, root)
+    key, n = store.key, len(task.examples)
     cache_hit = store.is_complete()
     state.wait_for_everyone()  # every rank decided cache_hit before anyone marks the store complete
     if not cache_hit:

@@ -260,6 +260,20 @@ def _chunks_intact(store, n_chunks: int) -> bool:
     return ok
 
 
+def plan_extraction(loaded, task, sites, layers, batch_size: int, chunk_size: int, instruction, root):
+    """What an extraction of ``task`` will read and where it is stored (shared by :func:`extract` and
+    ``sn_core.distributed.extract_sharded``, so both use the same key): ``(sites, layers, prompts, store,
+    n_chunks)``; validates the arguments with clear errors."""
+    from .store import ActivationStore
+
+    sites, layers = check_sites_layers(loaded, sites, layers)
+    if batch_size < 1 or chunk_size < 1:
+        raise ValueError(f"batch_size and chunk_size must be >= 1, got {batch_size} and {chunk_size}")
+    prompts = task_prompts(loaded, task, instruction)
+    key = extraction_key(loaded, task_fingerprint(task), prompts, sites, layers, chunk_size)
+    return sites, layers, prompts, ActivationStore(key, root=root), -(-len(task.examples) // chunk_size)
+
+
 def extract(loaded, task, sites: Sequence[str] = ("mlp",), layers: Sequence[int] | None = None,
             batch_size: int = 16, chunk_size: int = 64, instruction: str | None = None, root=None,
             progress: Progress | None = None) -> Extraction:
@@ -270,16 +284,9 @@ def extract(loaded, task, sites: Sequence[str] = ("mlp",), layers: Sequence[int]
     raises) loses at most the chunk in flight. The store key covers model id, weights hash, task fingerprint,
     prompts, sites, layers, dtype and chunk size.
     """
-    from .store import ActivationStore
-
-    sites, layers = check_sites_layers(loaded, sites, layers)
-    if batch_size < 1 or chunk_size < 1:
-        raise ValueError(f"batch_size and chunk_size must be >= 1, got {batch_size} and {chunk_size}")
-    prompts = task_prompts(loaded, task, instruction)
-    key = extraction_key(loaded, task_fingerprint(task), prompts, sites, layers, chunk_size)
-    store = ActivationStore(key, root=root)
-    n = len(task.examples)
-    n_chunks = -(-n // chunk_size)
+    sites, layers, prompts, store, n_chunks = plan_extraction(loaded, task, sites, layers, batch_size, chunk_size,
+                                                              instruction, root)
+    key, n = store.key, len(task.examples)
     with store.lock():
         # Complete only if every chunk is still there and verifies: a corrupted chunk is deleted by the check
         # (CorruptShardError) and a missing one is recomputed below, so the search repairs its own cache.
