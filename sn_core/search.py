@@ -286,6 +286,7 @@ class SearchResult:
         sites = tuple(doc["sites"])
         summary = dict(doc["summary"])
         summary["cache_hit"] = True
+        summary["extraction_cache_hit"] = True  # reopening a finished search extracts nothing: all from the store
         res = cls(key=key, config=SearchConfig.from_dict(doc["config"]), summary=summary,
                   labels=tuple(doc["labels"]), example_index=np.asarray(doc["example_index"], dtype=np.int64),
                   y=np.asarray(doc["y"], dtype=str),

@@ -46,6 +46,7 @@ def test_search_json_then_predict_with_the_saved_classifier(tiny_llava_dir, sn_c
     rc, out2, _ = _run(capsys, *args)
     doc2 = json.loads(out2)
     assert rc == 0 and doc2["cache_hit"] is True and doc2["sn_test_accuracy"] == doc["sn_test_accuracy"]
+    assert doc2["extraction_cache_hit"] is True  # a reopened search extracts nothing
 
     img = tmp_path / "x.png"
     get_task("shapes-color", 1).examples[0].image.save(img)
