@@ -79,23 +79,31 @@ def vocabulary() -> list[str]:
     return sorted(words)
 
 
-def build_tokenizer():
+def word_level_tokenizer(specials: list[str], words: list[str], chat_template: str,
+                         extra: dict[str, str] | None = None, bos: str | None = None, eos: str | None = None,
+                         pad: str = "<pad>", unk: str = "<unk>"):
+    """An offline word-level fast tokenizer: ``specials`` first (ids 0..), then ``words``; lower-cased,
+    punctuation split, special tokens matched whole, left padding, ``chat_template`` set. ``extra`` names special
+    tokens as attributes (``image_token``...), as hub tokenizers do. Used by the demo model and the tiny models."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
-    for w in vocabulary():
+    vocab = {t: i for i, t in enumerate(specials)}
+    for w in words:
         vocab.setdefault(w, len(vocab))
-    tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token=unk))
     tk.normalizer = normalizers.Lowercase()
     tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    tk.add_special_tokens(SPECIAL_TOKENS)  # matched whole before pre-tokenisation (already in the vocabulary)
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=tk, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
-        extra_special_tokens={"image_token": "<image>"}, padding_side="left",
-    )
-    tok.chat_template = CHAT_TEMPLATE
+    tk.add_special_tokens(list(specials))  # matched whole before pre-tokenisation (already in the vocabulary)
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token=bos, eos_token=eos, unk_token=unk, pad_token=pad,
+                                  extra_special_tokens=extra or {}, padding_side="left")
+    tok.chat_template = chat_template
     return tok
+
+
+def build_tokenizer():
+    return word_level_tokenizer(SPECIAL_TOKENS, vocabulary(), CHAT_TEMPLATE, {"image_token": "<image>"},
+                                bos="<s>", eos="</s>")
 
 
 def build_processor(cfg: DemoConfig):

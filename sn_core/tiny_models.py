@@ -63,21 +63,10 @@ def tiny_tokenizer(specials: list[str], chat_template: str, extra: dict[str, str
 
     ``extra`` names special tokens as attributes (``image_token``, ``boi_token``...), as hub tokenizers do.
     """
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
+    from .demo_model import word_level_tokenizer
 
-    base = list(dict.fromkeys(["<pad>", "<unk>"] + specials))
-    vocab = {t: i for i, t in enumerate(base)}
-    for w in _words():
-        vocab.setdefault(w, len(vocab))
-    tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tk.normalizer = normalizers.Lowercase()
-    tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    tk.add_special_tokens(base)  # matched whole before pre-tokenisation
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="<unk>", pad_token=pad, bos_token=bos,
-                                  eos_token=eos, extra_special_tokens=extra or {}, padding_side="left")
-    tok.chat_template = chat_template
-    return tok
+    specials = list(dict.fromkeys(["<pad>", "<unk>"] + specials))
+    return word_level_tokenizer(specials, _words(), chat_template, extra, bos=bos, eos=eos, pad=pad)
 
 
 def _template(turn_open: str, turn_close: str, image: str, assistant: str, prefix: str = "",
