@@ -60,12 +60,20 @@ def one_runtime(monkeypatch):
     AppTest installs a mock runtime singleton at the start of each run and clears it at the end, so two AppTests in
     two threads would clear each other's ("Runtime hasn't been created!"). Here AppTest's per-run set/clear lands on
     a subclass, and the real singleton is one mock runtime built the way AppTest builds it, shared by all sessions
-    (its media-file and cache-data managers are shared across sessions in a real server too). ``config.get_option``
-    is restored afterwards because AppTest patches it per run.
+    (its media-file and cache-data managers are shared across sessions in a real server too).
+
+    AppTest also patches ``config.get_option`` per run (``global.appTest`` -> True, which makes widgets save their
+    ``format_func`` where AppTest reads it back). Patches that overlap in threads undo each other: the first run to
+    finish restores the unpatched ``get_option`` while another session's script is still running, whose radio
+    widgets then save nothing and AppTest fails with ``KeyError: '$$ID-...'``. So here the option is patched once
+    for the whole test and AppTest's per-run patch is a no-op; ``monkeypatch`` undoes both afterwards.
     """
+    import contextlib
+
     import streamlit.testing.v1.app_test as app_test_mod
     from streamlit import config
     from streamlit.runtime import Runtime
+    from streamlit.testing.v1.util import build_mock_config_get_option
 
     class PerRunRuntime(Runtime):
         pass
@@ -77,7 +85,8 @@ def one_runtime(monkeypatch):
     bidi = app_test_mod.BidiComponentManager()
     bidi.discover_and_register_components(start_file_watching=False)
     shared.bidi_component_registry = bidi
-    monkeypatch.setattr(config, "get_option", config.get_option)
+    monkeypatch.setattr(config, "get_option", build_mock_config_get_option({"global.appTest": True}))
+    monkeypatch.setattr(app_test_mod, "patch_config_options", lambda overrides: contextlib.nullcontext())
     monkeypatch.setattr(app_test_mod, "Runtime", PerRunRuntime)
     monkeypatch.setattr(Runtime, "_instance", shared)
     return shared
