@@ -71,7 +71,14 @@ class EarlyExitPredictor:
 
     def values(self, images: Sequence, questions: Sequence[str]) -> np.ndarray:
         """Neuron values ``[n, k]`` (float64, column j = ``clf.neurons_[j]``) from one truncated forward pass."""
-        inputs = self.loaded.encode([_rgb(im) for im in images], [self.prompt(q) for q in questions])
+        return self.values_from_inputs(self.encode(images, questions))
+
+    def encode(self, images: Sequence, questions: Sequence[str]) -> dict:
+        """The model inputs ``values`` runs on (processor call: chat prompt, image tokens, pixels)."""
+        return self.loaded.encode([_rgb(im) for im in images], [self.prompt(q) for q in questions])
+
+    def values_from_inputs(self, inputs: dict) -> np.ndarray:
+        """``values`` on an already encoded batch (``encode``): the truncated forward pass and the read only."""
         with Trace(self.loaded, self.sites, stop_after=self.exit_layer) as tr:
             acts = tr.run(inputs)  # {site name: [batch, width]}
             cols = [acts[site_name(kind, layer)][:, index].float() for kind, layer, index in self.neurons]
