@@ -22,7 +22,6 @@ question -> tensors, on the CPU) is timed apart and added to both sides for the 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _common import time_exit_vs_generate  # noqa: E402
 
 PRESETS = {
     "llava-7b": dict(vision=dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27,
@@ -83,11 +83,6 @@ def build(preset: str, device: str, dtype: torch.dtype, seed: int = 0):
     return model.eval(), proc
 
 
-def _sync(device) -> None:
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="small")
@@ -130,18 +125,6 @@ def main(argv=None) -> int:
     print(f"prompt {prompt_len} tokens; full generation: {a.new_tokens} new token(s), greedy; "
           f"{a.n} examples per batch size, median of {a.repeats} interleaved repeats after warm-up")
 
-    def time_pair(fa, fb):
-        fa(), fb()  # warm-up
-        ta, tb = [], []
-        for _ in range(a.repeats):  # interleaved, so a noisy machine slows both alike
-            for f, ts in ((fa, ta), (fb, tb)):
-                _sync(a.device)
-                t = time.perf_counter()
-                f()
-                _sync(a.device)
-                ts.append(time.perf_counter() - t)
-        return statistics.median(ta) / a.n, statistics.median(tb) / a.n
-
     rows = []
     print("model: inputs already encoded, on the device; end to end: plus the processor call (PIL image + question "
           "-> tensors) each path makes")
@@ -153,30 +136,10 @@ def main(argv=None) -> int:
         pred = EarlyExitPredictor(loaded, clf, instruction=instruction)
         lim = flop_ratio(loaded, prompt_len, layer, a.new_tokens)["ratio"]
         for bs in a.batch_sizes:
-            spans = [(lo, min(lo + bs, a.n)) for lo in range(0, a.n, bs)]
-            gen_in = [loaded.encode(images[lo:hi], prompts[lo:hi], generation=True) for lo, hi in spans]
-            ee_in = [pred.encode(images[lo:hi], questions[lo:hi]) for lo, hi in spans]
-
-            def full():
-                for b in gen_in:
-                    with torch.inference_mode():
-                        model.generate(**b, max_new_tokens=a.new_tokens, min_new_tokens=a.new_tokens,
-                                       do_sample=False, pad_token_id=tok.pad_token_id)
-
-            def early():
-                for b in ee_in:
-                    clf.predict(pred.values_from_inputs(b))
-
-            def enc_full():
-                for lo, hi in spans:
-                    loaded.encode(images[lo:hi], prompts[lo:hi], generation=True)
-
-            def enc_early():
-                for lo, hi in spans:
-                    pred.encode(images[lo:hi], questions[lo:hi])
-
-            f, e = time_pair(full, early)
-            ef, ee = time_pair(enc_full, enc_early)
+            t = time_exit_vs_generate(loaded, pred, images, questions, prompts, bs, a.repeats,
+                                      dict(max_new_tokens=a.new_tokens, min_new_tokens=a.new_tokens,
+                                           do_sample=False, pad_token_id=tok.pad_token_id))
+            f, e, ef, ee = t["full"], t["early"], t["encode_full"], t["encode_early"]
             rows.append((layer, bs, f / e, lim))
             print(f"{layer:>10} {bs:>5} {1000 * f:>11.2f} {1000 * e:>12.2f} {f / e:>8.2f} {lim:>6.2f} "
                   f"{100 * f / e / lim:>8.0f}% {1000 * (ef + ee) / 2:>13.2f} {(f + ef) / (e + ee):>19.2f}",
