@@ -131,7 +131,7 @@ else:
 
 # ----------------------------------------------------------------------------------------------------- early exit
 st.subheader("Why early exit is faster")
-n_layers, exit_layer = 8, 3  # the demo model's depth and a typical exit, until a search gives real numbers
+n_layers, exit_layer = 16, 3  # the demo model's depth and a first-quarter exit, until a search gives real numbers
 if res:
     exit_layer = int(res.summary.get("exit_layer") or 0)
     n_layers = max(res.layers) + 1

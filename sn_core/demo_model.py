@@ -55,11 +55,14 @@ class DemoConfig:
     vision_layers: int = 2
     vision_heads: int = 4
     vision_mlp: int = 256
-    text_hidden: int = 192
-    text_layers: int = 8  # >= 8 so that "which layer hosts the neuron" is a real question
-    text_heads: int = 6  # head_dim 32
-    text_kv_heads: int = 6
-    text_mlp: int = 512  # d_mlp: neurons per layer at blocks.{L}.mlp.hook_post
+    vision_use_head: bool = False  # SigLIP's pooling head: LLaVA reads the patch tokens, never its output
+    text_hidden: int = 160
+    # 16 layers: "which layer hosts the neuron" is a real question, and an exit in the first quarter (layers 0-3)
+    # skips at least 3/4 of the decoder, as in a real VLM. 16 x 160 keeps the weights under 25 MB of float32.
+    text_layers: int = 16
+    text_heads: int = 5  # head_dim 32
+    text_kv_heads: int = 5
+    text_mlp: int = 448  # d_mlp: neurons per layer at blocks.{L}.mlp.hook_post
     max_positions: int = 128
 
 
@@ -122,7 +125,8 @@ def build_model(cfg: DemoConfig, processor, seed: int = 0):
     tok = processor.tokenizer
     vision = SiglipVisionConfig(hidden_size=cfg.vision_hidden, intermediate_size=cfg.vision_mlp,
                                 num_hidden_layers=cfg.vision_layers, num_attention_heads=cfg.vision_heads,
-                                image_size=cfg.image_size, patch_size=cfg.patch_size)
+                                image_size=cfg.image_size, patch_size=cfg.patch_size,
+                                vision_use_head=cfg.vision_use_head)
     text = LlamaConfig(vocab_size=len(tok), hidden_size=cfg.text_hidden, intermediate_size=cfg.text_mlp,
                        num_hidden_layers=cfg.text_layers, num_attention_heads=cfg.text_heads,
                        num_key_value_heads=cfg.text_kv_heads, max_position_embeddings=cfg.max_positions,
@@ -351,7 +355,7 @@ hub LLaVA, with no network and no torchvision.
 
 ## Architecture (`LlavaForConditionalGeneration`)
 - Vision tower: SigLIP, {c["vision_layers"]} layers, width {c["vision_hidden"]}, {c["vision_heads"]} heads, MLP {c["vision_mlp"]}; \
-{c["image_size"]}x{c["image_size"]} RGB input, patch {c["patch_size"]} -> {n_img} image tokens (all kept: `vision_feature_select_strategy="full"`).
+{c["image_size"]}x{c["image_size"]} RGB input, patch {c["patch_size"]} -> {n_img} image tokens (all kept: `vision_feature_select_strategy="full"`){"" if c.get("vision_use_head", True) else "; no pooling head (LLaVA reads the patch tokens, never the pooled output)"}.
 - Projector: LLaVA 2-layer MLP (GELU) from {c["vision_hidden"]} to {c["text_hidden"]}.
 - Language model: Llama decoder, **{c["text_layers"]} layers**, d_model {c["text_hidden"]}, {c["text_heads"]} heads of \
 {c["text_hidden"] // c["text_heads"]}, d_mlp {c["text_mlp"]} (SwiGLU), so `blocks.{{L}}.mlp.hook_post` has {c["text_mlp"]} neurons per layer.

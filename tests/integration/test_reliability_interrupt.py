@@ -109,7 +109,8 @@ def test_reliability_two_concurrent_searches_same_key(reference):
         ext.read_chunk(i)  # every chunk verifies against its checksum
     leftovers = [p for p in cache.rglob("*") if p.name.endswith(".tmp")]
     assert not leftovers, leftovers
-    np.testing.assert_array_equal(_scores(cache, a["key"]).shape, (2, 512))
+    d_mlp = json.loads((DEMO_MODEL_DIR / "config.json").read_text())["text_config"]["intermediate_size"]
+    np.testing.assert_array_equal(_scores(cache, a["key"]).shape, (2, d_mlp))
 
 
 def _kill_after_first_chunk(proc: subprocess.Popen, cache: Path) -> None:
