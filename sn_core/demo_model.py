@@ -17,6 +17,7 @@ schedule resumes at the saved step).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -207,8 +208,12 @@ def _expand(processor, prompt: str) -> str:
 
 def train(out: Path, cfg: DemoConfig, seed: int = 0, steps: int = 3000, minutes: float | None = None,
           batch_size: int = 48, lr: float = 1.5e-3, n_per_task: int = 4000, vision_warmup: int = 300,
-          save_every: int = 250, resume: bool = False, threads: int | None = None, log=print) -> dict:
-    """Train the demo VLM on all bundled tasks together; save it in HF format to ``out``. Returns a summary."""
+          save_every: int = 250, resume: bool = False, threads: int | None = None, device: str = "cpu",
+          log=print) -> dict:
+    """Train the demo VLM on all bundled tasks together; save it in HF format to ``out``. Returns a summary.
+
+    ``device``: ``cpu`` (the reference: about 35 minutes for 1500 steps on 2 cores) or ``cuda``; the same seed gives
+    the same data and batch order on both, the weights differ by floating-point rounding only."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     if threads:
@@ -229,10 +234,12 @@ def train(out: Path, cfg: DemoConfig, seed: int = 0, steps: int = 3000, minutes:
         model = build_model(cfg, processor, seed)
     data = make_training_set(processor, n_per_task, seed)
     n = len(data["input_ids"])
+    model.to(device)
+    data = {k: v.to(device) for k, v in data.items()}
     log(f"training set: {n} sequences of length {data['input_ids'].shape[1]}; "
         f"parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
     vis_dim = cfg.vision_hidden
-    aux_head = torch.nn.Linear(vis_dim, len(AUX_PAIRS) + 4 + 10)  # throwaway head on pooled vision features
+    aux_head = torch.nn.Linear(vis_dim, len(AUX_PAIRS) + 4 + 10).to(device)  # throwaway head on pooled vision
     params = list(model.parameters()) + list(aux_head.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
     g = torch.Generator().manual_seed(seed + 1)
@@ -252,14 +259,14 @@ def train(out: Path, cfg: DemoConfig, seed: int = 0, steps: int = 3000, minutes:
         if minutes is not None and (time.time() - t_start) > minutes * 60:
             log(f"time budget of {minutes} min reached at step {step}")
             break
-        idx = torch.randperm(n, generator=g)[:batch_size]
+        idx = torch.randperm(n, generator=g)[:batch_size].to(device)
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
         pv = data["pixel_values"][idx]
         feats = vision(pixel_values=pv).last_hidden_state.mean(1)  # [batch, vision_hidden]
         logits = aux_head(feats)
         is_shape = data["aux_count"][idx] >= 0
-        aux = torch.zeros(())
+        aux = torch.zeros((), device=device)
         if is_shape.any():
             aux = aux + torch.nn.functional.binary_cross_entropy_with_logits(
                 logits[is_shape, :12], data["aux_pairs"][idx][is_shape])
@@ -268,7 +275,7 @@ def train(out: Path, cfg: DemoConfig, seed: int = 0, steps: int = 3000, minutes:
         if is_digit.any():
             aux = aux + torch.nn.functional.cross_entropy(logits[is_digit, 16:], data["aux_digit"][idx][is_digit])
         if step < vision_warmup:
-            loss, lm = aux, torch.zeros(())
+            loss, lm = aux, torch.zeros((), device=device)
         else:
             L = int(data["attention_mask"][idx].sum(1).max())
             outp = model(input_ids=data["input_ids"][idx, :L], attention_mask=data["attention_mask"][idx, :L],
@@ -288,14 +295,21 @@ def train(out: Path, cfg: DemoConfig, seed: int = 0, steps: int = 3000, minutes:
             last_log = time.time()
         if step % save_every == 0 or step == steps:
             _save(model, processor, out, cfg, seed, step, steps, t_start - base_minutes * 60, batch_size, lr, n_per_task,
-                  vision_warmup)
+                  vision_warmup, device, minutes)
     summary = _save(model, processor, out, cfg, seed, step, steps, t_start - base_minutes * 60, batch_size, lr,
-                    n_per_task, vision_warmup)
+                    n_per_task, vision_warmup, device, minutes)
     log(f"saved to {out} after {step} steps ({summary['train_minutes']:.1f} min)")
     return summary
 
 
-def _save(model, processor, out, cfg, seed, step, steps, t_start, batch_size, lr, n_per_task, vision_warmup):
+def _device_name(device: str) -> str:
+    if str(device).startswith("cuda"):
+        return f"1 GPU ({torch.cuda.get_device_name(torch.device(device))})"
+    return f"{torch.get_num_threads()} CPU threads"
+
+
+def _save(model, processor, out, cfg, seed, step, steps, t_start, batch_size, lr, n_per_task, vision_warmup,
+          device="cpu", minutes=None):
     out.mkdir(parents=True, exist_ok=True)
     model.eval()
     model.save_pretrained(out)
@@ -305,7 +319,8 @@ def _save(model, processor, out, cfg, seed, step, steps, t_start, batch_size, lr
         "config": asdict(cfg), "seed": seed, "steps": step, "planned_steps": steps, "batch_size": batch_size,
         "lr": lr, "n_per_task": n_per_task, "vision_warmup_steps": vision_warmup,
         "train_minutes": (time.time() - t_start) / 60,  # t_start is shifted back by earlier runs' minutes
-        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "device": _device_name(device),
+        "minutes_budget": minutes,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
     (out / "training.json").write_text(json.dumps(summary, indent=2))
@@ -346,6 +361,16 @@ def write_model_card(model_dir: Path, results: dict[str, dict], n: int, seed: in
     weights = sum(f.stat().st_size for f in Path(model_dir).glob("*.safetensors"))
     rows = "\n".join(f"| `{k}` | {v['accuracy']:.3f} | {v['chance']:.3f} | {v['n']} |" for k, v in results.items())
     n_img = (c["image_size"] // c["patch_size"]) ** 2
+    device = info.get("device", f"{info['threads']} CPU threads")
+    on_gpu = "GPU" in device
+    where = device if on_gpu else f"2 CPU cores ({device}, sharing the machine with other work)"
+    budget = f" --minutes {info['minutes_budget']:g}" if info.get("minutes_budget") else ""
+    stopped = ""
+    if info["steps"] < info["planned_steps"]:
+        frac = 0.5 * (1 + math.cos(math.pi * min(1.0, (info["steps"] - 100) / max(1, info["planned_steps"] - 100))))
+        stopped = (f" of {info['planned_steps']} planned (the run's time budget, `--minutes "
+                   f"{info.get('minutes_budget', '?')}`, ended it there, with the cosine learning rate at {frac:.1%} "
+                   f"of its peak)")
     text = f"""# Super Neuron Explorer demo VLM
 
 A small but genuine vision-language model in Hugging Face format, trained from scratch by this project's own script
@@ -372,10 +397,13 @@ hub LLaVA, with no network and no torchvision.
   predicting which colour-shape pairs are present, the object count and the digit.
 - Stage 2: end to end (next-token loss + 0.3 x the stage-1 loss), AdamW (lr {info["lr"]}, betas 0.9/0.98, weight decay
   0.01), 100 warm-up steps then cosine decay, batch {info["batch_size"]}, gradient clipping 1.0.
-- {info["steps"]} steps in total, seed {info["seed"]}, {info["train_minutes"]:.1f} minutes on 2 CPU cores
-  (torch {info["torch"]}, {info["threads"]} threads, sharing the machine with other work).
+- {info["steps"]} steps in total{stopped}, seed {info["seed"]}, {info["train_minutes"]:.1f} minutes on {where}
+  (torch {info["torch"]}).
 - Reproduce: `python -m sn_core.demo_model train --out assets/demo-vlm --steps {info["planned_steps"]} --seed {info["seed"]} \
---batch-size {info["batch_size"]} --n-per-task {info["n_per_task"]} --threads {info["threads"]}`.
+--batch-size {info["batch_size"]} --n-per-task {info["n_per_task"]} --device {"cuda" if on_gpu else "cpu"}{budget}` \
+(`--device cpu` runs the same recipe, with the same data and batch order, on a CPU; weights from another device are \
+not bit-identical, and a time budget stops at another step on other hardware: leave out `--minutes` to run every \
+planned step).
 
 ## Measured accuracy of its own greedy answers
 Held-out `eval` part of each task, {n} label-balanced examples per task (seed {seed}); the generated answer is
@@ -409,8 +437,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--vision-warmup", type=int, default=300)
     t.add_argument("--save-every", type=int, default=250)
     t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--device", default="cpu", help="cpu (reference) or cuda")
     t.add_argument("--resume", action="store_true")
     t.add_argument("--tiny", action="store_true", help="a tiny architecture, for tests of this script")
+    t.add_argument("--arch", nargs="*", default=[], metavar="FIELD=INT",
+                   help="override DemoConfig fields, e.g. text_layers=12 text_hidden=192 (architecture experiments)")
     e = sub.add_parser("evaluate", help="print base-model test accuracy per bundled task")
     e.add_argument("--model", type=Path, default=DEMO_MODEL_DIR)
     e.add_argument("--n", type=int, default=200)
@@ -423,9 +454,15 @@ def main(argv: list[str] | None = None) -> int:
         if a.tiny:
             cfg = DemoConfig(vision_hidden=32, vision_layers=1, vision_heads=2, vision_mlp=64, text_hidden=32,
                              text_layers=2, text_heads=2, text_kv_heads=2, text_mlp=64)
+        fields = {f.name for f in dataclasses.fields(DemoConfig)}
+        for item in a.arch:
+            key, _, value = item.partition("=")
+            if key not in fields or not value.lstrip("-").isdigit():
+                p.error(f"--arch {item!r}: expected FIELD=INT with FIELD one of {', '.join(sorted(fields))}")
+            cfg = dataclasses.replace(cfg, **{key: int(value)})
         train(a.out, cfg, seed=a.seed, steps=a.steps, minutes=a.minutes, batch_size=a.batch_size, lr=a.lr,
               n_per_task=a.n_per_task, vision_warmup=a.vision_warmup, save_every=a.save_every, resume=a.resume,
-              threads=a.threads, log=lambda s: print(s, flush=True))
+              threads=a.threads, device=a.device, log=lambda s: print(s, flush=True))
         return 0
     if not (a.model / "config.json").is_file():
         print(f"error: no model at {a.model} (expected config.json); train one with "
