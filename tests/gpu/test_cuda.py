@@ -8,6 +8,8 @@ GPU, and on the trained demo model the Super Neuron found in bf16 on the GPU is 
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -17,7 +19,10 @@ from sn_core.extract import Trace, read_activations
 from sn_core.models import load_model
 from sn_core.tiny_models import FAMILIES, save_tiny_vlm
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (CI has none)")
+# SN_GPU_TEST_DEVICE=cpu runs these checks on the CPU (a dry run of the test code itself, where no GPU is lent).
+DEVICE = os.environ.get("SN_GPU_TEST_DEVICE", "cuda")
+ON_GPU = DEVICE.startswith("cuda")
+pytestmark = pytest.mark.skipif(ON_GPU and not torch.cuda.is_available(), reason="no CUDA device (CI has none)")
 
 FAMILY_NAMES = sorted(FAMILIES)
 SITES = ("mlp", "resid", "attn")
@@ -43,8 +48,8 @@ def _prompts(loaded, n):
 def test_cuda_fp32_reads_the_cpu_values(family, folders, images):
     torch.backends.cuda.matmul.allow_tf32 = False
     cpu = load_model(str(folders[family]))
-    gpu = load_model(str(folders[family]), device="cuda", dtype="fp32")
-    assert next(gpu.model.parameters()).device.type == "cuda"
+    gpu = load_model(str(folders[family]), device=DEVICE, dtype="fp32")
+    assert next(gpu.model.parameters()).device.type == torch.device(DEVICE).type
     prompts = _prompts(cpu, 4)
     ref = read_activations(cpu, images, prompts, SITES, batch_size=4)
     got = read_activations(gpu, images, prompts, SITES, batch_size=4)
@@ -54,9 +59,9 @@ def test_cuda_fp32_reads_the_cpu_values(family, folders, images):
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
 def test_cuda_early_exit_equals_full_forward(family, folders, images):
-    loaded = load_model(str(folders[family]), device="cuda", dtype="bf16")
+    loaded = load_model(str(folders[family]), device=DEVICE, dtype="bf16")
     inputs = loaded.encode(images[:2], _prompts(loaded, 2))
-    assert all(v.device.type == "cuda" for v in inputs.values() if isinstance(v, torch.Tensor))
+    assert all(v.device.type == torch.device(DEVICE).type for v in inputs.values() if isinstance(v, torch.Tensor))
     ran = []
     h = loaded.adapter.layers(loaded.model)[1].register_forward_hook(lambda *a: ran.append(1))
     try:
@@ -69,7 +74,7 @@ def test_cuda_early_exit_equals_full_forward(family, folders, images):
     finally:
         h.remove()
     for name in early:
-        assert early[name].device.type == "cuda"
+        assert early[name].device.type == torch.device(DEVICE).type
         torch.testing.assert_close(early[name], full[name], atol=0, rtol=0)
 
 
@@ -80,11 +85,11 @@ def test_cuda_search_and_predictor_bf16(family, folders, tmp_path):
     from sn_core.search import run_search
 
     cfg = SearchConfig(model=str(folders[family]), task="shapes-color", n_examples=16, probe_per_class=2,
-                       sites=("mlp", "resid"), k=1, batch_size=8, baselines=True, device="cuda", dtype="bf16")
+                       sites=("mlp", "resid"), k=1, batch_size=8, baselines=True, device=DEVICE, dtype="bf16")
     res = run_search(cfg, root=tmp_path)
     assert np.isfinite(res.scores("mlp")).all()
     s = res.summary
-    loaded = load_model(str(folders[family]), device="cuda", dtype="bf16")
+    loaded = load_model(str(folders[family]), device=DEVICE, dtype="bf16")
     pred = EarlyExitPredictor(loaded, res.classifier())
     values, _, split = res.neuron_values(s["sn_neuron_id"])
     i = int(np.flatnonzero(split == "test")[0])
@@ -96,7 +101,7 @@ def test_cuda_search_and_predictor_bf16(family, folders, tmp_path):
 
 def test_cuda_auto_placement(folders, images):
     auto = load_model(str(folders["llava"]), device="auto")
-    assert next(auto.model.parameters()).device.type == "cuda"
+    assert next(auto.model.parameters()).device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     mapped = load_model(str(folders["llava"]), device_map="auto", dtype="bf16")
     vals = read_activations(mapped, images[:2], _prompts(mapped, 2), ("mlp",))
     assert all(np.isfinite(v).all() for v in vals.values())
@@ -109,7 +114,7 @@ def test_cuda_demo_model_super_neuron(tmp_path):
     from sn_core.search import run_search
 
     kw = dict(model="demo", task="shapes-color", n_examples=200, probe_per_class=10, baselines=True, seed=0)
-    gpu = run_search(SearchConfig(**kw, device="cuda", dtype="bf16"), root=tmp_path / "gpu")
+    gpu = run_search(SearchConfig(**kw, device=DEVICE, dtype="bf16"), root=tmp_path / "gpu")
     s = gpu.summary
     assert s["sn_test_accuracy"] >= 0.8, s  # chance is 0.25
     assert s["base_accuracy"] >= 0.8, s
