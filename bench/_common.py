@@ -32,7 +32,7 @@ def time_exit_vs_generate(loaded, pred, images, questions, prompts, batch_size: 
     """Seconds per example of full generation vs early exit, model work alone and processor calls apart.
 
     ``full``: ``model.generate(**gen_kwargs)`` on batches encoded beforehand (``loaded.encode(..., generation=True)``
-    on the chat ``prompts``); ``early``: ``pred.values_from_inputs`` + the classifier rule on batches encoded
+    on the chat ``prompts``); ``early``: ``pred.values_from_inputs`` + the classifier rule (``pred.labels``) on batches encoded
     beforehand (``pred.encode`` on the ``questions``); ``encode_full`` / ``encode_early``: the processor calls each path
     makes (PIL image + text -> tensors)."""
     n = len(images)
@@ -47,7 +47,7 @@ def time_exit_vs_generate(loaded, pred, images, questions, prompts, batch_size: 
 
     def early():
         for b in ee_in:
-            pred.clf.predict(pred.values_from_inputs(b))
+            pred.labels(pred.values_from_inputs(b))
 
     def enc_full():
         for lo, hi in spans:

@@ -139,7 +139,11 @@ class SuperNeuronClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Majority vote of the ``k`` neurons; ties go to the tied class voted by the earliest column."""
-        X = self._validate_X(X)
+        return self._vote(self._validate_X(X))
+
+    def _vote(self, X: np.ndarray) -> np.ndarray:
+        """``predict`` without input validation (about 0.3 ms a call): ``X`` must already be a float64
+        ``[n_samples, k]`` array in ``neurons_`` order, as ``EarlyExitPredictor.values`` returns."""
         votes = predict_neurons(self._params(), X)  # [n, k] class codes
         n_classes = len(self.classes_)
         counts = np.zeros((X.shape[0], n_classes), dtype=np.int64)  # [n, n_classes]

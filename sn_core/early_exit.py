@@ -84,6 +84,14 @@ class EarlyExitPredictor:
             cols = [acts[site_name(kind, layer)][:, index].float() for kind, layer, index in self.neurons]
             return torch.stack(cols, dim=1).cpu().numpy().astype(np.float64)  # [batch, k]
 
+    def labels(self, X: np.ndarray) -> np.ndarray:
+        """The classifier's rule on values from :meth:`values` (``[n, k]`` float64, ``clf.neurons_`` order), without
+        scikit-learn's input validation, which costs more than an early exit's decoder layer at batch 1."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.neurons):
+            raise ValueError(f"expected values of shape [n, {len(self.neurons)}], got {X.shape}")
+        return self.clf._vote(X)
+
     def predict(self, image, question: str) -> Prediction:
         return self.predict_batch([image], [question])[0]
 
@@ -94,7 +102,7 @@ class EarlyExitPredictor:
         for start in range(0, len(images), batch_size):
             t0 = time.perf_counter()
             X = self.values(images[start:start + batch_size], questions[start:start + batch_size])
-            labels = self.clf.predict(X)
+            labels = self.labels(X)
             dt = (time.perf_counter() - t0) / len(X)
             for row, lbl in zip(X, labels):
                 out.append(Prediction(str(lbl), {n: float(v) for n, v in zip(self.clf.neurons_, row)},

@@ -245,3 +245,17 @@ def test_to_json_meta_numpy_values_and_bad_values(tmp_path):
     assert not (tmp_path / "n.json").exists()
     with pytest.raises(TypeError, match="model_id must be a string"):
         clf.to_json(tmp_path / "n.json", model_id=5)
+
+
+@pytest.mark.parametrize("rule,n_classes", [("stump", 2), ("nearest_mean", 4), ("ovr_stump", 3)])
+def test_unvalidated_vote_equals_predict(rule, n_classes):
+    """``_vote`` (the early-exit fast path, no scikit-learn validation) gives ``predict``'s labels, NaN included."""
+    rng = np.random.default_rng(0)
+    y = np.array([f"c{i % n_classes}" for i in range(60)])
+    X = rng.normal(size=(60, 3)) + (np.arange(60) % n_classes)[:, None]
+    clf = SuperNeuronClassifier(neurons=("blocks.0.mlp.hook_post[1]", "blocks.1.mlp.hook_post[2]",
+                                         "blocks.2.mlp.hook_post[3]"), rule=rule).fit(X, y)
+    Xt = rng.normal(size=(40, 3)) * 2
+    Xt[3, 1] = np.nan
+    Xt[5, :] = np.nan
+    np.testing.assert_array_equal(clf._vote(Xt), clf.predict(Xt))
