@@ -63,3 +63,18 @@ def test_training_script_runs_a_few_steps_on_a_tiny_config(tmp_path):
     rc = demo_main(["train", "--tiny", "--out", str(out), "--steps", "8", "--n-per-task", "8",
                     "--vision-warmup", "2", "--batch-size", "8", "--resume"])
     assert rc == 0 and json.loads((out / "training.json").read_text())["steps"] == 8
+
+
+def test_training_arch_overrides_and_bad_overrides(tmp_path, capsys):
+    """``--arch FIELD=INT`` changes the architecture that is trained and saved; a bad field is refused by name."""
+    out = tmp_path / "arch"
+    rc = demo_main(["train", "--tiny", "--arch", "text_layers=3", "--out", str(out), "--steps", "2",
+                    "--n-per-task", "4", "--vision-warmup", "1", "--batch-size", "4"])
+    assert rc == 0
+    info = json.loads((out / "training.json").read_text())
+    assert info["config"]["text_layers"] == 3 and info["device"].endswith("CPU threads")
+    assert json.loads((out / "config.json").read_text())["text_config"]["num_hidden_layers"] == 3
+    with pytest.raises(SystemExit) as e:
+        demo_main(["train", "--tiny", "--arch", "text_depth=3", "--out", str(tmp_path / "bad")])
+    assert e.value.code == 2 and "text_depth=3" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
