@@ -206,14 +206,25 @@ def _expand(processor, prompt: str) -> str:
     return prompt.replace(processor.image_token, processor.image_token * n)
 
 
+WARMUP_STEPS = 100  # linear learning-rate warm-up before the cosine decay
+
+
+def lr_factor(step: int, steps: int) -> float:
+    """The learning rate at ``step`` of a ``steps``-step run, as a fraction of its peak: linear warm-up over
+    ``WARMUP_STEPS``, then cosine decay to 0 at ``steps``."""
+    if step < WARMUP_STEPS:
+        return (step + 1) / WARMUP_STEPS
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - WARMUP_STEPS) / max(1, steps - WARMUP_STEPS))))
+
+
 def train(out: Path, cfg: DemoConfig, seed: int = 0, steps: int = 3000, minutes: float | None = None,
           batch_size: int = 48, lr: float = 1.5e-3, n_per_task: int = 4000, vision_warmup: int = 300,
           save_every: int = 250, resume: bool = False, threads: int | None = None, device: str = "cpu",
           log=print) -> dict:
     """Train the demo VLM on all bundled tasks together; save it in HF format to ``out``. Returns a summary.
 
-    ``device``: ``cpu`` (the reference: about 35 minutes for 1500 steps on 2 cores) or ``cuda``; the same seed gives
-    the same data and batch order on both, the weights differ by floating-point rounding only."""
+    ``device``: ``cpu`` (about 35 minutes for 1500 steps on 2 cores) or ``cuda``; the same seed gives the same data
+    and batch order on both, but the weights are not bit-identical across devices."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     if threads:
@@ -246,12 +257,6 @@ def train(out: Path, cfg: DemoConfig, seed: int = 0, steps: int = 3000, minutes:
     for _ in range(start_step):  # replay the batch order so a resumed run sees the same batches
         torch.randperm(n, generator=g)[:batch_size]
 
-    def lr_at(step: int) -> float:
-        warm = 100
-        if step < warm:
-            return lr * (step + 1) / warm
-        return lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm))))
-
     vision = model.model.vision_tower
     model.train()
     step, last_log, losses = start_step, time.time(), []
@@ -261,7 +266,7 @@ def train(out: Path, cfg: DemoConfig, seed: int = 0, steps: int = 3000, minutes:
             break
         idx = torch.randperm(n, generator=g)[:batch_size].to(device)
         for group in opt.param_groups:
-            group["lr"] = lr_at(step)
+            group["lr"] = lr * lr_factor(step, steps)
         pv = data["pixel_values"][idx]
         feats = vision(pixel_values=pv).last_hidden_state.mean(1)  # [batch, vision_hidden]
         logits = aux_head(feats)
@@ -290,7 +295,7 @@ def train(out: Path, cfg: DemoConfig, seed: int = 0, steps: int = 3000, minutes:
         losses.append((float(lm.detach()), float(aux.detach())))
         if time.time() - last_log > 30 or step == steps:
             m = np.mean(losses[-50:], axis=0)
-            log(f"step {step}/{steps} lm {m[0]:.4f} aux {m[1]:.4f} lr {lr_at(step):.2e} "
+            log(f"step {step}/{steps} lm {m[0]:.4f} aux {m[1]:.4f} lr {lr * lr_factor(step, steps):.2e} "
                 f"elapsed {(time.time() - t_start) / 60:.1f} min")
             last_log = time.time()
         if step % save_every == 0 or step == steps:
@@ -367,7 +372,7 @@ def write_model_card(model_dir: Path, results: dict[str, dict], n: int, seed: in
     budget = f" --minutes {info['minutes_budget']:g}" if info.get("minutes_budget") else ""
     stopped = ""
     if info["steps"] < info["planned_steps"]:
-        frac = 0.5 * (1 + math.cos(math.pi * min(1.0, (info["steps"] - 100) / max(1, info["planned_steps"] - 100))))
+        frac = lr_factor(info["steps"], info["planned_steps"])
         stopped = (f" of {info['planned_steps']} planned (the run's time budget, `--minutes "
                    f"{info.get('minutes_budget', '?')}`, ended it there, with the cosine learning rate at {frac:.1%} "
                    f"of its peak)")
@@ -396,7 +401,7 @@ hub LLaVA, with no network and no torchvision.
 - Stage 1 ({info["vision_warmup_steps"]} steps): the vision tower alone, with a throwaway head on its mean-pooled output
   predicting which colour-shape pairs are present, the object count and the digit.
 - Stage 2: end to end (next-token loss + 0.3 x the stage-1 loss), AdamW (lr {info["lr"]}, betas 0.9/0.98, weight decay
-  0.01), 100 warm-up steps then cosine decay, batch {info["batch_size"]}, gradient clipping 1.0.
+  0.01), {WARMUP_STEPS} warm-up steps then cosine decay, batch {info["batch_size"]}, gradient clipping 1.0.
 - {info["steps"]} steps in total{stopped}, seed {info["seed"]}, {info["train_minutes"]:.1f} minutes on {where}
   (torch {info["torch"]}).
 - Reproduce: `python -m sn_core.demo_model train --out assets/demo-vlm --steps {info["planned_steps"]} --seed {info["seed"]} \
