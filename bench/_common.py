@@ -1,4 +1,4 @@
-"""Timing helpers shared by the early-exit benchmarks (``bench/early_exit.py``, ``bench/early_exit_scale.py``)."""
+"""Timing helpers shared by the benchmarks (``bench/early_exit.py``, ``early_exit_scale.py``, ``extraction.py``)."""
 from __future__ import annotations
 
 import statistics
@@ -13,18 +13,25 @@ def sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def time_pair(fa, fb, repeats: int, device) -> tuple[float, float]:
-    """Median wall seconds of ``fa()`` and ``fb()``, warmed up, run interleaved (a noisy machine slows both alike)."""
-    fa(), fb()
-    ta, tb = [], []
+def timed(fn, device) -> float:
+    """Wall seconds of one ``fn()`` call, GPU work included."""
+    sync(device)
+    t = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t
+
+
+def time_interleaved(fns: dict, repeats: int, device) -> dict[str, float]:
+    """Median wall seconds of each ``fns[name]()``, after one warm-up call each, measured repeat by repeat in turn
+    (interleaved, so a noisy machine slows all of them alike)."""
+    for fn in fns.values():
+        fn()
+    times = {k: [] for k in fns}
     for _ in range(repeats):
-        for f, ts in ((fa, ta), (fb, tb)):
-            sync(device)
-            t = time.perf_counter()
-            f()
-            sync(device)
-            ts.append(time.perf_counter() - t)
-    return statistics.median(ta), statistics.median(tb)
+        for k, fn in fns.items():
+            times[k].append(timed(fn, device))
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def time_exit_vs_generate(loaded, pred, images, questions, prompts, batch_size: int, repeats: int,
@@ -57,6 +64,6 @@ def time_exit_vs_generate(loaded, pred, images, questions, prompts, batch_size: 
         for lo, hi in spans:
             pred.encode(images[lo:hi], questions[lo:hi])
 
-    t_full, t_early = time_pair(full, early, repeats, loaded.device)
-    e_full, e_early = time_pair(enc_full, enc_early, repeats, loaded.device)
-    return {"full": t_full / n, "early": t_early / n, "encode_full": e_full / n, "encode_early": e_early / n}
+    t = time_interleaved({"full": full, "early": early}, repeats, loaded.device)
+    t.update(time_interleaved({"encode_full": enc_full, "encode_early": enc_early}, repeats, loaded.device))
+    return {k: v / n for k, v in t.items()}

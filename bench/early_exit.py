@@ -94,11 +94,11 @@ def main(argv=None) -> int:
         pred = EarlyExitPredictor(loaded, clf, instruction=res.task.instruction)
         acc_fresh = float(np.mean(clf.predict(pred.values(images, questions)) == truth))
         sn_test = float(best[layer]["test_accuracy"])
+        lim = flop_ratio(loaded, prompt_len, layer, new_tokens)["ratio"]
         for bs in a.batch_sizes:
             t = time_exit_vs_generate(loaded, pred, images, questions, prompts, bs, a.repeats,
                                       dict(max_new_tokens=new_tokens, do_sample=False, pad_token_id=pad_id))
             t_full, t_early, e_full, e_early = t["full"], t["early"], t["encode_full"], t["encode_early"]
-            lim = flop_ratio(loaded, prompt_len, layer, new_tokens)["ratio"]
             speed, e2e = t_full / t_early, (t_full + e_full) / (t_early + e_early)
             print(f"{layer:>5} {sn_test:>7.3f} {bs:>5} {1000 * t_full:>11.2f} {1000 * t_early:>12.2f} {speed:>8.2f} "
                   f"{lim:>6.2f} {100 * speed / lim:>8.0f}% {1000 * (e_full + e_early) / 2:>13.2f} {e2e:>11.2f} "

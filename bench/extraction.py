@@ -18,27 +18,13 @@ over repeats (interleaved). Prints the hook overhead ratio hooked / plain (targe
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-
-
-def _median_time(fn, repeats: int, device) -> float:
-    times = []
-    for _ in range(repeats):
-        if str(device).startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if str(device).startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from _common import time_interleaved  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -88,17 +74,11 @@ def main(argv=None) -> int:
                          batch_size=1)
 
     fns = {"plain": plain, "hooked": hooked, "hooked_full": hooked_full, "loop": loop}
-    for fn in fns.values():  # warm-up
-        fn()
-    # Interleave the measurements repeat by repeat, so a noisy (shared) machine slows all of them alike.
-    times = {k: [] for k in fns}
-    for _ in range(a.repeats):
-        for k, fn in fns.items():
-            times[k].append(_median_time(fn, 1, full.device))
-    t_plain = statistics.median(times["plain"]) / a.n
-    t_hooked = statistics.median(times["hooked"]) / a.n
-    t_hooked_full = statistics.median(times["hooked_full"]) / a.n
-    t_loop = statistics.median(times["loop"]) / a.loop_n
+    med = time_interleaved(fns, a.repeats, full.device)
+    t_plain = med["plain"] / a.n
+    t_hooked = med["hooked"] / a.n
+    t_hooked_full = med["hooked_full"] / a.n
+    t_loop = med["loop"] / a.loop_n
     n_values = sum(full.widths[s] for s in a.sites) * len(layers)
     print(f"model {full.model_id} ({full.n_layers} layers, {str(full.dtype).replace('torch.', '')}, {full.device}, "
           f"{torch.get_num_threads()} threads); task {a.task}; layers 0..{layer}; sites {', '.join(a.sites)} "
