@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from sn_core.data import get_task
 from sn_core.extract import Trace, read_activations
 from sn_core.models import load_model
-from sn_core.tiny_models import FAMILIES, save_tiny_vlm
+from sn_core.tiny_models import FAMILIES
 
 # SN_GPU_TEST_DEVICE=cpu runs these checks on the CPU (a dry run of the test code itself, where no GPU is lent).
 DEVICE = os.environ.get("SN_GPU_TEST_DEVICE", "cuda")
@@ -28,39 +27,23 @@ FAMILY_NAMES = sorted(FAMILIES)
 SITES = ("mlp", "resid", "attn")
 
 
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny-families-gpu")
-    return {f: save_tiny_vlm(f, root / f) for f in FAMILY_NAMES}
-
-
-@pytest.fixture(scope="module")
-def images():
-    return [ex.image for ex in get_task("shapes-color", 4, seed=3).examples]
-
-
-def _prompts(loaded, n):
-    qs = ["What color is the shape?", "Is there a red circle in the image? What color is the shape?"]
-    return [loaded.prompt(f"{qs[i % 2]} Answer with one word.") for i in range(n)]
-
-
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_cuda_fp32_reads_the_cpu_values(family, folders, images):
+def test_cuda_fp32_reads_the_cpu_values(family, family_folders, family_images, family_prompts):
     torch.backends.cuda.matmul.allow_tf32 = False
-    cpu = load_model(str(folders[family]))
-    gpu = load_model(str(folders[family]), device=DEVICE, dtype="fp32")
+    cpu = load_model(str(family_folders[family]))
+    gpu = load_model(str(family_folders[family]), device=DEVICE, dtype="fp32")
     assert next(gpu.model.parameters()).device.type == torch.device(DEVICE).type
-    prompts = _prompts(cpu, 4)
-    ref = read_activations(cpu, images, prompts, SITES, batch_size=4)
-    got = read_activations(gpu, images, prompts, SITES, batch_size=4)
+    prompts = family_prompts(cpu, 4)
+    ref = read_activations(cpu, family_images, prompts, SITES, batch_size=4)
+    got = read_activations(gpu, family_images, prompts, SITES, batch_size=4)
     for name in ref:
         np.testing.assert_allclose(got[name], ref[name], atol=1e-4, rtol=1e-3, err_msg=f"{family} {name}")
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_cuda_early_exit_equals_full_forward(family, folders, images):
-    loaded = load_model(str(folders[family]), device=DEVICE, dtype="bf16")
-    inputs = loaded.encode(images[:2], _prompts(loaded, 2))
+def test_cuda_early_exit_equals_full_forward(family, family_folders, family_images, family_prompts):
+    loaded = load_model(str(family_folders[family]), device=DEVICE, dtype="bf16")
+    inputs = loaded.encode(family_images[:2], family_prompts(loaded, 2))
     assert all(v.device.type == torch.device(DEVICE).type for v in inputs.values() if isinstance(v, torch.Tensor))
     ran = []
     h = loaded.adapter.layers(loaded.model)[1].register_forward_hook(lambda *a: ran.append(1))
@@ -79,17 +62,17 @@ def test_cuda_early_exit_equals_full_forward(family, folders, images):
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_cuda_search_and_predictor_bf16(family, folders, tmp_path):
+def test_cuda_search_and_predictor_bf16(family, family_folders, tmp_path):
     from sn_core.config import SearchConfig
     from sn_core.early_exit import EarlyExitPredictor
     from sn_core.search import run_search
 
-    cfg = SearchConfig(model=str(folders[family]), task="shapes-color", n_examples=16, probe_per_class=2,
+    cfg = SearchConfig(model=str(family_folders[family]), task="shapes-color", n_examples=16, probe_per_class=2,
                        sites=("mlp", "resid"), k=1, batch_size=8, baselines=True, device=DEVICE, dtype="bf16")
     res = run_search(cfg, root=tmp_path)
     assert np.isfinite(res.scores("mlp")).all()
     s = res.summary
-    loaded = load_model(str(folders[family]), device=DEVICE, dtype="bf16")
+    loaded = load_model(str(family_folders[family]), device=DEVICE, dtype="bf16")
     pred = EarlyExitPredictor(loaded, res.classifier())
     values, _, split = res.neuron_values(s["sn_neuron_id"])
     i = int(np.flatnonzero(split == "test")[0])
@@ -99,11 +82,11 @@ def test_cuda_search_and_predictor_bf16(family, folders, tmp_path):
     assert p.values[s["sn_neuron_id"]] == pytest.approx(values[i], rel=2e-2, abs=2e-2)
 
 
-def test_cuda_auto_placement(folders, images):
-    auto = load_model(str(folders["llava"]), device="auto")
+def test_cuda_auto_placement(family_folders, family_images, family_prompts):
+    auto = load_model(str(family_folders["llava"]), device="auto")
     assert next(auto.model.parameters()).device.type == ("cuda" if torch.cuda.is_available() else "cpu")
-    mapped = load_model(str(folders["llava"]), device_map="auto", dtype="bf16")
-    vals = read_activations(mapped, images[:2], _prompts(mapped, 2), ("mlp",))
+    mapped = load_model(str(family_folders["llava"]), device_map="auto", dtype="bf16")
+    vals = read_activations(mapped, family_images[:2], family_prompts(mapped, 2), ("mlp",))
     assert all(np.isfinite(v).all() for v in vals.values())
 
 

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from sn_core.data import get_task
 from sn_core.extract import Trace, read_activations
 from sn_core.models import load_model
 from sn_core.sites import site_name
@@ -20,41 +19,23 @@ from sn_core.tiny_models import FAMILIES, save_tiny_vlm
 
 FAMILY_NAMES = sorted(FAMILIES)
 SITES = ("mlp", "resid", "attn")
-# Two question lengths, so a batch is really left padded.
-QUESTIONS = ["What color is the shape?", "Is there a red circle in the image? What color is the shape?"]
 ATOL = 2e-5
-
-
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory):
-    """family -> folder of its tiny model (written once per module)."""
-    root = tmp_path_factory.mktemp("tiny-families")
-    return {f: save_tiny_vlm(f, root / f) for f in FAMILY_NAMES}
-
-
-@pytest.fixture(scope="module")
-def images():
-    return [ex.image for ex in get_task("shapes-color", 4, seed=3).examples]
 
 
 def _count_hooks(model) -> int:
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
-def _prompts(loaded, n):
-    return [loaded.prompt(f"{QUESTIONS[i % 2]} Answer with one word.") for i in range(n)]
-
-
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_families_sites_fire_with_the_named_tensor(family, folders, images):
-    loaded = load_model(str(folders[family]))
+def test_families_sites_fire_with_the_named_tensor(family, family_folders, family_images, family_prompts):
+    loaded = load_model(str(family_folders[family]))
     spec = FAMILIES[family]
     assert loaded.model.config.model_type == spec.model_type
     assert type(loaded.adapter).__name__ != "ModelAdapter"
     assert loaded.n_layers == 2 and not loaded.truncated
     assert loaded.widths == {"mlp": 64, "resid": 32, "attn": 32}
-    prompts = _prompts(loaded, 2)
-    inputs = loaded.encode(images[:2], prompts)
+    prompts = family_prompts(loaded, 2)
+    inputs = loaded.encode(family_images[:2], prompts)
     assert bool((inputs["attention_mask"] == 0).any()), "the batch should be left padded"
 
     # The modules' own outputs at the read position, captured independently of the site hooks.
@@ -93,11 +74,11 @@ def test_families_sites_fire_with_the_named_tensor(family, folders, images):
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_families_left_padded_batch_equals_single_examples(family, folders, images):
-    loaded = load_model(str(folders[family]))
-    prompts = _prompts(loaded, 4)
-    batched = read_activations(loaded, images, prompts, SITES, batch_size=4)
-    single = read_activations(loaded, images, prompts, SITES, batch_size=1)
+def test_families_left_padded_batch_equals_single_examples(family, family_folders, family_images, family_prompts):
+    loaded = load_model(str(family_folders[family]))
+    prompts = family_prompts(loaded, 4)
+    batched = read_activations(loaded, family_images, prompts, SITES, batch_size=4)
+    single = read_activations(loaded, family_images, prompts, SITES, batch_size=1)
     assert set(batched) == {site_name(k, L) for k in SITES for L in range(2)}
     for name in batched:
         np.testing.assert_allclose(batched[name], single[name], atol=ATOL, rtol=1e-4, err_msg=f"{family} {name}")
@@ -106,9 +87,9 @@ def test_families_left_padded_batch_equals_single_examples(family, folders, imag
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_families_early_exit_equals_full_forward(family, folders, images):
-    loaded = load_model(str(folders[family]))
-    inputs = loaded.encode(images[:2], _prompts(loaded, 2))
+def test_families_early_exit_equals_full_forward(family, family_folders, family_images, family_prompts):
+    loaded = load_model(str(family_folders[family]))
+    inputs = loaded.encode(family_images[:2], family_prompts(loaded, 2))
     ran = []
     last = loaded.adapter.layers(loaded.model)[1]
     h = last.register_forward_hook(lambda *a: ran.append(1))
@@ -125,22 +106,22 @@ def test_families_early_exit_equals_full_forward(family, folders, images):
         torch.testing.assert_close(early[name], full[name], atol=0, rtol=0)
 
     # max_layers=1 loads layer 0 only and reads the same values
-    small = load_model(str(folders[family]), max_layers=1)
+    small = load_model(str(family_folders[family]), max_layers=1)
     assert small.n_layers == 1 and small.truncated and small.n_layers_total == 2
     assert len(small.adapter.layers(small.model)) == 1
     with Trace(small, [("mlp", 0), ("resid", 0), ("attn", 0)]) as tr:
-        vals = tr.run(small.encode(images[:2], _prompts(small, 2)))
+        vals = tr.run(small.encode(family_images[:2], family_prompts(small, 2)))
     for name in early:
         torch.testing.assert_close(vals[name], early[name], atol=ATOL, rtol=1e-4)
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_families_search_and_early_exit_predictor(family, folders, tmp_path):
+def test_families_search_and_early_exit_predictor(family, family_folders, tmp_path):
     from sn_core.config import SearchConfig
     from sn_core.early_exit import EarlyExitPredictor
     from sn_core.search import run_search
 
-    cfg = SearchConfig(model=str(folders[family]), task="shapes-color", n_examples=16, probe_per_class=2,
+    cfg = SearchConfig(model=str(family_folders[family]), task="shapes-color", n_examples=16, probe_per_class=2,
                        sites=("mlp", "resid"), k=1, n_top=5, batch_size=8, baselines=False)
     res = run_search(cfg, root=tmp_path)
     n_layers = 2
@@ -151,7 +132,7 @@ def test_families_search_and_early_exit_predictor(family, folders, tmp_path):
     assert 0.0 <= s["sn_test_accuracy"] <= 1.0 and s["n_probe"] == 2 * len(res.labels)
     # the early-exit predictor reproduces the searched neuron's stored value for a test example
     clf = res.classifier()
-    loaded = load_model(str(folders[family]))
+    loaded = load_model(str(family_folders[family]))
     pred = EarlyExitPredictor(loaded, clf)
     values, _, split = res.neuron_values(s["sn_neuron_id"])
     i = int(np.flatnonzero(split == "test")[0])
@@ -164,33 +145,33 @@ def test_families_search_and_early_exit_predictor(family, folders, tmp_path):
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_families_generation_baseline_runs(family, folders, images):
+def test_families_generation_baseline_runs(family, family_folders, family_images, family_prompts):
     """The base-model baseline (greedy ``generate`` on a left-padded batch) runs for every family; a random
     model's answers are nonsense, so only their form is checked, and that batching does not change them."""
     from sn_core.baselines import generate_answers
 
-    loaded = load_model(str(folders[family]))
-    prompts = _prompts(loaded, 2)
+    loaded = load_model(str(family_folders[family]))
+    prompts = family_prompts(loaded, 2)
     labels = ("blue", "green", "red", "yellow")
-    batched = generate_answers(loaded, images[:2], prompts, labels, batch_size=2, max_new_tokens=2)
-    single = generate_answers(loaded, images[:2], prompts, labels, batch_size=1, max_new_tokens=2)
+    batched = generate_answers(loaded, family_images[:2], prompts, labels, batch_size=2, max_new_tokens=2)
+    single = generate_answers(loaded, family_images[:2], prompts, labels, batch_size=1, max_new_tokens=2)
     assert len(batched.answers) == 2 and all(isinstance(a, str) for a in batched.answers)
     assert all(p is None or p in labels for p in batched.predicted)
     assert batched.answers == single.answers
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_families_bf16_and_device_map(family, folders, images):
+def test_families_bf16_and_device_map(family, family_folders, family_images, family_prompts):
     """bf16 weights (what a GPU user runs) give the fp32 values to bf16 precision; ``device_map="auto"`` (accelerate
     placement; all on CPU here) with fp32 gives them exactly."""
-    fp32 = load_model(str(folders[family]))
-    bf16 = load_model(str(folders[family]), dtype="bf16")
-    mapped = load_model(str(folders[family]), device_map="auto", dtype="fp32")
+    fp32 = load_model(str(family_folders[family]))
+    bf16 = load_model(str(family_folders[family]), dtype="bf16")
+    mapped = load_model(str(family_folders[family]), device_map="auto", dtype="fp32")
     assert bf16.dtype == torch.bfloat16 and next(bf16.model.parameters()).dtype == torch.bfloat16
-    prompts = _prompts(fp32, 2)
-    ref = read_activations(fp32, images[:2], prompts, ("mlp", "resid"))
-    low = read_activations(bf16, images[:2], prompts, ("mlp", "resid"))
-    same = read_activations(mapped, images[:2], prompts, ("mlp", "resid"))
+    prompts = family_prompts(fp32, 2)
+    ref = read_activations(fp32, family_images[:2], prompts, ("mlp", "resid"))
+    low = read_activations(bf16, family_images[:2], prompts, ("mlp", "resid"))
+    same = read_activations(mapped, family_images[:2], prompts, ("mlp", "resid"))
     for name in ref:
         scale = np.abs(ref[name]).max()
         assert np.abs(low[name] - ref[name]).max() <= 0.05 * scale, name
@@ -198,12 +179,12 @@ def test_families_bf16_and_device_map(family, folders, images):
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_families_mixed_image_sizes_batch_equals_single(family, folders, images):
+def test_families_mixed_image_sizes_batch_equals_single(family, family_folders, family_images):
     """Images of different sizes and aspect ratios in one batch (different visual-token counts for Qwen-VL,
     LLaVA-OneVision anyres and Idefics3/SmolVLM tiling, zero-padded tiles for the latter) read the same values as
     each image alone."""
-    loaded = load_model(str(folders[family]))
-    mixed = [images[0], images[1].resize((64, 24)), images[2].resize((20, 40))]
+    loaded = load_model(str(family_folders[family]))
+    mixed = [family_images[0], family_images[1].resize((64, 24)), family_images[2].resize((20, 40))]
     prompts = [loaded.prompt("What color is the shape? Answer with one word.")] * 3  # same text: padding = images
     if family not in ("llava", "gemma3"):  # these two resize every image to one fixed square
         mask = loaded.encode(mixed, prompts)["attention_mask"]
@@ -214,7 +195,7 @@ def test_families_mixed_image_sizes_batch_equals_single(family, folders, images)
         np.testing.assert_allclose(batched[name], single[name], atol=ATOL, rtol=1e-4, err_msg=f"{family} {name}")
 
 
-def test_families_gemma3_truncation_through_a_global_layer(tmp_path, images):
+def test_families_gemma3_truncation_through_a_global_layer(tmp_path, family_images, family_prompts):
     """Gemma 3 alternates five sliding-window layers and one global layer: loading 6 of 7 layers slices
     ``layer_types`` with them, and the global layer 5 reads what it reads in the full model."""
     folder = save_tiny_vlm("gemma3", tmp_path / "gemma3-7L", n_layers=7)
@@ -222,8 +203,8 @@ def test_families_gemma3_truncation_through_a_global_layer(tmp_path, images):
     part = load_model(str(folder), max_layers=6)
     types = part.model.config.text_config.layer_types
     assert len(types) == 6 and types[5] == "full_attention" and types[:5] == ["sliding_attention"] * 5
-    prompts = _prompts(full, 2)
-    a = read_activations(full, images[:2], prompts, ("mlp", "resid"), layers=[5])
-    b = read_activations(part, images[:2], prompts, ("mlp", "resid"), layers=[5])
+    prompts = family_prompts(full, 2)
+    a = read_activations(full, family_images[:2], prompts, ("mlp", "resid"), layers=[5])
+    b = read_activations(part, family_images[:2], prompts, ("mlp", "resid"), layers=[5])
     for name in a:
         np.testing.assert_allclose(b[name], a[name], atol=ATOL, rtol=1e-4, err_msg=name)
