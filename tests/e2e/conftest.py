@@ -73,13 +73,12 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = ctx.new_page()
-    pg.set_default_timeout(60_000)
-    yield pg
-    ctx.close()
+def new_page(browser, timeout_ms: float):
+    """A page in a fresh browser context (its own cookies, hence its own Streamlit session), 1400 x 1000;
+    close it with ``page.context.close()``."""
+    pg = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    pg.set_default_timeout(timeout_ms)
+    return pg
 
 
 def wait_idle(page, timeout: float = 120_000) -> None:

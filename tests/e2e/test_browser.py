@@ -10,7 +10,7 @@ import json
 import re
 
 import pytest
-from conftest import shot, wait_idle
+from conftest import new_page, shot, wait_idle
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
@@ -53,14 +53,12 @@ def _clean(page) -> None:
 @pytest.fixture(scope="module")
 def session(browser, server):
     """One browser session walked through the pages in order (Streamlit state is per session)."""
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = ctx.new_page()
-    page.set_default_timeout(240_000)
+    page = new_page(browser, 240_000)
     page.goto(server)
     page.wait_for_selector('[data-testid="stSidebarNav"]')
     wait_idle(page)
     yield page
-    ctx.close()
+    page.context.close()
 
 
 def test_search_runs_in_the_browser(session):
@@ -122,15 +120,13 @@ def test_inspector_and_shared_url(session, browser):
     expect(page.locator('[data-testid="stImage"]').nth(1)).to_be_visible()  # top / bottom examples
     shot(page, "3-inspector")
     # the shared URL opens the same neuron in a fresh session
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    other = ctx.new_page()
-    other.set_default_timeout(120_000)
+    other = new_page(browser, 120_000)
     other.goto(url)
     other.wait_for_selector('[data-testid="stMetric"]')
     wait_idle(other)
     _clean(other)
     assert _metric(other, "Test accuracy") == test_acc
-    ctx.close()
+    other.context.close()
 
 
 def test_playground_upload_and_predict(session, tmp_path):
