@@ -1,9 +1,10 @@
 """Activations at the read position: a tracing scope, batched extraction, and the cached, resumable version.
 
 The tracing scope (:class:`Trace`, baukit-style) registers hooks on the modules holding the requested sites,
-keeps only the read position (column -1: batches are left padded, ``sn_core.prompts.encode``) and raises a
-private :class:`StopForward` after the deepest requested layer, so later layers, the final norm and the LM head
-never run. Its exit removes every hook it added, also after an exception. Extraction and early exit share it,
+keeps only the read position (column -1: batches are left padded, ``sn_core.prompts.encode``) and ends the
+forward pass after the deepest requested layer, so later layers, the final norm and the LM head never run: where
+the adapter can run the truncated pass itself (``ModelAdapter.prefix_forward``, LLaVA with a Llama decoder) it
+does, otherwise the model's own forward is stopped by a hook raising a private :class:`StopForward`. Its exit removes every hook it added, also after an exception. Extraction and early exit share it,
 so they agree by construction.
 
 :func:`extract` runs a whole task through the scope in chunks and writes each finished chunk to the activation
@@ -48,11 +49,16 @@ class Trace:
         tr.values["blocks.3.mlp.hook_post"]       # [batch, d_mlp] at the read position
 
     ``stop_after`` defaults to the deepest requested layer; ``None`` sites with ``stop_after`` set only truncate.
-    ``position`` is the read column (-1 with left padding).
+    ``position`` is the read column (-1 with left padding). With ``direct`` (default), an adapter that can run the
+    truncated pass itself (``ModelAdapter.prefix_forward``: LLaVA with a Llama decoder, e.g. the demo) does so,
+    which saves the wrappers' per-call work; the values are the same bit for bit, and ``ran_direct`` says which path
+    the last ``run`` took.
     """
 
-    def __init__(self, loaded, sites: Iterable[tuple[str, int]], stop_after: int | None = -1, position: int = -1):
+    def __init__(self, loaded, sites: Iterable[tuple[str, int]], stop_after: int | None = -1, position: int = -1,
+                 direct: bool = True):
         self.loaded = loaded
+        self.direct = direct  # let the adapter run the truncated pass itself (ModelAdapter.prefix_forward)
         self.sites = [(site_kind(k), int(layer)) for k, layer in sites]
         deepest = max((layer for _, layer in self.sites), default=None)
         self.stop_after = deepest if stop_after == -1 else stop_after
@@ -60,6 +66,8 @@ class Trace:
         self.values: dict[str, torch.Tensor] = {}
         self._handles: list = []
         self._lock = None
+        self._stop_armed = True
+        self.ran_direct = False
 
     def _capture(self, name: str, side: str):
         pos = self.position
@@ -94,7 +102,8 @@ class Trace:
                                      f"layers loaded (0..{len(layers) - 1})")
 
                 def stop(module, args, output):
-                    raise StopForward()
+                    if self._stop_armed:
+                        raise StopForward()
                 # Registered after the capture hooks, so the resid site of the same layer is read first.
                 self._handles.append(layers[self.stop_after].register_forward_hook(stop))
         except BaseException:
@@ -105,9 +114,15 @@ class Trace:
     def run(self, inputs: dict) -> dict[str, torch.Tensor]:
         """One forward pass (inference mode) through the scope; returns ``values``."""
         self.values.clear()
+        self.ran_direct = False
         try:
             with torch.inference_mode():
-                self.loaded.model(**inputs)
+                if self.direct and self.stop_after is not None:
+                    self._stop_armed = False  # the direct path ends at the stop layer by itself
+                    self.ran_direct = self.loaded.adapter.prefix_forward(self.loaded.model, inputs, self.stop_after)
+                if not self.ran_direct:
+                    self._stop_armed = True
+                    self.loaded.model(**inputs)
         except StopForward:
             pass
         missing = [site_name(k, layer) for k, layer in self.sites if site_name(k, layer) not in self.values]

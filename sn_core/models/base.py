@@ -95,6 +95,18 @@ class ModelAdapter:
             return get_module(block, self.attn_out), "input"
         return block, "output"
 
+    # ------------------------------------------------------------------ truncated forward
+    def prefix_forward(self, model, inputs: dict, last_layer: int) -> bool:
+        """Run the forward pass on ``inputs`` (``forward_inputs`` of a batch) through decoder layer ``last_layer``
+        only, calling the modules directly: no later layer, final norm or LM head, and no exception to stop.
+        Hooks on the modules that run fire as in ``model(**inputs)``. Returns False, without running anything,
+        where this adapter has no direct path for ``model`` or ``inputs``; the caller then runs ``model(**inputs)``
+        and stops it with a hook (``sn_core.extract.Trace``), which works for every family. A direct path saves
+        the per-call work of the wrappers around the language model (about 1 ms on the demo model on a CPU, a
+        fifth of an early exit after layer 0 at batch 1); it must give the same values, bit for bit
+        (``tests/integration/test_engine.py``)."""
+        return False
+
     # ------------------------------------------------------------------ inputs
     def load_processor(self, path, **kwargs):
         """The checkpoint's processor (``AutoProcessor.from_pretrained``). Families override it to work without

@@ -2,8 +2,16 @@
 style decoder at ``model.language_model.layers``)."""
 from __future__ import annotations
 
+import torch
+
 from .base import ModelAdapter
 from .registry import register_adapter
+
+# Text models whose forward is exactly: causal mask, rotary embeddings, the decoder layers in turn (read in
+# transformers 5.24). Others (sliding-window masks in Mistral / Qwen2, Gemma's embedding scale, ...) take the
+# generic hooked path.
+_DIRECT_TEXT_MODELS = ("LlamaModel",)
+_DIRECT_INPUTS = {"input_ids", "attention_mask", "pixel_values", "position_ids", "use_cache"}
 
 
 @register_adapter
@@ -16,3 +24,31 @@ class LlavaAdapter(ModelAdapter):
     projector_path = "model.multi_modal_projector"
     text_config_attr = "text_config"
     needs_position_ids = True
+
+    def prefix_forward(self, model, inputs: dict, last_layer: int) -> bool:
+        """``LlavaModel.forward`` then ``LlamaModel.forward`` as transformers 5.24 writes them (image features
+        into the placeholder embeddings, causal mask, rotary embeddings, layers), stopped after ``last_layer``."""
+        core = getattr(model, "model", None)
+        lm = getattr(core, "language_model", None)
+        if (type(lm).__name__ not in _DIRECT_TEXT_MODELS or not set(inputs) <= _DIRECT_INPUTS
+                or inputs.get("use_cache") or "input_ids" not in inputs):
+            return False
+        from transformers.masking_utils import create_causal_mask
+
+        ids = inputs["input_ids"]  # [batch, pos]
+        embeds = lm.embed_tokens(ids)  # [batch, pos, d_model]
+        if inputs.get("pixel_values") is not None:
+            feats = core.get_image_features(pixel_values=inputs["pixel_values"], return_dict=True).pooler_output
+            feats = torch.cat(feats, dim=0).to(embeds.device, embeds.dtype)  # [n_image_tokens, d_model]
+            where = core.get_placeholder_mask(ids, inputs_embeds=embeds, image_features=feats)  # [batch, pos, 1]
+            embeds = embeds.masked_scatter(where, feats)
+        pos = inputs.get("position_ids")
+        if pos is None:
+            pos = torch.arange(embeds.shape[1], device=embeds.device).unsqueeze(0)  # [1, pos]
+        mask = create_causal_mask(config=lm.config, inputs_embeds=embeds, attention_mask=inputs.get("attention_mask"),
+                                  cache=None, position_ids=pos)
+        rope = lm.rotary_emb(embeds, position_ids=pos)
+        hidden = embeds
+        for layer in lm.layers[:last_layer + 1]:
+            hidden = layer(hidden, attention_mask=mask, position_embeddings=rope, position_ids=pos)
+        return True

@@ -94,6 +94,33 @@ def test_site_values_equal_an_unhooked_full_forward(tiny_llava):
         torch.testing.assert_close(got[name], r, atol=1e-5, rtol=1e-5, msg=name)
 
 
+def test_direct_truncated_pass_equals_the_hooked_model_forward_bit_for_bit(tiny_llava, monkeypatch):
+    """LLaVA's ``prefix_forward`` (the modules called directly, no wrappers, no stop exception) reads exactly what
+    the model's own forward stopped by a hook reads, on a left-padded batch, at every site and layer."""
+    import sn_core.models.llava as llava_adapter
+
+    inputs = tiny_llava.encode(_images(3), _prompts(tiny_llava, 3))
+    assert bool((inputs["attention_mask"] == 0).any()), "batch should be left padded"
+    pairs = [(k, L) for L in range(tiny_llava.n_layers) for k in SITES]
+    for stop in range(tiny_llava.n_layers):
+        want = [(k, L) for k, L in pairs if L <= stop]
+        with Trace(tiny_llava, want, stop_after=stop) as tr:
+            direct = {k: v.clone() for k, v in tr.run(inputs).items()}
+            assert tr.ran_direct
+        with Trace(tiny_llava, want, stop_after=stop, direct=False) as tr:
+            hooked = {k: v.clone() for k, v in tr.run(inputs).items()}
+            assert not tr.ran_direct
+        assert direct.keys() == hooked.keys() == {site_name(k, L) for k, L in want}
+        for name in direct:
+            assert torch.equal(direct[name], hooked[name]), (stop, name)
+    assert _our_hooks(tiny_llava.model) == 0
+    # A text model the direct path was not written for takes the hooked path, with the same values.
+    monkeypatch.setattr(llava_adapter, "_DIRECT_TEXT_MODELS", ())
+    with Trace(tiny_llava, [("mlp", 1)]) as tr:
+        assert torch.equal(tr.run(inputs)[site_name("mlp", 1)], direct[site_name("mlp", 1)])
+        assert not tr.ran_direct
+
+
 def test_left_padded_batch_reads_the_same_values_as_single_examples(tiny_llava):
     n = 4
     imgs, prompts = _images(n), _prompts(tiny_llava, n)

@@ -96,6 +96,9 @@ def test_families_early_exit_equals_full_forward(family, family_folders, family_
     try:
         with Trace(loaded, [("mlp", 0), ("resid", 0), ("attn", 0)]) as tr:  # stops after layer 0
             early = {k: v.clone() for k, v in tr.run(inputs).items()}
+        # LLaVA with a Llama decoder runs the truncated pass itself (ModelAdapter.prefix_forward); the others run
+        # the model's own forward and stop it with a hook. Both must equal the full forward bit for bit (below).
+        assert tr.ran_direct == (loaded.model.config.model_type == "llava"), (family, tr.ran_direct)
         assert ran == [], "layer 1 ran although the trace stops after layer 0"
         with Trace(loaded, [("mlp", 0), ("resid", 0), ("attn", 0)], stop_after=None) as tr:  # full forward
             full = {k: v.clone() for k, v in tr.run(inputs).items()}
