@@ -12,7 +12,9 @@ the Super Neuron, apply its rule), on the same fresh images and questions. Two f
 
 Both are warmed up; times are medians over interleaved repeats. The exit layers are ``--layers`` or, by default,
 every layer of the first quarter (``0 .. n_layers/4 - 1``), each with the best Super Neuron of that layer found by a
-search on ``--task`` (probe split; no baselines); its test accuracy is printed beside. The last line is exactly
+search on ``--task`` (probe split; no baselines); its test accuracy is printed beside. A "targets" block then says,
+per batch size, whether an exit in the first quarter is >= 5x faster and reaches >= 90% of its FLOP limit (model
+work), and at which layers both hold. The last line is exactly
 ``speedup <x> limit <y>`` for batch size 1 (end to end) at the first-quarter layer with the most accurate neuron.
 
     python bench/early_exit.py [--model demo] [--task shapes-color] [--layers 0 1] [--batch-sizes 1 8 32]
@@ -89,6 +91,7 @@ def main(argv=None) -> int:
 
     best = {int(r["layer"]): r for r in res.layer_best(res.sites[0]).to_dict(orient="records")}
     headline = None
+    rows = []  # (layer, batch, model speedup, limit)
     for layer in layers:
         clf = res.classifier([best[layer]["neuron_id"]])
         pred = EarlyExitPredictor(loaded, clf, instruction=res.task.instruction)
@@ -103,10 +106,23 @@ def main(argv=None) -> int:
             print(f"{layer:>5} {sn_test:>7.3f} {bs:>5} {1000 * t_full:>11.2f} {1000 * t_early:>12.2f} {speed:>8.2f} "
                   f"{lim:>6.2f} {100 * speed / lim:>8.0f}% {1000 * (e_full + e_early) / 2:>13.2f} {e2e:>11.2f} "
                   f"{100 * e2e / lim:>8.0f}%", flush=True)
+            rows.append((layer, bs, speed, lim))
             if bs == a.batch_sizes[0] and (headline is None or sn_test > headline[0]):
                 headline = (sn_test, e2e, lim)
         print(f"      (layer {layer}: Super Neuron {', '.join(clf.neurons_)}, accuracy on the timed examples "
               f"{acc_fresh:.3f})")
+    quarter = [r for r in rows if r[0] < max(1, n_layers // 4)]
+    if quarter:  # the issue's targets, per batch size, on the model work (what the FLOP limit counts)
+        print("targets (model work, exits in the first quarter):")
+        for bs in a.batch_sizes:
+            mine = [r for r in quarter if r[1] == bs]
+            fast = max(mine, key=lambda r: r[2])
+            share = max(mine, key=lambda r: r[2] / r[3])
+            both = [r for r in mine if r[2] >= 5 and r[2] >= 0.9 * r[3]]
+            print(f"  batch {bs:>3}: fastest {fast[2]:.2f}x (layer {fast[0]}) -> >= 5x {'met' if fast[2] >= 5 else 'not met'}; "
+                  f"best share {100 * share[2] / share[3]:.0f}% of the limit (layer {share[0]}) -> >= 90% "
+                  f"{'met' if share[2] >= 0.9 * share[3] else 'not met'}; both at one layer: "
+                  f"{', '.join(f'layer {r[0]}' for r in both) or 'none'}")
     print(f"speedup {headline[1]:.2f} limit {headline[2]:.2f}")
     return 0
 
