@@ -34,7 +34,9 @@ nav = st.navigation({
     "Learn": [PAGES["about"]],
 })
 app_state.sync_query_params()
+app_state.keep_search_in_url()  # a refresh reopens the current search (page switches drop the parameters)
 side = st.sidebar.empty()
 app_state.sidebar(side.container())  # drawn before the page (kept if the page stops early) ...
 nav.run()
+app_state.keep_search_in_url()  # the page may have started or reopened a search
 app_state.sidebar(side.container())  # ... and redrawn after it, with the search / neuron the page left

@@ -43,6 +43,7 @@ STAGE_LABELS = {
     "score": "Scoring neurons (layers)",
     "baselines": "Running baselines",
     "generate": "Generating full-model answers (examples)",
+    "timing": "Timing both paths (repeats)",
 }
 
 
@@ -163,6 +164,42 @@ def set_search(key: str) -> None:
 
 def select_neuron(nid: str) -> None:
     st.session_state[NEURON] = nid
+
+
+def keep_search_in_url() -> None:
+    """Write the current search into the URL (``?search=<key>``) on every page, so that a browser refresh or a
+    copied address reopens it (page switches drop query parameters). The inspector adds ``&neuron=``."""
+    key = st.session_state.get(SEARCH)
+    if key and st.query_params.get("search") != key:
+        st.query_params["search"] = key
+        st.session_state["_qp_search"] = key
+
+
+# ---------------------------------------------------------------------------------------------- upload privacy
+MY_UPLOADS = "sn_my_uploads"  # upload folders (resolved paths) this session saved
+
+
+def remember_upload(folder: Path) -> None:
+    """Mark an upload folder as this session's (its searches are listed to this session only)."""
+    st.session_state.setdefault(MY_UPLOADS, set()).add(str(Path(folder).resolve()))
+
+
+def visible_searches(rows: list[dict]) -> list[dict]:
+    """The previous searches this session may list: every search of a bundled task or a server path, but searches
+    of uploaded data only for the session that uploaded it (another user's upload is private to them; its search
+    still opens from a link that carries its key, which only someone it was shared with has)."""
+    uploads = (cache_root() / "uploads").resolve()
+    mine = st.session_state.get(MY_UPLOADS, set())
+    out = []
+    for r in rows:
+        task = str((r.get("config") or {}).get("task") or "")
+        path = Path(task).resolve() if task and ("/" in task or os.sep in task) else None
+        if path is not None and path.is_relative_to(uploads):
+            folder = uploads / path.relative_to(uploads).parts[0]
+            if str(folder) not in mine:
+                continue
+        out.append(r)
+    return out
 
 
 def sync_query_params() -> None:
@@ -314,7 +351,8 @@ PAGES: dict = {}
 
 def go(page: str) -> None:
     """Switch to a registered page by its short name (``search``, ``layer_map``, ``inspector``, ...)."""
-    st.switch_page(PAGES[page])
+    key = st.session_state.get(SEARCH)
+    st.switch_page(PAGES[page], query_params={"search": key} if key else None)
 
 
 def short_key(key: str | None) -> str:

@@ -113,15 +113,11 @@ else:
         vals, labels, split = np.asarray(vals, float), np.asarray(labels).astype(str), np.asarray(split).astype(str)
         params = res.neuron_params(nid)
         classes = [str(c) for c in res.labels]
-        means = params.get("class_means") or {}
-        thr = params.get("threshold") if len(classes) == 2 and params.get("rule") != "nearest_mean" else None
         fig = plots.class_histograms({"test": (vals[split == "test"], labels[split == "test"])}, classes,
-                                     threshold=thr, class_means=None if thr is not None else
-                                     [means.get(c) for c in classes], title=f"The best neuron, {nid}")
+                                     **plots.rule_guides(params, classes), title=f"The best neuron, {nid}")
         st.plotly_chart(fig, key="about_hist", alt="Histogram of the best neuron's value per class, test split")
         st.caption("Held-out images, coloured by their true class: the neuron's value alone separates them. "
-                   + ("The dashed line is the threshold." if thr is not None else
-                      "Dotted lines are the class means; each image goes to the nearest one."))
+                   + plots.rule_caption(params))
     with S.guarded("Per-layer curve", stop=False):
         st.plotly_chart(plots.best_per_layer(res.layer_best(site), s.get("base_accuracy"),
                                              s.get("null_probe_accuracy"), s.get("chance"),

@@ -26,7 +26,8 @@ rows = [
      "training-free: one threshold / class means per neuron"),
     ("Base model (generated answer)", s.get("base_accuracy"), "greedy answer matched to the label set"),
     ("SAV (top-20 attention heads)", s.get("sav_test_accuracy"), "training-free: class-mean head vectors vote"),
-    (f"Linear probe (layer {s.get('probe_lr_layer')})", s.get("probe_lr_test_accuracy"),
+    ("Linear probe" + (f" (layer {s['probe_lr_layer']})" if s.get("probe_lr_layer") is not None else ""),
+     s.get("probe_lr_test_accuracy"),
      "logistic regression on the residual stream: trained, an upper reference"),
 ]
 table = pd.DataFrame(rows, columns=["method", "test_accuracy", "what it is"])
@@ -68,13 +69,18 @@ if st.button("Measure speed", key="cmp_speed", type="primary"):
         questions = [task.examples[int(i)].question for i in idx]
         prompts = [loaded.prompt(task.prompt_text(q)) for q in questions]
         pred = EarlyExitPredictor(loaded, res.classifier(), instruction=task.instruction)
-        out, total, step = [], len(batch_sizes) * repeats, 0
-        for bs in batch_sizes:
+        runnable = sorted(bs for bs in batch_sizes if bs <= len(images))
+        skipped = sorted(set(batch_sizes) - set(runnable))
+        if not runnable:
+            raise ValueError(f"every batch size chosen is larger than the {len(images)} image(s) timed; choose more "
+                             "images or a smaller batch size")
+        out, total, step = [], len(runnable) * repeats, 0
+        for bs in runnable:
             pred.predict_batch(images[:bs], questions[:bs], batch_size=bs)  # warm-up
             generate_answers(loaded, images[:bs], prompts[:bs], list(res.labels), batch_size=bs)
             ee, full = [], []
             for _ in range(repeats):
-                bar("generate", step, total)
+                bar("timing", step, total)
                 step += 1
                 preds = pred.predict_batch(images, questions, batch_size=bs)
                 ee.append(sum(p.seconds for p in preds))
@@ -93,7 +99,9 @@ if st.button("Measure speed", key="cmp_speed", type="primary"):
                                           new_tokens=label_token_budget(loaded.processor, list(res.labels)))["ratio"])
         except Exception:  # noqa: BLE001 - the FLOPs ratio is an optional extra; the timings stand on their own
             flop = None
-        st.session_state["cmp_speed_result"] = {"key": res.key, "rows": out, "flop": flop}
+        bar("timing", total, total)
+        st.session_state["cmp_speed_result"] = {"key": res.key, "rows": out, "flop": flop, "skipped": skipped,
+                                                "n_images": len(images)}
     bar.clear()
 
 sp = st.session_state.get("cmp_speed_result")
@@ -106,6 +114,9 @@ if sp and sp["key"] == res.key:
     st.dataframe(wide.reset_index(), hide_index=True,
                  column_config={c: st.column_config.NumberColumn(format="%.2f") for c in wide.columns})
     st.plotly_chart(plots.latency_bars(df), key="cmp_lat", alt="Latency per example, full vs early exit")
+    if sp.get("skipped"):
+        st.caption(f"Not timed: batch size(s) {', '.join(map(str, sp['skipped']))}, larger than the "
+                   f"{sp.get('n_images')} image(s) measured (such a batch would hold fewer images than its label).")
     if sp.get("flop"):
         st.caption(f"Analytic FLOPs ratio (the speedup early exit could reach on this model): "
                    f"{float(sp['flop']):.1f}×. Measured ratios are lower when fixed costs (vision encoder, Python "

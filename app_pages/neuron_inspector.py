@@ -23,9 +23,14 @@ ranked = [str(x) for x in top["neuron_id"]]
 nid = st.session_state.get(S.NEURON) or s.get("sn_neuron_id") or ranked[0]
 with S.guarded("Neuron id"):
     kind, layer, index = parse_neuron_id(nid)
+    if kind not in res.sites:
+        raise ValueError(f"the {kind} site of {nid} was not searched; this search covers the site(s) "
+                         f"{', '.join(res.sites)} (run a search with that site to inspect it)")
     if layer not in res.layers:
         raise ValueError(f"layer {layer} of {nid} was not searched; this search covers layers "
                          f"{', '.join(str(x) for x in res.layers)}")
+    if index >= res.scores(kind).shape[1]:
+        raise ValueError(f"{nid} is out of range: the {kind} site has {res.scores(kind).shape[1]} neurons per layer")
 
 with st.container(border=True):
     c = st.columns([3, 1, 1, 1, 1])
@@ -73,10 +78,8 @@ test_acc = float(clf.score(X_test, labels[is_test]))
 rank_txt = f"rank {pos + 1} of the top {len(ranked)}" if in_rank else "not in the top list"
 
 st.subheader(f"`{nid}`")
-st.caption(f"Layer {layer}, {kind} site, neuron {index}; {rank_txt}. Rule: **{params.get('rule')}**"
-           + (f", threshold {params['threshold']:.4g}, polarity {'+' if params.get('polarity', 1) > 0 else '−'} "
-              f"(predicts {classes[1] if params.get('polarity', 1) > 0 else classes[0]!r} above the threshold)"
-              if params.get("threshold") is not None and len(classes) == 2 else "") + ".")
+st.caption(f"Layer {layer}, {kind} site, neuron {index}; {rank_txt}. Rule: **{params.get('rule')}**. "
+           + plots.rule_caption(params))
 m = st.columns(4)
 m[0].metric("Probe accuracy", f"{100 * probe_acc:.1f}%", help="On the split that fitted the rule and ranked it.")
 m[1].metric("Test accuracy", f"{100 * test_acc:.1f}%", help="Held-out split: the honest number.")
@@ -85,20 +88,12 @@ m[3].metric("Null control (probe)", "n/a" if s.get("null_probe_accuracy") is Non
             else f"{100 * s['null_probe_accuracy']:.1f}%")
 
 # ------------------------------------------------------------------------------------------------------- plots
-means = params.get("class_means") or {}
-mean_list = [means.get(c) for c in classes] if means else None
-thr = params.get("threshold") if params.get("rule") in ("stump",) or (len(classes) == 2 and "threshold" in params
-                                                                          and params.get("rule") != "nearest_mean") \
-    else None
 fig = plots.class_histograms({"probe": (values[is_probe], labels[is_probe]), "test": (values[is_test],
-                              labels[is_test])}, classes, threshold=thr,
-                             class_means=mean_list if thr is None else None,
+                              labels[is_test])}, classes, **plots.rule_guides(params, classes),
                              title=f"Value of {nid} at the last prompt token, by true class")
 st.plotly_chart(fig, key="ni_hist", alt="Per-class histograms of the neuron's activation on probe and test")
-st.caption("Each colour is one true class. " + ("The dashed line is the threshold fitted on the probe split."
-           if thr is not None else "Dotted lines are the class means fitted on the probe split; an example "
-           "is assigned to the nearest mean.") + " Well separated colours on the **test** panel mean the neuron "
-           "really carries the answer.")
+st.caption("Each colour is one true class. " + plots.rule_caption(params) + " Well separated colours on the "
+           "**test** panel mean the neuron really carries the answer.")
 
 c1, c2 = st.columns([2, 3])
 c1.plotly_chart(plots.confusion_matrix(labels[is_test], pred_test, classes, title="Test split: true vs predicted"),

@@ -19,7 +19,9 @@ st.caption(
 tab_new, tab_prev = st.tabs(["New search", "Previous searches"])
 
 # --------------------------------------------------------------------------------------------------- new search
-with tab_new:
+def new_search() -> None:
+    """The "New search" tab. It returns early (never ``st.stop()``) where input is missing or wrong, so the
+    previous searches and the current search below are still drawn."""
     st.subheader("1 · Model")
     mode = st.radio("Model source", ["demo", "local folder or cached hub id"], horizontal=True, key="model_mode",
                     help="The demo is a small LLaVA-style model shipped with the app. Other models must already be "
@@ -31,10 +33,12 @@ with tab_new:
                                    key="model_path", placeholder="/models/llava-1.5-7b-hf").strip()
         if not model_spec:
             st.info("Type a model folder or hub id, or choose the demo model.")
-            st.stop()
+            return
     loaded = None
-    with S.guarded(f"Loading model {model_spec!r}"):
+    with S.guarded(f"Loading model {model_spec!r}", stop=False):
         loaded = S.get_model(model_spec)
+    if loaded is None:
+        return
     st.session_state[S.MODEL] = model_spec
     widths = ", ".join(f"{k} {v}" for k, v in loaded.widths.items())
     st.caption(f"`{loaded.model_id}`: {loaded.n_layers} decoder layers; neurons per layer by site: {widths}.")
@@ -65,12 +69,17 @@ with tab_new:
                                  placeholder="What is in the image?").strip() or None
         if not files:
             st.info("Upload a task to continue, or choose a bundled task.")
-            st.stop()
-        with S.guarded("Reading the upload"):
+            return
+        kind = None
+        with S.guarded("Reading the upload", stop=False):
             folder = S.save_task_upload(files)
+            S.remember_upload(folder)
             kind, task_arg = S.find_task_source(folder)
             if kind == "folder" and not question:
+                kind = None
                 raise ValueError("this upload is a folder of class subfolders: type the question to ask")
+        if kind is None:
+            return
         st.caption(f"Task read from the upload ({kind}).")
     else:
         task_arg = st.text_input("Path to a .jsonl/.csv manifest or a folder of class subfolders", key="task_path",
@@ -79,10 +88,10 @@ with tab_new:
             or None
         if not task_arg:
             st.info("Type a path, or choose a bundled task.")
-            st.stop()
+            return
         if not Path(task_arg).exists():
             st.error(f"**Task**: path {task_arg!r} not found on the server.")
-            st.stop()
+            return
 
     st.subheader("3 · Search settings")
     c1, c2, c3 = st.columns(3)
@@ -113,7 +122,8 @@ with tab_new:
         from sn_core.config import SearchConfig
         from sn_core.search import run_search
 
-        with S.guarded("Search settings"):
+        config = None
+        with S.guarded("Search settings", stop=False):
             if not sites:
                 raise ValueError("choose at least one site")
             if not layers:
@@ -124,21 +134,31 @@ with tab_new:
                 seed=seed, sites=tuple(sites), layers=tuple(sorted(layers)),
                 l_max=None if l_max < 0 else int(l_max), k=k, rule=rule, metric=metric, baselines=baselines,
                 batch_size=batch_size).validate()
+        if config is None:
+            return
         bar = S.Progress()
-        with S.guarded("Search"):
+        res = None
+        with S.guarded("Search", stop=False):
             res = run_search(config, loaded=loaded, progress=bar, root=str(S.cache_root()))
         bar.clear()
+        if res is None:
+            return
         S.set_search(res.key)
         S.get_search_list.clear()
         st.session_state[S.TASK_LABEL] = str(res.summary.get("task"))
         how = "from the cache" if res.summary.get("cache_hit") else f"in {res.summary.get('seconds', 0):.1f} s"
         st.success(f"Search `{S.short_key(res.key)}` finished {how}.", icon="✅")
 
+
+
+with tab_new:
+    new_search()
+
 # -------------------------------------------------------------------------------------------- previous searches
 with tab_prev:
     rows = []
     with S.guarded("Listing previous searches", stop=False):
-        rows = S.get_search_list(str(S.cache_root()))
+        rows = S.visible_searches(S.get_search_list(str(S.cache_root())))
     if not rows:
         st.info("No previous searches in the store yet.")
     else:

@@ -152,6 +152,23 @@ class SuperNeuronClassifier(ClassifierMixin, BaseEstimator):
         first = np.argmax(np.take_along_axis(top, votes, axis=1), axis=1)  # earliest column voting a top class
         return self.classes_[votes[np.arange(X.shape[0]), first]]
 
+    def neuron_rule(self, j: int = 0) -> dict:
+        """Neuron ``j``'s fitted rule as plain values (for display): ``rule``, ``classes``, ``class_means``
+        (class -> mean), ``threshold`` / ``polarity`` (stump only, else None: ``polarity * (x - threshold) > 0``
+        votes ``classes[1]``), ``ovr_thresholds`` / ``ovr_polarities`` (class -> value; one-vs-rest only),
+        ``probe_score``."""
+        check_is_fitted(self, "classes_")
+        classes = [str(c) for c in self.classes_]
+        out = {"rule": self.rule_, "classes": classes, "threshold": None, "polarity": None,
+               "class_means": {c: float(m) for c, m in zip(classes, self.class_means_[:, j])},
+               "probe_score": float(self.scores_[j])}
+        if self.rule_ == "stump":
+            out.update(threshold=float(self.threshold_[j]), polarity=int(self.polarity_[j]))
+        elif self.rule_ == "ovr_stump":
+            out["ovr_thresholds"] = {c: float(t) for c, t in zip(classes, self.ovr_threshold_[:, j])}
+            out["ovr_polarities"] = {c: int(p) for c, p in zip(classes, self.ovr_polarity_[:, j])}
+        return out
+
     def decision_values(self, X) -> np.ndarray:
         """Per-neuron margins. Stump: ``[n_samples, k]`` = ``polarity * (x - threshold)`` (> 0 votes ``classes_[1]``).
 

@@ -170,13 +170,43 @@ def _edges(values: Sequence[np.ndarray], bins: int) -> np.ndarray:
     return np.linspace(lo, hi, bins + 1)
 
 
+def rule_guides(params: Mapping, classes: Sequence[str]) -> dict:
+    """The lines that show a neuron's fitted rule on :func:`class_histograms`, from ``SearchResult.neuron_params``:
+    ``{"threshold": ...}`` for a stump, ``{"class_thresholds": [...]}`` (in ``classes`` order) for one-vs-rest
+    stumps, ``{"class_means": [...]}`` for the nearest-mean rule."""
+    rule = params.get("rule")
+    if rule == "stump" and params.get("threshold") is not None:
+        return {"threshold": float(params["threshold"])}
+    if rule == "ovr_stump" and params.get("ovr_thresholds"):
+        return {"class_thresholds": [params["ovr_thresholds"].get(str(c)) for c in classes]}
+    means = params.get("class_means") or {}
+    return {"class_means": [means.get(str(c)) for c in classes]}
+
+
+def rule_caption(params: Mapping) -> str:
+    """One sentence saying how the neuron's rule decides and what the lines of :func:`rule_guides` are."""
+    rule, classes = params.get("rule"), list(params.get("classes") or [])
+    if rule == "stump" and params.get("threshold") is not None and len(classes) == 2:
+        above = classes[1] if (params.get("polarity") or 1) > 0 else classes[0]
+        below = classes[0] if above == classes[1] else classes[1]
+        return (f"Threshold rule: above {params['threshold']:.4g} (dashed line) it answers {above!r}, below it "
+                f"{below!r}; fitted on the probe split.")
+    if rule == "ovr_stump":
+        return ("One-vs-rest rule: one threshold per class (dashed lines in the class colours); the neuron answers "
+                "the class whose threshold it clears by the largest signed margin; fitted on the probe split.")
+    return ("Nearest-mean rule: dotted lines are the class means on the probe split; the neuron answers the class "
+            "whose mean is nearest.")
+
+
 def class_histograms(splits: Mapping[str, tuple[np.ndarray, Sequence[str]]], classes: Sequence[str],
                      threshold: float | None = None, class_means: Sequence[float] | None = None,
-                     bins: int = 30, title: str | None = None, value_label: str = "activation") -> go.Figure:
+                     bins: int = 30, title: str | None = None, value_label: str = "activation",
+                     class_thresholds: Sequence[float | None] | None = None) -> go.Figure:
     """Overlaid per-class histograms of one neuron's value, one panel per split (e.g. probe, test).
 
-    ``splits`` maps a split name to ``(values [n], labels [n])``. The stump threshold (binary) or the class means
-    (nearest-mean rule) are drawn as vertical lines; shared bin edges make panels comparable.
+    ``splits`` maps a split name to ``(values [n], labels [n])``. The stump threshold (binary, dashed black), the
+    class means (nearest-mean rule, dotted, class colours) or the one-vs-rest thresholds (dashed, class colours)
+    are drawn as vertical lines (:func:`rule_guides` picks them); shared bin edges make panels comparable.
     """
     names = list(splits)
     colors = class_colors(classes)
@@ -201,6 +231,10 @@ def class_histograms(splits: Mapping[str, tuple[np.ndarray, Sequence[str]]], cla
             for i, m in enumerate(class_means):
                 if m is not None and np.isfinite(m):
                     fig.add_vline(x=float(m), line=dict(color=colors[i], width=2, dash="dot"), row=1, col=j)
+        if class_thresholds is not None:
+            for i, t in enumerate(class_thresholds):
+                if t is not None and np.isfinite(t):
+                    fig.add_vline(x=float(t), line=dict(color=colors[i], width=2, dash="dash"), row=1, col=j)
         fig.update_xaxes(title_text=value_label, row=1, col=j)
         fig.update_yaxes(title_text="examples" if j == 1 else None, row=1, col=j)
     fig.update_layout(barmode="overlay", bargap=0)
@@ -234,9 +268,11 @@ def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequ
 
 def value_on_histogram(values: np.ndarray, labels: Sequence[str], classes: Sequence[str], value: float,
                        threshold: float | None = None, class_means: Sequence[float] | None = None,
-                       bins: int = 30, title: str | None = None) -> go.Figure:
+                       bins: int = 30, title: str | None = None,
+                       class_thresholds: Sequence[float | None] | None = None) -> go.Figure:
     """Where one new example's neuron value falls against the probe split's per-class histograms."""
-    fig = class_histograms({"probe": (values, labels)}, classes, threshold, class_means, bins, title)
+    fig = class_histograms({"probe": (values, labels)}, classes, threshold, class_means, bins, title,
+                           class_thresholds=class_thresholds)
     fig.add_vline(x=float(value), line=dict(color="#000000", width=4),
                   annotation_text=f"this image: {value:.3g}", annotation_position="top right")
     return fig

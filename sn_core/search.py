@@ -216,11 +216,8 @@ class SearchResult:
         return clf
 
     def neuron_params(self, nid: str) -> dict:
-        """The fitted 1-D rule of one neuron on the probe split: threshold/polarity or class means."""
-        clf = self.classifier([nid])
-        return {"rule": clf.rule_, "threshold": float(clf.threshold_[0]), "polarity": int(clf.polarity_[0]),
-                "class_means": {str(c): float(m) for c, m in zip(clf.classes_, clf.class_means_[:, 0])},
-                "probe_score": float(clf.scores_[0])}
+        """The fitted 1-D rule of one neuron on the probe split (``SuperNeuronClassifier.neuron_rule``)."""
+        return self.classifier([nid]).neuron_rule(0)
 
     def test_accuracy(self, neuron_ids) -> float:
         """Held-out accuracy of the vote of ``neuron_ids`` (fitted on the probe split)."""

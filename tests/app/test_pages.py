@@ -109,6 +109,25 @@ def test_previous_searches_can_be_reopened(key):
     assert at.session_state[S.SEARCH] == key
 
 
+def test_missing_input_on_new_search_keeps_the_other_sections(key):
+    at = open_page(None, **{S.SEARCH: key})
+    at.radio(key="task_source").set_value("upload").run()  # nothing uploaded yet
+    assert_clean(at)
+    assert any("Upload a task" in i.value for i in at.info)
+    assert key in list(at.dataframe(key="prev_table").value["key"])  # the Previous searches tab is still drawn
+    assert at.dataframe(key="top_table").value is not None  # and so is the current search
+    at.radio(key="task_source").set_value("bundled").run()
+    at.radio(key="model_mode").set_value("local folder or cached hub id").run()  # an empty model path
+    assert key in list(at.dataframe(key="prev_table").value["key"])
+
+
+def test_the_url_keeps_the_current_search_on_every_page(key):
+    """A refresh (or a copied address) reopens the search: every page writes ``?search=`` into the URL."""
+    for page in PAGES[1:]:
+        at = open_page(page, **{S.SEARCH: key})
+        assert at.query_params.get("search") in (key, [key]), (page, dict(at.query_params))
+
+
 def test_unknown_model_shows_an_error_not_a_traceback():
     at = new_app().run(timeout=SEARCH_TIMEOUT)
     at.radio(key="model_mode").set_value("local folder or cached hub id").run()
@@ -163,6 +182,13 @@ def test_uploaded_manifest_with_images_runs_a_search():
     assert not errors(at)
     assert at.session_state[S.TASK_LABEL] == "my-task"
     assert any("finished" in s.value for s in at.success)
+    mine = at.session_state[S.SEARCH]
+    assert mine in list(at.dataframe(key="prev_table").value["key"])  # the uploader sees its search ...
+    other = new_app().run(timeout=SEARCH_TIMEOUT)  # ... another session does not list it
+    listed = [] if not other.dataframe else list(other.dataframe(key="prev_table").value["key"])
+    assert mine not in listed
+    other = open_page("layer_map", **{S.SEARCH: mine})  # a link carrying its key still opens it
+    assert_clean(other) and not errors(other)
 
 
 def test_uploaded_zip_of_class_folders_needs_a_question_then_runs():
@@ -250,6 +276,13 @@ def test_inspector_bad_neuron_id_shows_an_error(key):
     at = open_page("neuron_inspector", **{S.SEARCH: key, S.NEURON: "blocks.7.mlp.hook_post[3]"})
     assert_clean(at)
     assert any("layer 7" in e and "was not searched" in e for e in errors(at))
+    # a site the search did not cover (it searched mlp only), typed or from a shared URL: an error, no traceback
+    at = open_page("neuron_inspector", **{S.SEARCH: key, S.NEURON: "blocks.0.attn.hook_z[5]"})
+    assert_clean(at)
+    assert any("attn site" in e and "was not searched" in e for e in errors(at)), errors(at)
+    at = open_page("neuron_inspector", **{S.SEARCH: key, S.NEURON: "blocks.0.mlp.hook_post[99999]"})
+    assert_clean(at)
+    assert any("out of range" in e for e in errors(at)), errors(at)
 
 
 def test_unknown_search_key_in_the_url_shows_an_error():
@@ -276,6 +309,19 @@ def test_playground_predicts_an_example_with_both_paths(key):
     assert metrics["Prediction"] in res.labels
     assert metrics["Full / early exit"].endswith("×")
     assert len(at.get("plotly_chart")) == 1  # the value on its histogram
+
+
+def test_playground_result_belongs_to_its_image_and_question(key):
+    at = open_page("early_exit", **{S.SEARCH: key})
+    at.slider(key="ee_repeats").set_value(1)
+    at.button(key="ee_go").click().run()
+    assert any(h.value == "2 · Answers" for h in at.subheader)
+    assert any("FLOP bound for this exit" in c.value for c in at.caption)
+    at.number_input(key="ee_example").set_value(3).run()  # another image: the old answers must not stay
+    assert_clean(at)
+    assert not any(h.value == "2 · Answers" for h in at.subheader)
+    at.number_input(key="ee_example").set_value(0).run()  # back to the answered image and question: shown again
+    assert any(h.value == "2 · Answers" for h in at.subheader)
 
 
 def test_playground_upload_an_image_and_predict(key):
@@ -308,13 +354,15 @@ def test_compare_table_speed_and_robustness(key):
     table = at.dataframe[0].value
     assert len(table) == 4 and table["method"].iloc[0].startswith("Super Neuron")
     at.number_input(key="cmp_n").set_value(2)
-    at.multiselect(key="cmp_bs").set_value([1, 4])
+    at.multiselect(key="cmp_bs").set_value([1, 4, 8])
     at.number_input(key="cmp_rep").set_value(1)
     at.button(key="cmp_speed").click().run(timeout=SEARCH_TIMEOUT)
     assert_clean(at)
     assert not errors(at)
     speed = at.dataframe[1].value
-    assert list(speed["batch_size"]) == [1, 4] and (speed["speedup (×)"] > 0).all()
+    # batch 4 and 8 cannot be filled by 2 images: not timed (a "batch 4" row would be a batch of 2), and said so
+    assert list(speed["batch_size"]) == [1] and (speed["speedup (×)"] > 0).all()
+    assert any("Not timed: batch size(s) 4, 8" in c.value for c in at.caption)
     assert any("FLOPs ratio" in c.value for c in at.caption)
     at.button(key="cmp_robust").click().run(timeout=SEARCH_TIMEOUT)
     assert_clean(at)
@@ -322,6 +370,9 @@ def test_compare_table_speed_and_robustness(key):
     rob = at.dataframe[-1].value
     assert list(rob["prompt"]) == ["original", "reworded", "reworded"]
     assert rob["test_accuracy"].between(0, 1).all()
+    at.multiselect(key="cmp_bs").set_value([8])
+    at.button(key="cmp_speed").click().run(timeout=SEARCH_TIMEOUT)
+    assert any("larger than the 2 image(s)" in e for e in errors(at))
 
 
 def test_compare_same_instruction_is_refused(key):

@@ -87,3 +87,33 @@ def test_compare_figures_validate_columns():
                                            "ms_per_example": [10.0, 2.0, 4.0, 1.0]}))
     assert [tr.name for tr in fig.data] == ["full", "early"]
     assert list(fig.data[0].y) == [10.0, 4.0]
+
+
+def _fitted_params(rule, y):
+    """``SearchResult.neuron_params``'s dict (``SuperNeuronClassifier.neuron_rule``) for one fitted neuron."""
+    from sn_core.classifier import SuperNeuronClassifier
+
+    x = np.where(np.asarray(y) == "yes", 2.0, -1.0)[:, None] + np.linspace(0, 0.5, len(y))[:, None]
+    return SuperNeuronClassifier(neurons=("blocks.0.mlp.hook_post[1]",), rule=rule).fit(x, y).neuron_rule(0)
+
+
+@pytest.mark.parametrize("rule", ["stump", "nearest_mean", "ovr_stump"])
+def test_rule_lines_and_caption_follow_the_rule_on_a_binary_task(rule):
+    """Each rule draws its own lines and says what they are (a binary nearest-mean or one-vs-rest neuron has no
+    single threshold: no 'threshold nan' text and no missing dashed line)."""
+    y = ["yes", "no"] * 6
+    params = _fitted_params(rule, y)
+    guides = plots.rule_guides(params, ["yes", "no"])
+    caption = plots.rule_caption(params)
+    assert "nan" not in caption
+    fig = plots.class_histograms({"probe": (np.arange(12.0), y)}, ["yes", "no"], **guides)
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    if rule == "stump":
+        assert set(guides) == {"threshold"} and np.isfinite(guides["threshold"])
+        assert "above" in caption and "'yes'" in caption and len(lines) == 1 and lines[0].line.dash == "dash"
+    elif rule == "nearest_mean":
+        assert set(guides) == {"class_means"} and "mean is nearest" in caption
+        assert len(lines) == 2 and all(s.line.dash == "dot" for s in lines)
+    else:
+        assert set(guides) == {"class_thresholds"} and "One-vs-rest" in caption
+        assert len(lines) == 2 and all(s.line.dash == "dash" for s in lines)
