@@ -119,6 +119,9 @@ def load_predictor(path, model: str | None = None, device: str = "cpu", dtype=No
     from .models import load_model
 
     clf = SuperNeuronClassifier.from_json(Path(path))
+    if clf.neurons is None:
+        raise ArtifactError(f"{path}: the classifier has anonymous columns (no neuron ids), so there is no layer "
+                            "to exit after; save one made by a search (or fitted with neurons=...)")
     name = model or clf.meta_.get("model_id")
     if not name:
         raise ArtifactError(f"{path}: the artifact names no model; pass one (--model)")

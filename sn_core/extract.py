@@ -112,7 +112,8 @@ class Trace:
         return self
 
     def run(self, inputs: dict) -> dict[str, torch.Tensor]:
-        """One forward pass (inference mode) through the scope; returns ``values``."""
+        """One forward pass (inference mode) through the scope; returns a new dict of this pass's values
+        (``values`` holds the latest pass's too)."""
         self.values.clear()
         self.ran_direct = False
         try:
@@ -128,7 +129,7 @@ class Trace:
         missing = [site_name(k, layer) for k, layer in self.sites if site_name(k, layer) not in self.values]
         if missing:
             raise RuntimeError(f"the forward pass never reached {missing}; is the adapter's module path right?")
-        return self.values
+        return dict(self.values)
 
     def close(self) -> None:
         for h in self._handles:

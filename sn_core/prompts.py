@@ -29,13 +29,10 @@ def encode(processor, images: Sequence[Image.Image], prompts: Sequence[str], **k
     Returns the processor's ``BatchFeature`` (``input_ids [batch, pos]``, ``attention_mask [batch, pos]``,
     ``pixel_values`` and family extras). With left padding the read position is ``pos - 1`` for every row.
     """
-    tok = processor.tokenizer
-    old = tok.padding_side
-    tok.padding_side = "left"
-    try:
-        return processor(images=list(images), text=list(prompts), padding=True, return_tensors="pt", **kwargs)
-    finally:
-        tok.padding_side = old
+    # padding_side as a call argument, not by setting tok.padding_side: the processor is shared by threads (app
+    # sessions) and a temporary edit of it could leak into another thread's call.
+    return processor(images=list(images), text=list(prompts), padding=True, padding_side="left", return_tensors="pt",
+                     **kwargs)
 
 
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")

@@ -17,6 +17,8 @@ also written to the store, so the same config (same model weights, task content 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,9 +62,11 @@ def resolve_task(config: SearchConfig) -> Task:
 
 
 def _task_spec(task: Task, config: SearchConfig) -> dict:
+    """How to rebuild ``task`` when the search is reopened (the fingerprint check then proves it is the same)."""
     if task.source == "bundled" and task.name in bundled_task_names():
-        return {"kind": "bundled", "name": task.name, "n": len(task), "data_seed": config.data_seed,
-                "instruction": task.instruction}
+        origin = task.origin or {"n": len(task), "seed": config.data_seed, "part": "eval"}
+        return {"kind": "bundled", "name": task.name, "n": int(origin["n"]), "data_seed": int(origin["seed"]),
+                "part": origin.get("part", "eval"), "instruction": task.instruction}
     p = Path(task.source)
     if p.is_file():
         return {"kind": "manifest", "path": str(p.resolve()), "instruction": task.instruction}
@@ -75,7 +79,7 @@ def _task_spec(task: Task, config: SearchConfig) -> dict:
 def _rebuild_task(spec: dict) -> Task:
     kind = spec.get("kind")
     if kind == "bundled":
-        task = get_task(spec["name"], spec["n"], seed=spec["data_seed"], part="eval")
+        task = get_task(spec["name"], spec["n"], seed=spec["data_seed"], part=spec.get("part", "eval"))
     elif kind == "manifest":
         task = load_manifest(spec["path"])
     elif kind == "folder":
@@ -312,16 +316,21 @@ def list_searches(root=None) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------ run_search
 def _search_layers(cfg: SearchConfig, n_layers: int) -> tuple[int, ...]:
+    """The layers a search scores: ``cfg.layers`` (default all) up to ``cfg.l_max``. Layers above ``l_max`` are
+    dropped before the range check, since the model may have been loaded only up to ``l_max``."""
     layers = tuple(range(n_layers)) if cfg.layers is None else cfg.layers
+    if cfg.l_max is not None:
+        layers = tuple(v for v in layers if v <= cfg.l_max)
     bad = [v for v in layers if v >= n_layers]
     if bad:
         raise ValueError(f"layer {bad[0]} requested, the model has {n_layers} decoder layers (0..{n_layers - 1})")
-    if cfg.l_max is not None:
-        layers = tuple(v for v in layers if v <= cfg.l_max)
     return layers
 
 
 def search_key(cfg: SearchConfig, loaded, fingerprint: str, prompt_hash: str) -> str:
+    """The store key of a search: everything its results depend on. That includes the layers actually scored
+    (``layers=None`` means all layers *of the model as loaded*, so a model loaded with ``max_layers`` must not
+    share a key with the whole model) and, with baselines, the number of layers they could use."""
     from .store import content_key
 
     c = cfg.to_dict()
@@ -329,7 +338,9 @@ def search_key(cfg: SearchConfig, loaded, fingerprint: str, prompt_hash: str) ->
         c.pop(k)  # covered by model_id/weights hash and the task fingerprint/prompts, or irrelevant to results
     return content_key(kind="search", format=SEARCH_FORMAT, model_id=loaded.model_id,
                        weights_hash=loaded.weights_hash, task=fingerprint, prompts=prompt_hash,
-                       dtype=str(loaded.dtype).replace("torch.", ""), config=c)
+                       dtype=str(loaded.dtype).replace("torch.", ""), config=c,
+                       layers=list(_search_layers(cfg, loaded.n_layers)),
+                       baseline_layers=int(loaded.n_layers) if cfg.baselines else None)
 
 
 def run_search(config: SearchConfig | None = None, task: Task | None = None, loaded=None,
@@ -350,8 +361,8 @@ def run_search(config: SearchConfig | None = None, task: Task | None = None, loa
     cfg = (config or SearchConfig()).validate()
     if task is None:
         task = resolve_task(cfg)
-    elif cfg.instruction is not None:
-        task.instruction = cfg.instruction
+    elif cfg.instruction is not None:  # on a copy: the caller's task keeps its own instruction
+        task = dataclasses.replace(task, instruction=cfg.instruction)
     split = make_split(task.y, cfg.probe_per_class, cfg.test_per_class, cfg.seed)
     used = np.union1d(split.probe, split.test)  # [n_used] sorted example indices
     sub = task if len(used) == len(task) else Task(task.name, task.labels, [task.examples[i] for i in used],

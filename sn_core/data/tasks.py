@@ -39,6 +39,7 @@ class Task:
     instruction: str = DEFAULT_INSTRUCTION
     description: str = ""
     source: str = "bundled"  # "bundled", or the manifest / folder path it was read from
+    origin: dict | None = None  # bundled tasks: {"n", "seed", "part"} of get_task, so a search can rebuild it
 
     def __post_init__(self) -> None:
         self.labels = tuple(str(lbl) for lbl in self.labels)
@@ -104,7 +105,8 @@ def get_task(name: str, n: int = 400, seed: int = 0, part: str = "eval") -> Task
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     spec = bundled_spec(name)
-    return Task(name=name, labels=spec.labels, examples=spec.make(n, seed, part), description=spec.description)
+    return Task(name=name, labels=spec.labels, examples=spec.make(n, seed, part), description=spec.description,
+                origin={"n": int(n), "seed": int(seed), "part": part})
 
 
 def balanced_labels(labels: Sequence[str], n: int, rng) -> list[str]:

@@ -108,6 +108,16 @@ def resolve_dtype(dtype, device: str) -> torch.dtype:
     return DTYPES[key]
 
 
+def _device_map_device(device_map) -> str:
+    """"cuda" where a ``device_map`` puts weights on a GPU (so the default dtype is bf16), else "cpu"."""
+    if isinstance(device_map, dict):
+        return "cuda" if any(isinstance(v, int) or str(v).startswith("cuda") for v in device_map.values()) else "cpu"
+    if isinstance(device_map, int) or str(device_map).startswith("cuda"):
+        return "cuda"
+    # "auto", "balanced", "sequential", ...: accelerate places weights on GPUs when there are any
+    return "cuda" if str(device_map) != "cpu" and torch.cuda.is_available() else "cpu"
+
+
 def resolve_device(device: str | None) -> str:
     device = (device or "cpu").lower()
     if device == "auto":
@@ -251,6 +261,11 @@ class ModelInfo:
     n_layers_total: int
     source: Path
 
+    @property
+    def n_layers(self) -> int:
+        """Decoder layers a plain ``load_model`` (no ``max_layers``) would give."""
+        return self.n_layers_total
+
     def prompt(self, text: str) -> str:
         return self.adapter.build_prompt(self.processor, text)
 
@@ -282,7 +297,7 @@ def load_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=Non
         progress("load", 0, 1)
     path, model_id = resolve_model_path(model)
     device = resolve_device(device) if device_map is None else device
-    torch_dtype = resolve_dtype(dtype, device if device_map is None else "cuda")
+    torch_dtype = resolve_dtype(dtype, device if device_map is None else _device_map_device(device_map))
     files_hash = weights_hash(path)
     config, adapter = read_config(path, model, trust_remote_code)
     n_total = adapter.n_layers(config)

@@ -133,3 +133,17 @@ def test_search_json_on_the_demo_model(sn_cache, capsys):
     again = json.loads(out)
     assert again["cache_hit"] and {k: again[k] for k in REQUIRED if k != "cache_hit"} == \
         {k: doc[k] for k in REQUIRED if k != "cache_hit"}
+
+
+def test_predict_with_an_anonymous_classifier_is_a_clear_error(tmp_path, capsys, sn_cache):
+    """A classifier fitted without neuron ids has no exit layer: one line, exit code 2 (it used to be a TypeError)."""
+    import numpy as np
+
+    from sn_core.classifier import SuperNeuronClassifier
+
+    clf = SuperNeuronClassifier().fit(np.arange(8.0)[:, None], list("abababab"))
+    clf.to_json(tmp_path / "anon.json", model_id="demo")
+    get_task("shapes-color", 1, seed=0).examples[0].image.save(tmp_path / "x.png")
+    rc, _, err = _run(capsys, "predict", "--classifier", str(tmp_path / "anon.json"), "--image",
+                      str(tmp_path / "x.png"), "--question", "What color is the shape?")
+    assert rc == 2 and err.startswith("error:") and "anonymous columns" in err, err

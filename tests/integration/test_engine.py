@@ -2,6 +2,7 @@
 cache reuse and resume, loading errors, search."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -266,7 +267,49 @@ def test_search_on_tiny_model_is_cached_and_reloadable(tiny_llava, sn_cache):
     assert res.key in [r["key"] for r in list_searches()]
 
 
+def test_search_keys_and_inputs_that_once_went_wrong(tiny_llava, tiny_llava_dir, sn_cache):
+    """Regressions: a search on a model loaded with max_layers is not the whole model's search; layers above l_max
+    are dropped before the range check; a task passed in (any seed) reopens; the caller's task is not changed."""
+    from sn_core.config import SearchConfig
+    from sn_core.search import SearchResult, run_search
+
+    cfg = SearchConfig(model="unused", task="shapes-color", n_examples=16, probe_per_class=2, baselines=False)
+    small = load_model(str(tiny_llava_dir), max_layers=2)
+    part = run_search(cfg, loaded=small)
+    whole = run_search(cfg, loaded=tiny_llava)
+    assert part.layers == (0, 1) and whole.layers == (0, 1, 2)
+    assert part.key != whole.key and not whole.cache_hit
+    # layers (0, 2) with l_max=1 searches layer 0 only, also on a model loaded up to l_max (as run_search does)
+    capped = dataclasses.replace(cfg, layers=(0, 2), l_max=1)
+    assert run_search(capped, loaded=load_model(str(tiny_llava_dir), max_layers=2)).layers == (0,)
+    # a bundled task generated with another seed, passed in: reopened from the store, the same examples come back
+    task = get_task("shapes-color", 16, seed=3)
+    res = run_search(dataclasses.replace(cfg, instruction="Reply in one word."), task=task, loaded=tiny_llava)
+    assert task.instruction != "Reply in one word."  # the caller's task is untouched
+    nid = res.summary["sn_neuron_id"]
+    again = SearchResult.load(res.key)
+    got = again.examples(nid, n=2)
+    assert [ex.question for _, _, ex in got] == [ex.question for _, _, ex in res.examples(nid, n=2)]
+    assert again.task.instruction == "Reply in one word."
+
+
+def test_trace_run_returns_each_pass_its_own_values(tiny_llava):
+    a_in = tiny_llava.encode(_images(1, seed=1), _prompts(tiny_llava, 1))
+    b_in = tiny_llava.encode(_images(1, seed=2), _prompts(tiny_llava, 1))
+    with Trace(tiny_llava, [("mlp", 1)]) as tr:
+        a = tr.run(a_in)
+        b = tr.run(b_in)
+    assert a is not b and not torch.equal(a[site_name("mlp", 1)], b[site_name("mlp", 1)])
+
+
 # ---------------------------------------------------------------------------------------------- loading
+def test_device_map_on_a_cpu_machine_keeps_float32(tiny_llava_dir):
+    if torch.cuda.is_available():
+        pytest.skip("checks the CPU default")
+    loaded = load_model(str(tiny_llava_dir), device_map="auto")
+    assert loaded.dtype == torch.float32 and next(loaded.model.parameters()).dtype == torch.float32
+
+
 def test_load_model_errors_are_clear_and_fast(tmp_path):
     t0 = time.perf_counter()
     with pytest.raises(UnknownModelError, match="not in the local Hugging Face cache|neither a local folder"):
