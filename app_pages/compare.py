@@ -55,7 +55,7 @@ if st.button("Measure speed", key="cmp_speed", type="primary"):
     from sn_core.early_exit import EarlyExitPredictor
 
     bar = S.Progress()
-    with S.guarded("Speed measurement"):
+    with S.guarded("Speed measurement", stop=False):
         if not batch_sizes:
             raise ValueError("choose at least one batch size")
         loaded = S.get_model(cfg.model, cfg.device, cfg.dtype)
@@ -134,7 +134,7 @@ if st.button("Evaluate under the reworded prompt", key="cmp_robust"):
     from sn_core.search import run_search
 
     bar = S.Progress()
-    with S.guarded("Reworded-prompt search"):
+    with S.guarded("Reworded-prompt search", stop=False):
         if new.strip() == (orig or "").strip():
             raise ValueError(f"the reworded instruction {new!r} is the same as the original one")
         cfg2 = dataclasses.replace(cfg, instruction=new, baselines=False).validate()

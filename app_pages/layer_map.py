@@ -54,12 +54,13 @@ st.caption("Bright cells hold neurons that separate the classes well on the prob
 # ---------------------------------------------------------------------------------------------------- drill-down
 st.subheader("One layer in detail")
 c1, c2 = st.columns([1, 3])
-default_layer = layers[int(np.nanargmax(np.nanmax(scores, axis=1)))]
+filled = np.where(np.isnan(scores), -np.inf, scores)  # NaN scores rank lowest (an all-NaN row cannot break argmax)
+default_layer = layers[int(np.argmax(filled.max(axis=1)))]
 if "lm_layer" not in st.session_state or st.session_state["lm_layer"] not in layers:
     st.session_state["lm_layer"] = default_layer
 layer = c1.selectbox("Layer", layers, key="lm_layer")
 row = scores[layers.index(layer)]  # [width]
-best_idx = int(np.nanargmax(row))
+best_idx = int(np.argmax(filled[layers.index(layer)]))
 index_key = f"lm_index_{site}_{layer}"
 if index_key not in st.session_state:
     st.session_state[index_key] = best_idx

@@ -118,6 +118,8 @@ def new_search() -> None:
         instruction = st.text_input("Answer-format instruction (empty = the task's own)", key="instruction")
         batch_size = int(st.number_input("Batch size", 1, 512, 16, key="batch_size"))
 
+    st.caption("Stay on this page while a search runs: leaving it or clicking elsewhere stops the run, and running "
+               "the same search again resumes from the activations already stored.")
     if st.button("Run search", type="primary", key="run_search"):
         from sn_core.config import SearchConfig
         from sn_core.search import run_search
