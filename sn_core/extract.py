@@ -255,7 +255,8 @@ def extraction_key(loaded, fingerprint: str, prompts: Sequence[str], sites, laye
     from .store import content_key
 
     return content_key(kind="activations", format=EXTRACT_FORMAT, model_id=loaded.model_id,
-                       weights_hash=loaded.weights_hash, task=fingerprint,
+                       weights_hash=loaded.weights_hash, config_hash=getattr(loaded, "config_hash", ""),
+                       task=fingerprint,
                        prompts=hashlib.sha256("\n\0".join(prompts).encode()).hexdigest(),
                        sites=list(sites), layers=list(layers), dtype=str(loaded.dtype).replace("torch.", ""),
                        read_position=-1, chunk_size=int(chunk_size))

@@ -51,6 +51,7 @@ class LoadedModel:
     dtype: torch.dtype
     truncated: bool = False
     extra: dict = field(default_factory=dict)
+    config_hash: str = ""  # sha256 of the folder's config / processor / tokenizer files (model_files_hash)
     # Hooks are global state on the model: a tracing scope in one thread would read (and stop) another thread's
     # forward pass. Every tracing scope and every generation holds this lock (the app shares one model across
     # sessions).
@@ -198,12 +199,28 @@ def weights_hash(path: Path) -> str:
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         cache[cache_key] = digest
-        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp = cache_file.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")  # unique per thread
         tmp.write_text(json.dumps(cache))
         os.replace(tmp, cache_file)
     except OSError:
         pass  # a read-only cache only costs a rehash next time
     return digest
+
+
+CONFIG_SUFFIXES = (".json", ".jinja", ".model", ".txt", ".tiktoken", ".py")
+
+
+def model_files_hash(path: Path) -> str:
+    """sha256 over the model folder's other files that shape activations (configs, processor and tokenizer files,
+    chat template: every top-level ``*.json``, ``*.jinja``, ``*.model``, ``*.txt``, ``*.tiktoken``, ``*.py``; names
+    and bytes, sorted by name). With ``weights_hash`` it identifies what a cached result was computed with, so
+    editing ``config.json`` (say ``vision_feature_layer``) or the image processor's settings in place never reuses
+    stale activations."""
+    h = hashlib.sha256()
+    for f in sorted(Path(path).iterdir(), key=lambda f: f.name):
+        if f.is_file() and f.suffix.lower() in CONFIG_SUFFIXES:
+            h.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()
 
 
 @contextlib.contextmanager
@@ -260,6 +277,7 @@ class ModelInfo:
     adapter: ModelAdapter
     n_layers_total: int
     source: Path
+    config_hash: str = ""
 
     @property
     def n_layers(self) -> int:
@@ -277,7 +295,8 @@ def peek_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=Non
     torch_dtype = resolve_dtype(dtype, resolve_device(device))
     config, adapter = read_config(path, model, trust_remote_code)
     processor = adapter.load_processor(path, local_files_only=True, trust_remote_code=trust_remote_code)
-    return ModelInfo(model_id, weights_hash(path), torch_dtype, processor, adapter, adapter.n_layers(config), path)
+    return ModelInfo(model_id, weights_hash(path), torch_dtype, processor, adapter, adapter.n_layers(config), path,
+                     model_files_hash(path))
 
 
 # ---------------------------------------------------------------------------------------------- load_model
@@ -332,7 +351,7 @@ def load_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=Non
                          weights_hash=files_hash, n_layers=len(layers), n_layers_total=n_total,
                          widths=adapter.widths(config), n_heads=n_heads, d_head=d_head, source=path,
                          dtype=torch_dtype, truncated=len(layers) < n_total,
-                         extra={"load_seconds": time.perf_counter() - t0})
+                         extra={"load_seconds": time.perf_counter() - t0}, config_hash=model_files_hash(path))
     if progress:
         progress("load", 1, 1)
     return loaded
@@ -356,4 +375,5 @@ def wrap_model(model: torch.nn.Module, processor, model_id: str = "in-memory", w
     return LoadedModel(model=model, processor=processor, adapter=adapter, model_id=model_id,
                        weights_hash=weights_hash, n_layers=n, n_layers_total=adapter.n_layers(model.config),
                        widths=adapter.widths(model.config), n_heads=n_heads, d_head=d_head, source=Path("."),
-                       dtype=next(model.parameters()).dtype, truncated=n < adapter.n_layers(model.config))
+                       dtype=next(model.parameters()).dtype, truncated=n < adapter.n_layers(model.config),
+                       config_hash=hashlib.sha256(model.config.to_json_string().encode()).hexdigest())

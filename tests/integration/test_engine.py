@@ -293,6 +293,26 @@ def test_search_keys_and_inputs_that_once_went_wrong(tiny_llava, tiny_llava_dir,
     assert again.task.instruction == "Reply in one word."
 
 
+def test_editing_the_model_config_in_place_is_a_cache_miss(tiny_llava_dir, tmp_path, sn_cache):
+    """Activations depend on config.json too (e.g. which vision layer feeds the projector): an in-place edit must not
+    reuse the cache made before it."""
+    import json
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_llava_dir, folder)
+    task = get_task("shapes-color", 4, seed=0)
+    before = extract(load_model(str(folder)), task, sites=("mlp",), layers=[0], root=tmp_path / "store")
+    assert not before.cache_hit
+    assert extract(load_model(str(folder)), task, sites=("mlp",), layers=[0], root=tmp_path / "store").cache_hit
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["vision_feature_layer"] = -2 if cfg.get("vision_feature_layer", -1) != -2 else -1
+    (folder / "config.json").write_text(json.dumps(cfg))
+    after = extract(load_model(str(folder)), task, sites=("mlp",), layers=[0], root=tmp_path / "store")
+    assert not after.cache_hit and after.key != before.key
+    assert not np.array_equal(after.get("mlp", 0), before.get("mlp", 0))  # the edit really changed the values
+
+
 def test_trace_run_returns_each_pass_its_own_values(tiny_llava):
     a_in = tiny_llava.encode(_images(1, seed=1), _prompts(tiny_llava, 1))
     b_in = tiny_llava.encode(_images(1, seed=2), _prompts(tiny_llava, 1))
