@@ -8,6 +8,9 @@ loop, measured side by side in one run.
   layer ``0..L`` (read-position copies to CPU numpy), stopping after layer ``L`` by the tracing scope;
 - hooked, full model: the same on the model with all its layers, where the tracing scope's stop is what skips
   the later layers and the LM head;
+- hooked, model's own forward: as "hooked", but with the truncated pass left to the model's ``forward`` stopped by
+  a hook (``Trace(direct=False)``), i.e. what the hooks alone add to the plain forward; "hooked" itself lets a
+  LLaVA/Llama adapter run the truncated pass directly (``ModelAdapter.prefix_forward``);
 - loop: the hooked extraction one example at a time (batch size 1).
 
 All three include preprocessing (processor call) and run on the same examples after a warm-up; times are medians
@@ -66,6 +69,13 @@ def main(argv=None) -> int:
     def hooked():
         read_activations(plain_model, images, prompts, sites=a.sites, layers=layers, batch_size=bs)
 
+    def hooked_generic():
+        plain_model.adapter.prefix_forward = lambda *args: False  # instance attribute: this bench's model only
+        try:
+            read_activations(plain_model, images, prompts, sites=a.sites, layers=layers, batch_size=bs)
+        finally:
+            del plain_model.adapter.prefix_forward
+
     def hooked_full():
         read_activations(full, images, prompts, sites=a.sites, layers=layers, batch_size=bs)
 
@@ -73,11 +83,13 @@ def main(argv=None) -> int:
         read_activations(plain_model, images[:a.loop_n], prompts[:a.loop_n], sites=a.sites, layers=layers,
                          batch_size=1)
 
-    fns = {"plain": plain, "hooked": hooked, "hooked_full": hooked_full, "loop": loop}
+    fns = {"plain": plain, "hooked": hooked, "hooked_generic": hooked_generic, "hooked_full": hooked_full,
+           "loop": loop}
     med = time_interleaved(fns, a.repeats, full.device)
     t_plain = med["plain"] / a.n
     t_hooked = med["hooked"] / a.n
     t_hooked_full = med["hooked_full"] / a.n
+    t_generic = med["hooked_generic"] / a.n
     t_loop = med["loop"] / a.loop_n
     n_values = sum(full.widths[s] for s in a.sites) * len(layers)
     print(f"model {full.model_id} ({full.n_layers} layers, {str(full.dtype).replace('torch.', '')}, {full.device}, "
@@ -85,11 +97,14 @@ def main(argv=None) -> int:
           f"({n_values} values per example)")
     print(f"plain forward to layer {layer} (batch {bs}):  {1000 * t_plain:8.2f} ms/example")
     print(f"hooked extraction      (batch {bs}):  {1000 * t_hooked:8.2f} ms/example")
+    print(f"hooked, model's forward (batch {bs}): {1000 * t_generic:8.2f} ms/example  (no direct truncated pass: "
+          "the hooks' own cost)")
     skipped = f"layers {layer + 1}..{full.n_layers - 1}, " if layer < full.n_layers - 1 else ""
     print(f"hooked, full model     (batch {bs}):  {1000 * t_hooked_full:8.2f} ms/example  (the stop skips "
           f"{skipped}the final norm and the LM head)")
     print(f"per-sample loop        (batch 1):   {1000 * t_loop:8.2f} ms/example")
     print(f"batching gain (loop / hooked): {t_loop / t_hooked:.2f}x")
+    print(f"hooks alone (model's forward) / plain: {t_generic / t_plain:.3f}")
     print(f"hook overhead ratio {t_hooked / t_plain:.3f} (target <= 1.10)")
     return 0
 
