@@ -97,6 +97,10 @@ class Trace:
                 self._handles.append(h)
             if self.stop_after is not None:
                 layers = adapter.layers(model)
+                late = [site_name(k, layer) for k, layer in self.sites if layer > self.stop_after]
+                if late:
+                    raise ValueError(f"{late[0]} is after the stop layer {self.stop_after}: the forward pass would "
+                                     "end before reaching it (raise stop_after or drop the site)")
                 if not 0 <= self.stop_after < len(layers):
                     raise ValueError(f"layer {self.stop_after} requested, the model has {len(layers)} decoder "
                                      f"layers loaded (0..{len(layers) - 1})")

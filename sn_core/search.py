@@ -334,8 +334,8 @@ def search_key(cfg: SearchConfig, loaded, fingerprint: str, prompt_hash: str) ->
     from .store import content_key
 
     c = cfg.to_dict()
-    for k in ("model", "task", "device", "batch_size", "n_examples", "data_seed", "question", "instruction"):
-        c.pop(k)  # covered by model_id/weights hash and the task fingerprint/prompts, or irrelevant to results
+    for k in ("model", "task", "device", "batch_size", "n_examples", "data_seed", "question", "instruction", "dtype"):
+        c.pop(k)  # covered by model_id/weights hash, the task fingerprint/prompts and the resolved dtype, or irrelevant
     return content_key(kind="search", format=SEARCH_FORMAT, model_id=loaded.model_id,
                        weights_hash=loaded.weights_hash, config_hash=getattr(loaded, "config_hash", ""),
                        task=fingerprint, prompts=prompt_hash,

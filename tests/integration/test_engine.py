@@ -160,6 +160,11 @@ def test_trace_stops_after_the_deepest_layer_and_leaves_no_hooks(tiny_llava):
         with Trace(tiny_llava, [("mlp", 0), ("mlp", 7)]):
             pass
     assert _all_hooks(model) == before
+    # So does a site after the stop layer (it could never be read), with a message that says so.
+    with pytest.raises(ValueError, match=r"blocks\.2\.mlp\.hook_post is after the stop layer 0"):
+        with Trace(tiny_llava, [("mlp", 2)], stop_after=0):
+            pass
+    assert _all_hooks(model) == before
 
 
 def test_early_exit_equals_full_forward_on_tiny(tiny_llava):
