@@ -13,6 +13,7 @@ import sys
 import time
 
 EXIT_USAGE = 2
+MAX_LAYER_SPAN = 10_000
 JSON_FIELDS = ("model_id", "task", "n_probe", "n_test", "n_classes", "chance", "base_accuracy", "sn_test_accuracy",
                "sn_probe_accuracy", "sn_probe_score", "sn_neuron_id", "sn_layer", "sn_neuron", "sn_site",
                "sn_neuron_ids", "exit_layer", "null_probe_accuracy", "sav_test_accuracy", "probe_lr_test_accuracy",
@@ -39,6 +40,8 @@ def parse_layers(text: str) -> tuple[int, ...]:
                 lo, hi = int(a), int(b)
                 if hi < lo:
                     raise ValueError
+                if hi - lo >= MAX_LAYER_SPAN:  # no model has that many layers; refuse before allocating them
+                    raise CliError(f"layer range {part!r} in --layers is too wide (at most {MAX_LAYER_SPAN} layers)")
                 out.update(range(lo, hi + 1))
             else:
                 out.add(int(part))
@@ -152,9 +155,25 @@ def print_summary(res, top: int, out=sys.stdout) -> None:
         w(f"  {row.rank:>4}  {row.neuron_id:32s} {_fmt(row.probe_score):>7} {_fmt(row.test_accuracy):>7}\n")
 
 
+def _check_writable_file(path: str, flag: str) -> None:
+    """Refuse an output path that cannot be a file before any long work runs."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir():
+        raise CliError(f"{flag} {path!r} is a folder; give a file name (e.g. {str(p / 'classifier.json')!r})")
+    if not p.parent.exists():
+        raise CliError(f"{flag} {path!r}: folder {str(p.parent)!r} does not exist")
+
+
 def cmd_search(a) -> int:
     from .config import SearchConfig
     from .search import run_search
+
+    if a.save_classifier:
+        _check_writable_file(a.save_classifier, "--save-classifier")
+    if a.top < 1:
+        raise CliError(f"--top must be at least 1, got {a.top}")
 
     cfg = SearchConfig(model=a.model, task=a.task, question=a.question, instruction=a.instruction,
                        n_examples=a.n_examples, data_seed=a.data_seed, probe_per_class=a.probe_per_class,
@@ -227,6 +246,12 @@ def main(argv=None) -> int:
     except (ValueError, KeyError, FileNotFoundError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:  # a folder where a file was expected, no permission, disk full: one line, not a traceback
+        print(f"error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("error: out of memory; use fewer examples, layers or a smaller batch size", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("error: interrupted (finished chunks are kept; rerun to resume)", file=sys.stderr)

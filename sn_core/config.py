@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from .scoring import METRICS, RULES
 from .sites import site_kind
 
+MAX_EXAMPLES = 100_000  # bundled tasks draw their images in memory (a 48 px image is ~7 KB)
+
 
 @dataclass(frozen=True)
 class SearchConfig:
@@ -56,6 +58,8 @@ class SearchConfig:
 
         for name in ("n_examples", "probe_per_class", "k", "n_top", "batch_size"):
             positive(name, getattr(self, name))
+        if self.n_examples > MAX_EXAMPLES:  # bundled tasks are generated in memory
+            raise ValueError(f"SearchConfig.n_examples must be at most {MAX_EXAMPLES:,}, got {self.n_examples:,}")
         positive("test_per_class", self.test_per_class, allow_none=True)
         for name in ("seed", "data_seed"):
             v = getattr(self, name)

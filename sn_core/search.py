@@ -401,6 +401,10 @@ def run_search(config: SearchConfig | None = None, task: Task | None = None, loa
     layers = _search_layers(cfg, loaded.n_layers)
     if not layers:
         raise ValueError(f"no layer to search: layers={cfg.layers}, l_max={cfg.l_max}")
+    n_searched = sum(int(loaded.widths[site_kind(s)]) for s in cfg.sites) * len(layers)
+    if cfg.k > n_searched:
+        raise ValueError(f"k={cfg.k} neurons in the vote, but the search covers only {n_searched} neurons "
+                         f"({', '.join(cfg.sites)} x {len(layers)} layer(s))")
 
     # ---- cache lookup with the loaded model's identity (the split was made above: stratified, seeded, disjoint)
     hit = cached(loaded)

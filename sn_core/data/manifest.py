@@ -25,7 +25,8 @@ def _resolve(root: Path, raw: str, where: str, allow_outside: bool) -> Path:
     full = (p if p.is_absolute() else root / p).resolve()
     if not allow_outside and not full.is_relative_to(root.resolve()):
         raise ManifestError(f"{where}: image path {raw!r} points outside the manifest's folder {str(root)!r}; "
-                            "refused (pass allow_outside=True to allow it)")
+                            "refused: put the images in or under the manifest's folder (from Python, "
+                            "load_manifest(..., allow_outside=True) accepts such paths)")
     if not full.is_file():
         raise ManifestError(f"{where}: image file {raw!r} not found (looked for {str(full)!r})")
     return full
@@ -46,7 +47,7 @@ def _read_rows_raw(path: Path) -> list[dict]:
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         rows = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
             if not line.strip():
                 continue
             try:
@@ -58,8 +59,13 @@ def _read_rows_raw(path: Path) -> list[dict]:
             rows.append((n, row))
         return rows
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            return list(enumerate(csv.DictReader(f), start=1))
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark. Header names are matched case- and
+        # space-insensitively ("Image", " label ").
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames:
+                reader.fieldnames = [str(h).strip().lower() for h in reader.fieldnames]
+            return list(enumerate(reader, start=1))
     raise ManifestError(f"{path.name}: unsupported manifest type {suffix!r}; use .jsonl or .csv")
 
 
@@ -76,7 +82,9 @@ def load_manifest(path: str | Path, name: str | None = None, labels: list[str] |
         where = f"{path.name} row {n}"
         missing = [k for k in REQUIRED if row.get(k) in (None, "")]
         if missing:
-            raise ManifestError(f"{where}: missing field(s) {', '.join(missing)} (need {', '.join(REQUIRED)})")
+            found = ", ".join(repr(k) for k in row if k is not None) or "none"
+            raise ManifestError(f"{where}: missing field(s) {', '.join(missing)} (need {', '.join(REQUIRED)}; "
+                                f"found {found})")
         label, question = str(row["label"]).strip(), str(row["question"]).strip()
         if labels is not None and label not in labels:
             raise ManifestError(f"{where}: label {label!r} is not in the label set {labels}")
@@ -104,7 +112,8 @@ def load_image_folder(path: str | Path, question: str, name: str | None = None,
     if not question.strip():
         raise ManifestError("an image-folder task needs a question")
     examples = []
-    classes = sorted(p for p in path.iterdir() if p.is_dir())
+    # hidden folders (.ipynb_checkpoints, .git) and macOS ZIP debris are not classes
+    classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX")))
     for cls in classes:
         for img in sorted(cls.iterdir()):
             if img.suffix.lower() in IMAGE_SUFFIXES and img.is_file():

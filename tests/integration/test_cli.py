@@ -85,6 +85,13 @@ def test_task_from_a_manifest_and_an_image_folder(tiny_llava_dir, sn_cache, tmp_
     (["search", "--task", "no-such-task"], "unknown task 'no-such-task'"),
     (["search", "--model", "nobody/no-model"], "in the local Hugging Face cache"),
     (["search", "--layers", "3-1"], "bad layer spec"),
+    (["search", "--layers", "0-1000000000"], "too wide"),
+    (["search", "--n-examples", "1000000000000"], "n_examples must be at most 100,000"),
+    (["search", "--top", "-5"], "--top must be at least 1"),
+    (["search", "--save-classifier", "."], "is a folder"),
+    (["search", "--save-classifier", "/no/such/dir/sn.json"], "does not exist"),
+    (["search", "--layers", "0", "--k", "100000", "--no-baselines", "--n-examples", "40", "--probe-per-class",
+      "4"], "k=100000 neurons in the vote, but the search covers only 448 neurons"),
     (["search", "--site", "ffn"], "unknown site 'ffn'"),
     (["search", "--probe-per-class", "0"], "probe_per_class must be a positive integer"),
     (["search", "--frobnicate"], "unrecognized arguments"),
@@ -147,3 +154,10 @@ def test_predict_with_an_anonymous_classifier_is_a_clear_error(tmp_path, capsys,
     rc, _, err = _run(capsys, "predict", "--classifier", str(tmp_path / "anon.json"), "--image",
                       str(tmp_path / "x.png"), "--question", "What color is the shape?")
     assert rc == 2 and err.startswith("error:") and "anonymous columns" in err, err
+
+
+def test_a_cache_dir_that_is_a_file_is_a_one_line_error(tmp_path, capsys, sn_cache):
+    (tmp_path / "not-a-dir").write_text("x")
+    rc, out, err = _run(capsys, "search", "--cache-dir", str(tmp_path / "not-a-dir" / "sub"), "--layers", "0",
+                        "--no-baselines", "--n-examples", "40", "--probe-per-class", "4", "--quiet")
+    assert rc == 2 and err.startswith("error:") and "Traceback" not in err, err

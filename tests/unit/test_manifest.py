@@ -32,6 +32,23 @@ def test_csv_manifest_loads(images):
     assert load_manifest(images / "m.csv").y == ["red", "blue"]
 
 
+def test_spreadsheet_exports_load(images):
+    """Excel's "CSV UTF-8" starts with a byte-order mark and headers come capitalised or padded; a JSONL saved by
+    some editors has a BOM too. All load; a header that really lacks a field names the columns it found."""
+    (images / "excel.csv").write_bytes(b"\xef\xbb\xbfImage, Question ,LABEL\na.png,\"Colour, please?\",red\n"
+                                       b"b.png,\"Colour, please?\",blue\n")
+    task = load_manifest(images / "excel.csv")
+    assert task.y == ["red", "blue"] and task.examples[0].question == "Colour, please?"
+    (images / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + json.dumps({"image": "a.png", "question": "Q?",
+                                                                      "label": "red"}).encode()
+                                       + b"\n" + json.dumps({"image": "b.png", "question": "Q?",
+                                                              "label": "blue"}).encode())
+    assert len(load_manifest(images / "bom.jsonl")) == 2
+    (images / "bad.csv").write_text("picture,question,label\na.png,Q?,red\n")
+    with pytest.raises(ManifestError, match="missing field.*image.*found 'picture', 'question', 'label'"):
+        load_manifest(images / "bad.csv")
+
+
 @pytest.mark.parametrize("row,match", [
     ({"image": "a.png", "question": "Q?"}, "row 2: missing field.*label"),
     ({"image": "zzz.png", "question": "Q?", "label": "red"}, "row 2: image file 'zzz.png' not found"),
@@ -78,6 +95,9 @@ def test_image_folder(images):
         for i in range(2):
             Image.new("RGB", (8, 8)).save(root / cls / f"{i}.png")
     (root / "dog" / "notes.txt").write_text("ignored")
+    for hidden in (".ipynb_checkpoints", "__MACOSX"):  # editor / archive debris is not a class
+        (root / hidden).mkdir()
+        Image.new("RGB", (8, 8)).save(root / hidden / "0.png")
     task = load_image_folder(root, "Which animal?")
     assert task.labels == ("cat", "dog") and len(task) == 4
     with pytest.raises(ManifestError, match="at least two classes"):
