@@ -170,9 +170,12 @@ def keep_search_in_url() -> None:
     """Write the current search into the URL (``?search=<key>``) on every page, so that a browser refresh or a
     copied address reopens it (page switches drop query parameters). The inspector adds ``&neuron=``."""
     key = st.session_state.get(SEARCH)
-    if key and st.query_params.get("search") != key:
-        st.query_params["search"] = key
-        st.session_state["_qp_search"] = key
+    try:
+        if key and st.query_params.get("search") != key:
+            st.query_params["search"] = key
+            st.session_state["_qp_search"] = key
+    except Exception:  # noqa: BLE001 - the address bar is a convenience; it must never break a page
+        log.warning("could not write ?search= into the URL:\n%s", traceback.format_exc())
 
 
 # ---------------------------------------------------------------------------------------------- upload privacy

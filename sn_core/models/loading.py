@@ -73,7 +73,8 @@ class LoadedModel:
         """A left-padded batch on the model's device, floating inputs cast to the model's dtype, plus the
         adapter's extra forward inputs (``position_ids``, ``use_cache=False``) unless ``generation`` (then the
         batch is for ``model.generate``, which derives positions itself)."""
-        batch = self.adapter.encode(self.processor, images, prompts)
+        with self.lock:  # the processor's fast tokenizer is not safe for concurrent calls (Rust "Already borrowed")
+            batch = self.adapter.encode(self.processor, images, prompts)
         dev = self.device
         out = {}
         for k, v in batch.items():

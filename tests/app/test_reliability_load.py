@@ -67,6 +67,12 @@ def one_runtime(monkeypatch):
     finish restores the unpatched ``get_option`` while another session's script is still running, whose radio
     widgets then save nothing and AppTest fails with ``KeyError: '$$ID-...'``. So here the option is patched once
     for the whole test and AppTest's per-run patch is a no-op; ``monkeypatch`` undoes both afterwards.
+
+    AppTest also builds a script cache per run, where a server has one for all sessions, behind one lock. Pages
+    compiled in several threads at once then sometimes fail in ``ast.parse`` with "SystemError: AST constructor
+    recursion depth mismatch" (seen here about one full-suite run in three; CPython 3.11's AST recursion-depth
+    bookkeeping, reported from threaded programs in python/cpython#106905; a server compiles a page once, under its
+    cache's lock). Compilation is serialised here with one lock, as the server's shared cache does.
     """
     import contextlib
 
@@ -85,15 +91,28 @@ def one_runtime(monkeypatch):
     bidi = app_test_mod.BidiComponentManager()
     bidi.discover_and_register_components(start_file_watching=False)
     shared.bidi_component_registry = bidi
-    monkeypatch.setattr(config, "get_option", build_mock_config_get_option({"global.appTest": True}))
+    monkeypatch.setattr(config, "get_option", build_mock_config_get_option({"global.appTest": True,
+                                                                             "client.showErrorDetails": "full"}))
     monkeypatch.setattr(app_test_mod, "patch_config_options", lambda overrides: contextlib.nullcontext())
     monkeypatch.setattr(app_test_mod, "Runtime", PerRunRuntime)
     monkeypatch.setattr(Runtime, "_instance", shared)
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+
+    compile_lock = threading.Lock()
+    real_get_bytecode = ScriptCache.get_bytecode
+
+    def get_bytecode(self, script_path):
+        with compile_lock:
+            return real_get_bytecode(self, script_path)
+    monkeypatch.setattr(ScriptCache, "get_bytecode", get_bytecode)
     return shared
 
 
 def _problems(at) -> list[str]:
-    return [f"exception: {e.value}" for e in at.exception] + [f"error: {e}" for e in errors(at)]
+    """What went wrong in a session, with the stack trace of any exception (so a rare failure can be diagnosed
+    from the CI log alone)."""
+    return ([f"exception: {e.value}\n" + "\n".join(e.stack_trace) for e in at.exception]
+            + [f"error: {e}" for e in errors(at)])
 
 
 def _predict_session(key: str, example: int, out: dict, name: str) -> None:
