@@ -174,6 +174,12 @@ def cmd_search(a) -> int:
         _check_writable_file(a.save_classifier, "--save-classifier")
     if a.top < 1:
         raise CliError(f"--top must be at least 1, got {a.top}")
+    if a.question:
+        from pathlib import Path
+
+        if not Path(a.task).expanduser().is_dir():  # bundled tasks and manifests carry their own questions
+            raise CliError(f"--question applies to image-folder tasks only; {a.task!r} is not a folder (bundled "
+                           "tasks and manifests carry their own questions; --instruction changes the answer format)")
 
     cfg = SearchConfig(model=a.model, task=a.task, question=a.question, instruction=a.instruction,
                        n_examples=a.n_examples, data_seed=a.data_seed, probe_per_class=a.probe_per_class,

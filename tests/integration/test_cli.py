@@ -88,6 +88,7 @@ def test_task_from_a_manifest_and_an_image_folder(tiny_llava_dir, sn_cache, tmp_
     (["search", "--layers", "0-1000000000"], "too wide"),
     (["search", "--n-examples", "1000000000000"], "n_examples must be at most 100,000"),
     (["search", "--top", "-5"], "--top must be at least 1"),
+    (["search", "--question", "Is it red?"], "--question applies to image-folder tasks only"),
     (["search", "--save-classifier", "."], "is a folder"),
     (["search", "--save-classifier", "/no/such/dir/sn.json"], "does not exist"),
     (["search", "--layers", "0", "--k", "100000", "--no-baselines", "--n-examples", "40", "--probe-per-class",
