@@ -178,6 +178,23 @@ def keep_search_in_url() -> None:
         log.warning("could not write ?search= into the URL:\n%s", traceback.format_exc())
 
 
+def flop_limit(predictor, image, question: str, labels) -> float | None:
+    """The analytic bound on early exit's speedup for this example: FLOPs of the full model's greedy answer over
+    FLOPs of ``predictor``'s truncated pass (``sn_core.flops.flop_ratio``). None where it cannot be computed: it is
+    an extra beside measured timings, never a reason to fail a page."""
+    try:
+        from sn_core import flops
+        from sn_core.baselines import label_token_budget
+
+        loaded = predictor.loaded
+        plen = int(predictor.encode([image], [question])["input_ids"].shape[1])
+        new_tokens = label_token_budget(loaded.processor, list(labels))
+        return float(flops.flop_ratio(loaded, plen, predictor.exit_layer, new_tokens)["ratio"])
+    except Exception:  # noqa: BLE001
+        log.warning("FLOP bound not computed:\n%s", traceback.format_exc())
+        return None
+
+
 # ---------------------------------------------------------------------------------------------- upload privacy
 MY_UPLOADS = "sn_my_uploads"  # upload folders (resolved paths) this session saved
 
@@ -196,8 +213,8 @@ def visible_searches(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
         task = str((r.get("config") or {}).get("task") or "")
-        path = Path(task).resolve() if task and ("/" in task or os.sep in task) else None
-        if path is not None and path.is_relative_to(uploads):
+        path = Path(task).resolve()  # a bundled task's name resolves outside the uploads folder
+        if task and path.is_relative_to(uploads):
             folder = uploads / path.relative_to(uploads).parts[0]
             if str(folder) not in mine:
                 continue

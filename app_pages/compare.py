@@ -89,16 +89,7 @@ if st.button("Measure speed", key="cmp_speed", type="primary"):
                      1000 * statistics.median(full) / len(images)},
                     {"batch_size": bs, "path": f"early exit (layer {s.get('exit_layer')})", "ms_per_example":
                      1000 * statistics.median(ee) / len(images)}]
-        flop = None
-        try:  # the analytic limit: FLOPs of full generation over FLOPs of the early-exit pass
-            from sn_core import flops
-            from sn_core.baselines import label_token_budget
-
-            plen = int(loaded.encode(images[:1], prompts[:1])["input_ids"].shape[1])
-            flop = float(flops.flop_ratio(loaded, plen, int(s.get("exit_layer")),
-                                          new_tokens=label_token_budget(loaded.processor, list(res.labels)))["ratio"])
-        except Exception:  # noqa: BLE001 - the FLOPs ratio is an optional extra; the timings stand on their own
-            flop = None
+        flop = S.flop_limit(pred, images[0], questions[0], res.labels)
         bar("timing", total, total)
         st.session_state["cmp_speed_result"] = {"key": res.key, "rows": out, "flop": flop, "skipped": skipped,
                                                 "n_images": len(images)}

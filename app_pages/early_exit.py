@@ -106,19 +106,10 @@ if st.button("Answer with both paths", type="primary", key="ee_go"):
                 full = generate()
                 full_times.append(full.seconds)
         bar("timing", repeats, repeats)
-        limit = None
-        if generate:
-            try:  # the analytic bound on the speedup: FLOPs of the full answer over FLOPs of the early exit
-                from sn_core import flops
-                from sn_core.baselines import label_token_budget
-
-                plen = int(predictor.encode([image], [question])["input_ids"].shape[1])
-                limit = float(flops.flop_ratio(loaded, plen, pred.exit_layer,
-                                               label_token_budget(loaded.processor, list(res.labels)))["ratio"])
-            except Exception:  # noqa: BLE001 - the bound is an extra; the timings stand on their own
-                limit = None
+        limit = S.flop_limit(predictor, image, question, res.labels) if generate else None
         result = {
-            "context": context, "neurons": neurons, "question": question, "label": pred.label, "values": dict(pred.values), "exit_layer": pred.exit_layer,
+            "context": context, "neurons": neurons, "question": question, "label": pred.label,
+            "values": dict(pred.values), "exit_layer": pred.exit_layer,
             "ee_s": statistics.median(ee_times), "answer": full.answers[0] if full else None,
             "matched": full.predicted[0] if full else None,
             "full_s": statistics.median(full_times) if full_times else None, "limit": limit,

@@ -70,15 +70,14 @@ def new_search() -> None:
         if not files:
             st.info("Upload a task to continue, or choose a bundled task.")
             return
-        kind = None
         with S.guarded("Reading the upload", stop=False):
             folder = S.save_task_upload(files)
             S.remember_upload(folder)
-            kind, task_arg = S.find_task_source(folder)
+            kind, found = S.find_task_source(folder)
             if kind == "folder" and not question:
-                kind = None
                 raise ValueError("this upload is a folder of class subfolders: type the question to ask")
-        if kind is None:
+            task_arg = found
+        if task_arg is None:
             return
         st.caption(f"Task read from the upload ({kind}).")
     else:
@@ -150,7 +149,6 @@ def new_search() -> None:
         st.session_state[S.TASK_LABEL] = str(res.summary.get("task"))
         how = "from the cache" if res.summary.get("cache_hit") else f"in {res.summary.get('seconds', 0):.1f} s"
         st.success(f"Search `{S.short_key(res.key)}` finished {how}.", icon="✅")
-
 
 
 with tab_new:

@@ -4,8 +4,9 @@ The tracing scope (:class:`Trace`, baukit-style) registers hooks on the modules 
 keeps only the read position (column -1: batches are left padded, ``sn_core.prompts.encode``) and ends the
 forward pass after the deepest requested layer, so later layers, the final norm and the LM head never run: where
 the adapter can run the truncated pass itself (``ModelAdapter.prefix_forward``, LLaVA with a Llama decoder) it
-does, otherwise the model's own forward is stopped by a hook raising a private :class:`StopForward`. Its exit removes every hook it added, also after an exception. Extraction and early exit share it,
-so they agree by construction.
+does, otherwise the model's own forward is stopped by a hook raising a private :class:`StopForward`. Its exit
+removes every hook it added, also after an exception. Extraction and early exit share it, so they agree by
+construction.
 
 :func:`extract` runs a whole task through the scope in chunks and writes each finished chunk to the activation
 store (``sn_core.store``), keyed by a content hash of everything the values depend on; a second call with the
@@ -259,7 +260,7 @@ def extraction_key(loaded, fingerprint: str, prompts: Sequence[str], sites, laye
     from .store import content_key
 
     return content_key(kind="activations", format=EXTRACT_FORMAT, model_id=loaded.model_id,
-                       weights_hash=loaded.weights_hash, config_hash=getattr(loaded, "config_hash", ""),
+                       weights_hash=loaded.weights_hash, config_hash=loaded.config_hash,
                        task=fingerprint,
                        prompts=hashlib.sha256("\n\0".join(prompts).encode()).hexdigest(),
                        sites=list(sites), layers=list(layers), dtype=str(loaded.dtype).replace("torch.", ""),

@@ -337,7 +337,7 @@ def search_key(cfg: SearchConfig, loaded, fingerprint: str, prompt_hash: str) ->
     for k in ("model", "task", "device", "batch_size", "n_examples", "data_seed", "question", "instruction", "dtype"):
         c.pop(k)  # covered by model_id/weights hash, the task fingerprint/prompts and the resolved dtype, or irrelevant
     return content_key(kind="search", format=SEARCH_FORMAT, model_id=loaded.model_id,
-                       weights_hash=loaded.weights_hash, config_hash=getattr(loaded, "config_hash", ""),
+                       weights_hash=loaded.weights_hash, config_hash=loaded.config_hash,
                        task=fingerprint, prompts=prompt_hash,
                        dtype=str(loaded.dtype).replace("torch.", ""), config=c,
                        layers=list(_search_layers(cfg, loaded.n_layers)),

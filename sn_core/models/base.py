@@ -102,8 +102,8 @@ class ModelAdapter:
         Hooks on the modules that run fire as in ``model(**inputs)``. Returns False, without running anything,
         where this adapter has no direct path for ``model`` or ``inputs``; the caller then runs ``model(**inputs)``
         and stops it with a hook (``sn_core.extract.Trace``), which works for every family. A direct path saves
-        the per-call work of the wrappers around the language model (about 1 ms on the demo model on a CPU, a
-        fifth of an early exit after layer 0 at batch 1); it must give the same values, bit for bit
+        the per-call work of the wrappers around the language model (0.2-0.5 ms a call on the demo model on a CPU,
+        measured at batch 1); it must give the same values, bit for bit
         (``tests/integration/test_engine.py``)."""
         return False
 
