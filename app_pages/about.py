@@ -97,21 +97,22 @@ else:
     s = res.summary
     nid = s.get("sn_neuron_id")
     site = res.sites[0]
-    scores = np.zeros((0, 0))
+    scores = None  # stays None if the scores cannot be read (the error says so; the histogram is left out)
     with S.guarded("Reading the scores", stop=False):
         scores = res.scores(site)  # [n_layers, width]
     st.markdown(f"Task **{s.get('task')}**, {s.get('n_classes')} classes, {s.get('n_probe')} probe and "
                 f"{s.get('n_test')} test images (search `{S.short_key(res.key)}`).")
     c1, c2 = st.columns(2)
     with c1, S.guarded("Score distribution", stop=False):
-        fig = plots.score_distribution(scores, chance=s.get("chance"), step=1 / max(int(s.get("n_probe") or 1), 1),
-                                       title=f"Probe accuracy of all {scores.size:,} neurons")
-        if s.get("null_probe_accuracy") is not None:
-            fig.add_vline(x=s["null_probe_accuracy"], line=dict(color="#7f7f7f", dash="dot"),
-                          annotation_text="null control", annotation_position="top left")
-        st.plotly_chart(fig, key="about_dist", alt="Histogram of all neurons' probe accuracy (log scale)")
-        st.caption("Most neurons classify at chance level; a thin tail does much better. The null control (dotted) "
-                   "is the best any neuron reaches when the labels are shuffled: a score below it means nothing.")
+        if scores is not None:
+            fig = plots.score_distribution(scores, chance=s.get("chance"), step=1 / max(int(s.get("n_probe") or 1), 1),
+                                           title=f"Probe accuracy of all {scores.size:,} neurons")
+            if s.get("null_probe_accuracy") is not None:
+                fig.add_vline(x=s["null_probe_accuracy"], line=dict(color="#7f7f7f", dash="dot"),
+                              annotation_text="null control", annotation_position="top left")
+            st.plotly_chart(fig, key="about_dist", alt="Histogram of all neurons' probe accuracy (log scale)")
+            st.caption("Most neurons classify at chance level; a thin tail does much better. The null control (dotted) "
+                       "is the best any neuron reaches when the labels are shuffled: a score below it means nothing.")
     with c2, S.guarded("The best neuron", stop=False):
         vals, labels, split = res.neuron_values(nid)
         vals, labels, split = np.asarray(vals, float), np.asarray(labels).astype(str), np.asarray(split).astype(str)

@@ -10,11 +10,12 @@ the Super Neuron, apply its rule), on the same fresh images and questions. Two f
 - **end to end**: plus the processor call each path makes (PIL image + question -> tensors, timed apart), i.e. what
   a user waits for from an image.
 
-Both are warmed up; times are medians over interleaved repeats. The exit layers are ``--layers`` or, by default,
-every layer of the first quarter (``0 .. n_layers/4 - 1``), each with the best Super Neuron of that layer found by a
-search on ``--task`` (probe split; no baselines); its test accuracy is printed beside. A "targets" block then says,
-per batch size, whether an exit in the first quarter is >= 5x faster and reaches >= 90% of its FLOP limit (model
-work), and at which layers both hold. The last line is exactly
+Both are warmed up; every exit layer is timed against the same generation runs, the paths alternating batch by
+batch (their order rotating each repeat), and times are medians over repeats. The exit layers are ``--layers`` or,
+by default, every layer of the first quarter (``0 .. n_layers/4 - 1``), each with the best Super Neuron of that
+layer found by a search on ``--task`` (probe split; no baselines); its test accuracy is printed above the table.
+A "targets" block then says, per batch size, whether an exit in the first quarter is >= 5x faster and reaches
+>= 90% of its FLOP limit (model work), and at which layers both hold. The last line is exactly
 ``speedup <x> limit <y>`` for batch size 1 (end to end) at the first-quarter layer with the most accurate neuron.
 
     python bench/early_exit.py [--model demo] [--task shapes-color] [--layers 0 1] [--batch-sizes 1 8 32]
@@ -81,36 +82,39 @@ def main(argv=None) -> int:
     print(f"model {loaded.model_id} ({n_layers} decoder layers, {str(loaded.dtype).replace('torch.', '')}, "
           f"{loaded.device}, {torch.get_num_threads()} threads); task {a.task}")
     print(f"prompt {prompt_len} tokens, full generation: up to {new_tokens} new tokens (the longest label); timed on "
-          f"{a.n} fresh examples, median of {a.repeats} interleaved repeats after warm-up")
+          f"{a.n} fresh examples, median of {a.repeats} repeats after warm-up, paths alternating batch by batch")
     print(f"full generation accuracy on these examples: "
           f"{np.mean([match_label(x, task.labels) == y for x, y in zip(answers, truth)]):.3f}")
     print("model: inputs already encoded; end to end: plus the processor call each path makes (PIL image + question "
           "-> tensors)")
-    print(f"{'layer':>5} {'SN test':>7} {'batch':>5} {'full ms/ex':>11} {'early ms/ex':>12} {'speedup':>8} "
-          f"{'limit':>6} {'of limit':>9} {'encode ms/ex':>13} {'end-to-end':>11} {'of limit':>9}")
 
     best = {int(r["layer"]): r for r in res.layer_best(res.sites[0]).to_dict(orient="records")}
-    headline = None
-    rows = []  # (layer, batch, model speedup, limit)
+    preds, sn_test, limit = {}, {}, {}
     for layer in layers:
         clf = res.classifier([best[layer]["neuron_id"]])
-        pred = EarlyExitPredictor(loaded, clf, instruction=res.task.instruction)
-        acc_fresh = float(np.mean(clf.predict(pred.values(images, questions)) == truth))
-        sn_test = float(best[layer]["test_accuracy"])
-        lim = flop_ratio(loaded, prompt_len, layer, new_tokens)["ratio"]
-        for bs in a.batch_sizes:
-            t = time_exit_vs_generate(loaded, pred, images, questions, prompts, bs, a.repeats,
-                                      dict(max_new_tokens=new_tokens, do_sample=False, pad_token_id=pad_id))
-            t_full, t_early, e_full, e_early = t["full"], t["early"], t["encode_full"], t["encode_early"]
+        preds[layer] = EarlyExitPredictor(loaded, clf, instruction=res.task.instruction)
+        acc_fresh = float(np.mean(clf.predict(preds[layer].values(images, questions)) == truth))
+        sn_test[layer] = float(best[layer]["test_accuracy"])
+        limit[layer] = flop_ratio(loaded, prompt_len, layer, new_tokens)["ratio"]
+        print(f"layer {layer}: Super Neuron {', '.join(clf.neurons_)}, test accuracy {sn_test[layer]:.3f} (search), "
+              f"{acc_fresh:.3f} on the timed examples; FLOP limit {limit[layer]:.2f}")
+    print(f"{'layer':>5} {'SN test':>7} {'batch':>5} {'full ms/ex':>11} {'early ms/ex':>12} {'speedup':>8} "
+          f"{'limit':>6} {'of limit':>9} {'encode ms/ex':>13} {'end-to-end':>11} {'of limit':>9}")
+    headline = None
+    rows = []  # (layer, batch, model speedup, limit)
+    for bs in a.batch_sizes:  # every exit layer against the same generation runs, batch by batch in turn
+        t = time_exit_vs_generate(loaded, preds, images, questions, prompts, bs, a.repeats,
+                                  dict(max_new_tokens=new_tokens, do_sample=False, pad_token_id=pad_id))
+        t_full, e_full, e_early = t["full"], t["encode_full"], t["encode_early"]
+        for layer in layers:
+            t_early, lim = t[f"early:{layer}"], limit[layer]
             speed, e2e = t_full / t_early, (t_full + e_full) / (t_early + e_early)
-            print(f"{layer:>5} {sn_test:>7.3f} {bs:>5} {1000 * t_full:>11.2f} {1000 * t_early:>12.2f} {speed:>8.2f} "
-                  f"{lim:>6.2f} {100 * speed / lim:>8.0f}% {1000 * (e_full + e_early) / 2:>13.2f} {e2e:>11.2f} "
-                  f"{100 * e2e / lim:>8.0f}%", flush=True)
+            print(f"{layer:>5} {sn_test[layer]:>7.3f} {bs:>5} {1000 * t_full:>11.2f} {1000 * t_early:>12.2f} "
+                  f"{speed:>8.2f} {lim:>6.2f} {100 * speed / lim:>8.0f}% {1000 * (e_full + e_early) / 2:>13.2f} "
+                  f"{e2e:>11.2f} {100 * e2e / lim:>8.0f}%", flush=True)
             rows.append((layer, bs, speed, lim))
-            if bs == a.batch_sizes[0] and (headline is None or sn_test > headline[0]):
-                headline = (sn_test, e2e, lim)
-        print(f"      (layer {layer}: Super Neuron {', '.join(clf.neurons_)}, accuracy on the timed examples "
-              f"{acc_fresh:.3f})")
+            if bs == a.batch_sizes[0] and (headline is None or sn_test[layer] > headline[0]):
+                headline = (sn_test[layer], e2e, lim)
     quarter = [r for r in rows if r[0] < max(1, n_layers // 4)]
     if quarter:  # the targets, per batch size, on the model work (what the FLOP limit counts)
         print("targets (model work, exits in the first quarter):")

@@ -38,8 +38,11 @@ class LlavaAdapter(ModelAdapter):
         ids = inputs["input_ids"]  # [batch, pos]
         embeds = lm.embed_tokens(ids)  # [batch, pos, d_model]
         if inputs.get("pixel_values") is not None:
-            feats = core.get_image_features(pixel_values=inputs["pixel_values"], return_dict=True).pooler_output
-            feats = torch.cat(feats, dim=0).to(embeds.device, embeds.dtype)  # [n_image_tokens, d_model]
+            feats = _siglip_image_features(core, inputs["pixel_values"])
+            if feats is None:
+                feats = torch.cat(core.get_image_features(pixel_values=inputs["pixel_values"],
+                                                          return_dict=True).pooler_output, dim=0)
+            feats = feats.to(embeds.device, embeds.dtype)  # [n_image_tokens, d_model]
             where = core.get_placeholder_mask(ids, inputs_embeds=embeds, image_features=feats)  # [batch, pos, 1]
             embeds = embeds.masked_scatter(where, feats)
         pos = inputs.get("position_ids")
@@ -52,3 +55,25 @@ class LlavaAdapter(ModelAdapter):
         for layer in lm.layers[:last_layer + 1]:
             hidden = layer(hidden, attention_mask=mask, position_embeddings=rope, position_ids=pos)
         return True
+
+
+def _siglip_image_features(core, pixel_values: torch.Tensor) -> torch.Tensor | None:
+    """``LlavaModel.get_image_features`` for a SigLIP tower whose last layer is the feature layer, as transformers
+    5.24 computes it (embeddings, every encoder layer, ``vision_feature_select_strategy``, projector), without the
+    output-capturing wrappers and without the post-layernorm whose output LLaVA discards (SigLIP's
+    ``hidden_states[-1]`` is the encoder output before it). ``[n_images * image_tokens, d_model]``, or None where
+    this does not apply (another tower, another feature layer, a config that ties the last hidden state)."""
+    tower, cfg = core.vision_tower, core.config
+    layer = cfg.vision_feature_layer
+    if type(tower).__name__ != "SiglipVisionModel" or not isinstance(layer, int):
+        return None
+    blocks = tower.encoder.layers
+    if layer not in (-1, len(blocks)) or getattr(tower.config, "tie_last_hidden_states", False):
+        return None
+    hidden = tower.embeddings(pixel_values)  # [n_images, patches, d_vision]
+    for block in blocks:
+        hidden = block(hidden, None)
+    if cfg.vision_feature_select_strategy == "default":
+        hidden = hidden[:, 1:]
+    feats = core.multi_modal_projector(hidden)  # [n_images, image_tokens, d_model]
+    return feats.reshape(-1, feats.shape[-1])

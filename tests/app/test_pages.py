@@ -390,3 +390,16 @@ def test_about_draws_real_data_of_the_demo_search(key):
     assert not errors(at)
     assert len(at.get("plotly_chart")) == 4  # score distribution, best neuron, per-layer curve, layers run
     assert len(at.get("graphviz_chart")) == 1
+
+
+def test_about_with_unreadable_scores_shows_one_error_and_the_rest(key, monkeypatch):
+    from sn_core.search import SearchResult
+
+    def broken(self, site):
+        raise KeyError("site 'mlp' was not searched")
+
+    monkeypatch.setattr(SearchResult, "scores", broken)
+    at = open_page("about", **{S.SEARCH: key})
+    assert_clean(at)
+    assert len(errors(at)) == 1 and "Reading the scores" in errors(at)[0], errors(at)
+    assert len(at.get("plotly_chart")) == 3  # best neuron, per-layer curve, layers run: no empty distribution

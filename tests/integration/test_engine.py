@@ -122,6 +122,24 @@ def test_direct_truncated_pass_equals_the_hooked_model_forward_bit_for_bit(tiny_
         assert not tr.ran_direct
 
 
+def test_direct_siglip_image_features_equal_the_models_own_bit_for_bit(tiny_llava, monkeypatch):
+    """The direct pass computes a SigLIP tower's image features itself (no output-capturing wrappers, no discarded
+    post-layernorm): the same tensor as ``get_image_features``, for both select strategies; other feature layers
+    fall back to the model's method."""
+    from sn_core.models.llava import _siglip_image_features
+
+    core = tiny_llava.model.model
+    pixels = tiny_llava.encode(_images(3), _prompts(tiny_llava, 3))["pixel_values"]
+    with torch.inference_mode():
+        for strategy in ("full", "default"):
+            monkeypatch.setattr(core.config, "vision_feature_select_strategy", strategy)
+            want = torch.cat(core.get_image_features(pixel_values=pixels, return_dict=True).pooler_output, dim=0)
+            got = _siglip_image_features(core, pixels)
+            assert got is not None and torch.equal(got, want), strategy
+        monkeypatch.setattr(core.config, "vision_feature_layer", -2)
+        assert _siglip_image_features(core, pixels) is None
+
+
 def test_left_padded_batch_reads_the_same_values_as_single_examples(tiny_llava):
     n = 4
     imgs, prompts = _images(n), _prompts(tiny_llava, n)
