@@ -62,7 +62,8 @@ def _siglip_image_features(core, pixel_values: torch.Tensor) -> torch.Tensor | N
     5.24 computes it (embeddings, every encoder layer, ``vision_feature_select_strategy``, projector), without the
     output-capturing wrappers and without the post-layernorm whose output LLaVA discards (SigLIP's
     ``hidden_states[-1]`` is the encoder output before it). ``[n_images * image_tokens, d_model]``, or None where
-    this does not apply (another tower, another feature layer, a config that ties the last hidden state)."""
+    this does not apply (another tower, another feature layer, a config that ties the last hidden state, a tower
+    dispatched by accelerate)."""
     tower, cfg = core.vision_tower, core.config
     layer = cfg.vision_feature_layer
     if type(tower).__name__ != "SiglipVisionModel" or not isinstance(layer, int):
@@ -70,6 +71,8 @@ def _siglip_image_features(core, pixel_values: torch.Tensor) -> torch.Tensor | N
     blocks = tower.encoder.layers
     if layer not in (-1, len(blocks)) or getattr(tower.config, "tie_last_hidden_states", False):
         return None
+    if any(hasattr(m, "_hf_hook") for m in tower.modules()):  # accelerate device_map / offload hooks: they move
+        return None  # inputs and weights on the tower's own call, which this path would skip
     hidden = tower.embeddings(pixel_values)  # [n_images, patches, d_vision]
     for block in blocks:
         hidden = block(hidden, None)

@@ -138,6 +138,16 @@ def test_direct_siglip_image_features_equal_the_models_own_bit_for_bit(tiny_llav
             assert got is not None and torch.equal(got, want), strategy
         monkeypatch.setattr(core.config, "vision_feature_layer", -2)
         assert _siglip_image_features(core, pixels) is None
+        monkeypatch.setattr(core.config, "vision_feature_layer", -1)
+        assert _siglip_image_features(core, pixels) is not None
+        # A tower dispatched by accelerate (device_map, offload) keeps its own call, which runs the hooks.
+        from accelerate.hooks import ModelHook, add_hook_to_module, remove_hook_from_module
+
+        add_hook_to_module(core.vision_tower.encoder.layers[0], ModelHook())
+        try:
+            assert _siglip_image_features(core, pixels) is None
+        finally:
+            remove_hook_from_module(core.vision_tower.encoder.layers[0])
 
 
 def test_left_padded_batch_reads_the_same_values_as_single_examples(tiny_llava):
