@@ -136,7 +136,8 @@ def test_unknown_model_shows_an_error_not_a_traceback():
     assert any("/no/such/model-folder" in e for e in errors(at))
     # the app stays usable: switching back to the demo works
     at.radio(key="model_mode").set_value("demo").run()
-    assert_clean(at) and not errors(at)
+    assert_clean(at)
+    assert not errors(at), errors(at)
 
 
 def _upload_task(at, files, question=None):
@@ -188,7 +189,8 @@ def test_uploaded_manifest_with_images_runs_a_search():
     listed = [] if not other.dataframe else list(other.dataframe(key="prev_table").value["key"])
     assert mine not in listed
     other = open_page("layer_map", **{S.SEARCH: mine})  # a link carrying its key still opens it
-    assert_clean(other) and not errors(other)
+    assert_clean(other)
+    assert not errors(other), errors(other)
 
 
 def test_uploaded_zip_of_class_folders_needs_a_question_then_runs():

@@ -137,6 +137,8 @@ def test_search_json_on_the_demo_model(sn_cache, capsys):
         assert doc[key] is not None, key
     assert doc["n_probe"] == 12 and doc["n_test"] == 20 and doc["sn_layer"] <= 2 and not doc["cache_hit"]
     assert doc["sn_test_accuracy"] > doc["chance"]
+    # the demo model answers colours itself (README: 1.00), and both trained baselines are far above chance (0.25)
+    assert doc["base_accuracy"] >= 0.9 and doc["sav_test_accuracy"] >= 0.75 and doc["probe_lr_test_accuracy"] >= 0.75
     rc, out, _ = _run(capsys, *args)
     again = json.loads(out)
     assert again["cache_hit"] and {k: again[k] for k in REQUIRED if k != "cache_hit"} == \

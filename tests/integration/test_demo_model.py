@@ -45,7 +45,7 @@ def test_demo_model_answers_above_chance(demo, name):
     assert acc >= chance + 0.25, f"{name}: accuracy {acc:.2f} vs chance {chance:.2f}; answers {answers[:8]}"
 
 
-def test_training_script_runs_a_few_steps_on_a_tiny_config(tmp_path):
+def test_training_script_runs_a_few_steps_on_a_tiny_config(tmp_path, capsys):
     out = tmp_path / "tiny"
     rc = demo_main(["train", "--tiny", "--out", str(out), "--steps", "6", "--n-per-task", "8",
                     "--vision-warmup", "2", "--save-every", "3", "--batch-size", "8"])
@@ -59,10 +59,12 @@ def test_training_script_runs_a_few_steps_on_a_tiny_config(tmp_path):
                    [chat_prompt(processor, task.prompt_text(e.question)) for e in task.examples])
     gen = model.generate(**batch, max_new_tokens=2, do_sample=False)
     assert gen.shape[0] == 2
-    # resuming continues from the saved step count
+    # resuming continues from the saved step count (not a fresh start that also ends at step 8)
+    capsys.readouterr()
     rc = demo_main(["train", "--tiny", "--out", str(out), "--steps", "8", "--n-per-task", "8",
                     "--vision-warmup", "2", "--batch-size", "8", "--resume"])
     assert rc == 0 and json.loads((out / "training.json").read_text())["steps"] == 8
+    assert "resuming from step 6" in capsys.readouterr().out
 
 
 def test_training_arch_overrides_and_bad_overrides(tmp_path, capsys):

@@ -8,6 +8,7 @@ import torch
 
 from sn_core.baselines import generate_answers, label_token_budget, linear_probe_baseline, sav_baseline
 from sn_core.data import get_task
+from sn_core.prompts import match_label
 
 
 def _heads(n, y, informative, n_layers=3, n_heads=4, d_head=8, seed=0):
@@ -67,7 +68,9 @@ def test_generation_baseline_on_tiny_model(tiny_llava):
     assert len(res.answers) == 4 and res.max_new_tokens == 1
     for ans, pred in zip(res.answers, res.predicted):
         assert pred is None or pred in labels  # random weights: mostly outside the label set, counted wrong
-    assert 0.0 <= res.accuracy(task.y) <= 1.0
+    # each answer is scored by matching it to the label set, and the accuracy is the share matched to the truth
+    assert res.predicted == [match_label(a, labels) for a in res.answers]
+    assert res.accuracy(task.y) == np.mean([p == t for p, t in zip(res.predicted, task.y)])
 
 
 def test_generation_baseline_refuses_a_truncated_model(tiny_llava_dir):

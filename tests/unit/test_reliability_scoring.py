@@ -52,7 +52,7 @@ QUICK = settings(max_examples=60, deadline=None, derandomize=True, database=None
        st.sampled_from(["stump", "nearest_mean", "ovr_stump"]))
 def test_reliability_binary_equals_reference(problem, metric, rule):
     X, y, n_classes = problem
-    assert_matches_reference(X, y, n_classes, rule, metric)
+    assert_matches_reference(X, y, n_classes, rule, metric, exact=True)
 
 
 @RELIABILITY
@@ -60,7 +60,7 @@ def test_reliability_binary_equals_reference(problem, metric, rule):
        st.sampled_from(["nearest_mean", "ovr_stump"]))
 def test_reliability_multiclass_equals_reference(problem, metric, rule):
     X, y, n_classes = problem
-    assert_matches_reference(X, y, n_classes, rule, metric)
+    assert_matches_reference(X, y, n_classes, rule, metric, exact=True)
 
 
 @QUICK
@@ -76,7 +76,8 @@ def test_reliability_chunking_invariant(problem, chunk_size, n_jobs):
 @QUICK
 @given(problems(max_classes=3))
 def test_reliability_scores_bounded_and_at_least_majority(problem):
-    """A stump or nearest mean can always fall back to the majority class, so accuracy >= majority rate."""
+    """A stump can always fall back to the majority class, so its accuracy >= the majority rate (nearest mean
+    cannot: its boundaries are fixed by the class means, e.g. y=[1,1,0,0,0,0,0,0] can score below 0.75)."""
     X, y, n_classes = problem
     res = score_neurons(X, y, n_classes)
     assert np.all((res.scores >= 0) & (res.scores <= 1))

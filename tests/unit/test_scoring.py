@@ -9,8 +9,9 @@ from sn_core.scoring import (NeuronScores, null_control, predict_neurons, rank_n
 from test_scoring_reference import ref_score_neuron
 
 
-def assert_matches_reference(X, y, n_classes, rule, metric, res=None):
-    """Every neuron: score, fitted parameters and predictions equal the brute-force reference."""
+def assert_matches_reference(X, y, n_classes, rule, metric, res=None, exact=False):
+    """Every neuron: score, fitted parameters and predictions equal the brute-force reference. ``exact``: class
+    means bit for bit too (for values whose sums are exact in any order; otherwise to 1e-12 relative)."""
     res = res if res is not None else score_neurons(X, y, n_classes, rule=rule, metric=metric)
     pred = predict_neurons(res, X)
     for j in range(X.shape[1]):
@@ -25,7 +26,10 @@ def assert_matches_reference(X, y, n_classes, rule, metric, res=None):
             np.testing.assert_array_equal(res.ovr_threshold[:, j], params["ovr_threshold"])
             np.testing.assert_array_equal(res.ovr_polarity[:, j], params["ovr_polarity"])
         if res.rule == "nearest_mean":
-            np.testing.assert_allclose(res.class_means[:, j], params["class_means"], rtol=1e-12, equal_nan=True)
+            if exact:
+                np.testing.assert_array_equal(res.class_means[:, j], params["class_means"], err_msg=f"neuron {j}")
+            else:
+                np.testing.assert_allclose(res.class_means[:, j], params["class_means"], rtol=1e-12, equal_nan=True)
         np.testing.assert_array_equal(pred[:, j], ref_pred, err_msg=f"neuron {j}")
     # the reported score is the score of the predictions on the same data
     hit = pred == y[:, None]
