@@ -51,13 +51,23 @@ def _draw(part: str, rng: np.random.Generator, digit: int) -> int:
     return int(pool[rng.integers(0, len(pool))])
 
 
+def _too_many(task: str, n: int, part: str, most: int, why: str) -> ValueError:
+    return ValueError(f"{task}: {n} examples would repeat images ({why} in the {part!r} part), and a repeated image "
+                      f"can fall in both the probe and the test split; ask for at most {most} examples")
+
+
 def _make_class(n: int, seed: int, part: str) -> list[Example]:
     rng = task_rng("digits-class", seed, part)
     out = []
-    # Sample without replacement within each digit while the pool lasts, so small tasks have no duplicates.
+    # Sample without replacement within each digit. Only the training part (the demo model's training data, never
+    # split) draws again once a digit's pool is used up; elsewhere a repeat could sit on both sides of the split.
     pools = {d: list(rng.permutation(part_indices(part)[d])) for d in range(10)}
     for label in balanced_labels(list(DIGITS), n, rng):
         d = int(label)
+        if not pools[d] and part != "train":
+            sizes = [len(v) for v in part_indices(part).values()]
+            raise _too_many("digits-class", n, part, 10 * min(sizes),
+                            f"balanced classes, {min(sizes)}-{max(sizes)} distinct images per digit")
         i = int(pools[d].pop()) if pools[d] else _draw(part, rng, d)
         out.append(Example(digit_image(i), "Which digit is this?", label, {"digits_index": i}))
     return out
@@ -68,7 +78,16 @@ def _make_parity(n: int, seed: int, part: str) -> list[Example]:
     out = []
     pools = {d: list(rng.permutation(part_indices(part)[d])) for d in range(10)}
     for label in balanced_labels(["yes", "no"], n, rng):
-        d = int(rng.choice([0, 2, 4, 6, 8] if label == "yes" else [1, 3, 5, 7, 9]))
+        same = [0, 2, 4, 6, 8] if label == "yes" else [1, 3, 5, 7, 9]
+        d = int(rng.choice(same))
+        if not pools[d] and part != "train":  # this digit is used up: another of the same parity (no repeats)
+            left = [c for c in same if pools[c]]
+            if not left:
+                sizes = part_indices(part)
+                even, odd = (sum(len(sizes[c]) for c in digits) for digits in ((0, 2, 4, 6, 8), (1, 3, 5, 7, 9)))
+                raise _too_many("digits-parity", n, part, 2 * min(even, odd),
+                                f"balanced yes/no, {even} even and {odd} odd distinct images")
+            d = int(rng.choice(left))
         i = int(pools[d].pop()) if pools[d] else _draw(part, rng, d)
         out.append(Example(digit_image(i), "Is the digit even?", label, {"digits_index": i, "digit": d}))
     return out

@@ -64,6 +64,21 @@ def test_parity_label_matches_digit():
         assert (ex.meta["digit"] % 2 == 0) == (ex.label == "yes")
 
 
+@pytest.mark.parametrize("name, most", [("digits-class", 700), ("digits-parity", 712)])
+def test_digit_tasks_never_repeat_an_image_for_a_split(name, most):
+    """Probe and test are split by example: a repeated image could sit on both sides, so the eval part draws every
+    image at most once (parity switches to another digit of the same parity when one runs out) and asking for more
+    than the distinct images allow is a clear error. Training data (never split) may repeat."""
+    for seed in range(4):
+        ids = [e.meta["digits_index"] for e in get_task(name, most, seed=seed).examples]
+        assert len(ids) == len(set(ids)) == most, seed
+    for ex in get_task("digits-parity", most, seed=1).examples:
+        assert (ex.meta["digit"] % 2 == 0) == (ex.label == "yes")
+    with pytest.raises(ValueError, match=f"would repeat images.*at most {most} examples"):
+        get_task(name, 800)  # more than either part of the eval images allows
+    assert len(get_task(name, 2 * most, part="train").examples) == 2 * most
+
+
 def test_unknown_task_is_a_clear_error():
     with pytest.raises(KeyError, match="unknown task 'nope'.*shapes-color"):
         get_task("nope")
