@@ -37,12 +37,14 @@ class GenerationResult:
 
 
 def label_token_budget(processor, labels: Sequence[str]) -> int:
-    """New tokens greedy generation needs: the longest label's token count (with or without a leading space,
-    whichever tokenises longer). method.md, "Speed": "as many new tokens as the longest label needs"; no extra token
-    for an end-of-sequence marker, since the label is read from the first word of the answer (``match_label``)."""
+    """New tokens greedy generation needs: the longest label's token count, over the ways a model may write it
+    (as given or capitalised, with or without a leading space: "yes", " Yes", ...; ``match_label`` ignores case, so
+    a capitalised answer cut short would count as wrong). method.md, "Speed": "as many new tokens as the longest
+    label needs"; no extra token for an end-of-sequence marker, since the label is read from the first word of the
+    answer (``match_label``)."""
     tok = processor.tokenizer
-    n = max(max(len(tok(text, add_special_tokens=False)["input_ids"]) for text in (lbl, " " + lbl))
-            for lbl in labels)
+    n = max(len(tok(pre + form, add_special_tokens=False)["input_ids"])
+            for lbl in labels for form in dict.fromkeys((lbl, lbl.capitalize())) for pre in ("", " "))
     return int(n)
 
 
