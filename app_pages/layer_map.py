@@ -7,6 +7,7 @@ import streamlit as st
 
 import app_state as S
 from sn_core import plots
+from sn_core.search import LAYER_TOP
 from sn_core.sites import neuron_id
 
 st.title("🗺️ Layer map")
@@ -81,6 +82,11 @@ with S.guarded("Per-layer table", stop=False):
     st.caption("Blue: the best probe score in each layer (optimistic: chosen on that split). Green: the same "
                "neuron's accuracy on the held-out test split. Reference lines: the full model's generated answer "
                "(test split), the null control (best probe score after shuffling labels) and chance.")
+with st.expander(f"Top {LAYER_TOP} neurons of each layer"), S.guarded("Per-layer ranking", stop=False):
+    per_layer = res.layer_top(site, min(LAYER_TOP, width))  # [n_layers * k rows], ranked within each layer
+    st.dataframe(per_layer, hide_index=True, key="lm_layer_top", height=320, column_config=S.top_table_config())
+    st.caption("Ranked by probe score within each layer, as the global table ranks them; test accuracy is each "
+               "neuron's own rule on the held-out split.")
 
 # ------------------------------------------------------------------------------------------------------ top table
 st.subheader("Top neurons")

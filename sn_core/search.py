@@ -32,6 +32,7 @@ from .sites import SITE_KINDS, neuron_id, parse_neuron_id, site_kind
 
 Progress = Callable[[str, int, int], None]
 SEARCH_FORMAT = 1
+LAYER_TOP = 5  # per-layer ranking depth kept by every search (more when k is larger): layer_top()
 
 
 class TaskError(ValueError):
@@ -139,6 +140,7 @@ class SearchResult:
     root: object = None
     _scores: dict = field(default_factory=dict, repr=False)
     _layer_best: dict = field(default_factory=dict, repr=False)
+    _layer_top: dict = field(default_factory=dict, repr=False)  # kind -> rows of the top LAYER_TOP (or k) per layer
     _task: Task | None = field(default=None, repr=False)
     _task_spec: dict = field(default_factory=dict, repr=False)
     _extraction: object = field(default=None, repr=False)
@@ -159,6 +161,30 @@ class SearchResult:
         if kind not in self._layer_best:
             raise KeyError(f"site {kind!r} was not searched (searched: {', '.join(self.sites)})")
         return pd.DataFrame(self._layer_best[kind])
+
+    def layer_top(self, site: str, k: int | None = None):
+        """Per layer: the top ``k`` neurons by probe score (default ``config.k``; method.md: "top-k per layer"),
+        ranked as the global table ranks them (``rank`` within the layer), each with its held-out test accuracy.
+        Stored to depth ``max(k, LAYER_TOP)`` at search time; ``layer_top(site, 1)`` is ``layer_best(site)``."""
+        import pandas as pd
+
+        kind = site_kind(site)
+        if kind not in self._layer_best:
+            raise KeyError(f"site {kind!r} was not searched (searched: {', '.join(self.sites)})")
+        k = self.config.k if k is None else k
+        if isinstance(k, bool) or int(k) != k or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        rows = self._layer_top.get(kind)
+        if rows is None:  # a search saved before per-layer rankings were stored: only the best of each layer
+            if k > 1:
+                raise ValueError("this search was saved before per-layer rankings were kept; re-run it for the "
+                                 f"top {k} of each layer")
+            rows = [dict(r, rank=1) for r in self._layer_best[kind]]
+        depth, width = max((r["rank"] for r in rows), default=0), self.scores(kind).shape[1]
+        if k > depth and depth < width:  # (a layer narrower than k just gives all its neurons)
+            raise ValueError(f"per-layer rankings were kept to depth {depth}; k={k} needs a search with k >= {k}")
+        cols = ["layer", "rank", "neuron_id", "index", "probe_score", "test_accuracy", "rule"]
+        return pd.DataFrame([r for r in rows if r["rank"] <= k], columns=cols)
 
     # ---------------------------------------------------------------- activations
     @property
@@ -258,12 +284,13 @@ class SearchResult:
     # ---------------------------------------------------------------- persistence
     def _save(self, store) -> None:
         for kind, arr in self._scores.items():
-            store.write_array(f"scores.{kind}", arr.astype(np.float32))
+            store.write_array(f"scores.{kind}", np.asarray(arr, dtype=np.float64))  # as computed: reopened == fresh
         store.write_json("result", {
             "format": SEARCH_FORMAT, "config": self.config.to_dict(), "summary": self.summary,
             "labels": list(self.labels), "example_index": self.example_index.tolist(), "y": self.y.tolist(),
             "split": self.split.to_dict(), "sites": list(self.sites), "layers": list(self.layers),
             "top_k": self.top_k.to_dict(orient="records"), "layer_best": self._layer_best,
+            "layer_top": self._layer_top,
             "baselines": self.baselines, "extraction_key": self.extraction_key, "task_spec": self._task_spec})
         store.mark_complete({"kind": "search", "model_id": self.summary["model_id"], "task": self.summary["task"],
                              "summary": {k: self.summary.get(k) for k in (
@@ -295,8 +322,9 @@ class SearchResult:
                               np.asarray(doc["split"]["test"], dtype=np.int64), doc["split"]["seed"]),
                   sites=sites, layers=tuple(doc["layers"]), top_k=pd.DataFrame(doc["top_k"]),
                   baselines=doc["baselines"], extraction_key=doc["extraction_key"], cache_hit=True, root=root,
-                  _scores={k: store.read_array(f"scores.{k}") for k in sites},
-                  _layer_best=doc["layer_best"], _task=task, _task_spec=doc["task_spec"])
+                  _scores={k: store.read_array(f"scores.{k}").astype(np.float64) for k in sites},
+                  _layer_best=doc["layer_best"], _layer_top=doc.get("layer_top", {}), _task=task,
+                  _task_spec=doc["task_spec"])
         return res
 
 
@@ -435,6 +463,7 @@ def run_search(config: SearchConfig | None = None, task: Task | None = None, loa
     done = 0
     all_scores, all_sep, all_ids, site_scores, per_site_params = [], [], [], {}, {}
     layer_best: dict[str, list] = {}
+    layer_top: dict[str, list] = {}
     for kind in cfg.sites:
         rows_s, rows_sep, params_l = [], [], []
         for layer in layers:
@@ -453,15 +482,18 @@ def run_search(config: SearchConfig | None = None, task: Task | None = None, loa
             all_scores.append(rows_s[li])
             all_sep.append(rows_sep[li])
             all_ids.extend((kind, layer, i) for i in range(width))
-        # per-layer best (same tie-break as the global ranking)
-        layer_best[kind] = []
+        # per-layer rankings (same tie-break as the global ranking): the best, and the top max(k, LAYER_TOP)
+        layer_best[kind], layer_top[kind] = [], []
         for li, layer in enumerate(layers):
-            j = int(_rank(rows_s[li], rows_sep[li])[0])
-            X = ext.get(kind, layer)
-            pred = predict_neurons(params_l[li], X[t_idx][:, [j]], index=[j])[:, 0]
-            layer_best[kind].append({"layer": layer, "neuron_id": neuron_id(kind, layer, j), "index": j,
-                                     "probe_score": float(rows_s[li][j]), "test_accuracy": float((pred == yt).mean()),
-                                     "rule": params_l[li].rule})
+            js = [int(j) for j in _rank(rows_s[li], rows_sep[li])[: max(cfg.k, LAYER_TOP)]]
+            pred = predict_neurons(params_l[li], ext.get(kind, layer)[t_idx][:, js], index=js)  # [n_test, len(js)]
+            for rank, (j, hit) in enumerate(zip(js, (pred == yt[:, None]).T), start=1):
+                row = {"layer": layer, "neuron_id": neuron_id(kind, layer, j), "index": j,
+                       "probe_score": float(rows_s[li][j]), "test_accuracy": float(hit.mean()),
+                       "rule": params_l[li].rule}
+                layer_top[kind].append(dict(row, rank=rank))
+                if rank == 1:
+                    layer_best[kind].append(row)
     scores_flat = np.concatenate(all_scores)  # [n_neurons_total]
     sep_flat = np.concatenate(all_sep)
     order = _rank(scores_flat, sep_flat)[: cfg.n_top]
@@ -545,7 +577,7 @@ def run_search(config: SearchConfig | None = None, task: Task | None = None, loa
     res = SearchResult(key=key, config=cfg, summary=summary, labels=labels, example_index=used.astype(np.int64),
                        y=y_all, split=split, sites=tuple(cfg.sites), layers=layers, top_k=top, baselines=base,
                        extraction_key=ext.key, cache_hit=False, root=root, _scores=site_scores,
-                       _layer_best=layer_best, _task=task, _task_spec=_task_spec(task, cfg), _extraction=ext)
+                       _layer_best=layer_best, _layer_top=layer_top, _task=task, _task_spec=_task_spec(task, cfg), _extraction=ext)
     store = ActivationStore(key, root=root)
     with store.lock():
         res._save(store)

@@ -233,6 +233,12 @@ def test_layer_map_draws_and_opens_a_neuron(key):
     assert not errors(at)
     charts = at.get("plotly_chart")
     assert len(charts) == 3  # heatmap, layer drill-down, per-layer curve
+    from sn_core.search import LAYER_TOP, SearchResult
+
+    # the top neurons of each layer (method.md: top-k per layer), in the expander under the per-layer curve
+    want = SearchResult.load(key).layer_top("mlp", LAYER_TOP)
+    assert len(want) == LAYER_TOP * len(SMALL["layers"])
+    assert sum(d.value.equals(want) for d in at.dataframe) == 1
     at.selectbox(key="lm_layer").set_value(SMALL["layers"][1]).run()
     at.number_input(key=f"lm_index_mlp_{SMALL['layers'][1]}").set_value(17).run()
     at.button(key="lm_open").click().run()

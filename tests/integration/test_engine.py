@@ -286,6 +286,20 @@ def test_search_on_tiny_model_is_cached_and_reloadable(tiny_llava, sn_cache):
     assert list(top["rank"][:3]) == [1, 2, 3] and (np.diff(top["probe_score"]) <= 0).all()
     assert top["probe_score"][0] == max(res.scores("mlp").max(), res.scores("attn").max())
     assert len(res.layer_best("mlp")) == 3
+    # top-k per layer (method.md): k=2 by default here; ranked by probe score within each layer, the first of each
+    # layer is layer_best's, and each row's test accuracy is that neuron's own held-out accuracy
+    per_layer = res.layer_top("mlp")
+    assert len(per_layer) == 3 * 2 and list(per_layer["rank"]) == [1, 2] * 3
+    deep = res.layer_top("mlp", 5)
+    for li, (L, rows) in enumerate(deep.groupby("layer", sort=True)):
+        assert list(rows["probe_score"]) == sorted(res.scores("mlp")[li], reverse=True)[:5], L
+        assert (rows["probe_score"] == res.scores("mlp")[li][rows["index"]]).all()
+        for nid, acc in zip(rows["neuron_id"], rows["test_accuracy"]):
+            assert acc == res.test_accuracy([nid]), nid
+    best = res.layer_best("mlp")
+    assert list(res.layer_top("mlp", 1)["neuron_id"]) == list(best["neuron_id"])
+    with pytest.raises(ValueError, match="kept to depth 5"):
+        res.layer_top("mlp", 6)
     values, labels, split = res.neuron_values(s["sn_neuron_id"])
     assert values.shape == (16,) and set(split) == {"probe", "test"} and (split == "probe").sum() == 8
     clf = res.classifier()
@@ -296,6 +310,9 @@ def test_search_on_tiny_model_is_cached_and_reloadable(tiny_llava, sn_cache):
     np.testing.assert_array_equal(again.scores("mlp"), res.scores("mlp"))
     reopened = SearchResult.load(res.key)
     assert reopened.top_k.equals(again.top_k)
+    assert reopened.layer_top("mlp", 5).equals(deep)
+    assert reopened.scores("attn").dtype == res.scores("attn").dtype == np.float64
+    np.testing.assert_array_equal(reopened.scores("attn"), res.scores("attn"))
     assert reopened.examples(s["sn_neuron_id"], n=2)[0][2].label in reopened.labels
     assert res.key in [r["key"] for r in list_searches()]
 
