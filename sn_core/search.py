@@ -28,6 +28,7 @@ import numpy as np
 
 from .config import SearchConfig
 from .data import Split, Task, bundled_task_names, get_task, load_image_folder, load_manifest, make_split
+from .metrics import chance_accuracy
 from .sites import SITE_KINDS, neuron_id, parse_neuron_id, site_kind
 
 Progress = Callable[[str, int, int], None]
@@ -561,7 +562,7 @@ def run_search(config: SearchConfig | None = None, task: Task | None = None, loa
         "task_fingerprint": fingerprint, "instruction": task.instruction,
         "prompt_template": loaded.prompt(task.prompt_text("{question}")),
         "n_examples": int(len(used)), "n_probe": int(len(split.probe)), "n_test": int(len(split.test)),
-        "n_classes": n_classes, "labels": list(labels), "chance": 1.0 / n_classes, "seed": cfg.seed,
+        "n_classes": n_classes, "labels": list(labels), "chance": chance_accuracy(yt), "seed": cfg.seed,
         "rule": clf.rule_, "metric": cfg.metric, "k": cfg.k, "sites": list(cfg.sites), "layers": list(layers),
         "n_neurons_searched": int(len(scores_flat)), "n_layers_total": int(loaded.n_layers_total),
         "sn_neuron_id": chosen[0], "sn_site": kind0, "sn_layer": layer0, "sn_neuron": idx0,

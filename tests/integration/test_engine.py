@@ -486,6 +486,21 @@ def test_demo_search_beats_chance_on_the_held_out_split(demo_loaded, sn_cache):
     assert s["sn_probe_accuracy"] > s["null_probe_accuracy"] and s["sn_test_accuracy"] > s["null_probe_accuracy"], s
 
 
+def test_chance_is_the_majority_rate_of_the_test_split(tiny_llava, sn_cache):
+    """On imbalanced data, always answering the most frequent label beats 1/C: that is the floor reported."""
+    from sn_core.config import SearchConfig
+    from sn_core.search import run_search
+
+    base = get_task("shapes-color", 40, seed=3)
+    keep = [e for e in base.examples if e.label == "red"] + [e for e in base.examples if e.label == "blue"][:4]
+    task = Task("imbalanced", ("blue", "red"), keep)  # 10 red, 4 blue
+    res = run_search(SearchConfig(task="imbalanced", probe_per_class=2, layers=(0,), baselines=False, batch_size=8),
+                     task=task, loaded=tiny_llava)
+    y_test = [task.examples[i].label for i in res.split.test]
+    assert len(y_test) == 10 and y_test.count("red") == 8
+    assert res.summary["chance"] == 0.8 and res.summary["n_classes"] == 2
+
+
 def test_concurrent_threads_do_not_read_each_others_forward_passes(tiny_llava):
     """Hooks are global state on a shared model (the app serves several sessions from one model): two threads
     extracting different layers at once must each get exactly their own values."""
