@@ -12,7 +12,8 @@ config classes with random weights (nothing is downloaded; accuracy is meaningle
 
 For each exit layer and batch size it times (a) ``generate`` of ``--new-tokens`` tokens (greedy) and (b) the
 early-exit predictor (``EarlyExitPredictor.values_from_inputs`` + the classifier rule: truncated forward, read one
-neuron) on the same encoded inputs, warmed up, medians of interleaved repeats, and prints the measured speed-up
+neuron) on the same encoded inputs, warmed up, every exit layer against the same generation runs (the paths
+alternating batch by batch), medians of repeats, and prints the measured speed-up
 beside the analytic FLOP ratio (``sn_core.flops``) and the share of it reached. The processor call (PIL image +
 question -> tensors, on the CPU) is timed apart and added to both sides for the end-to-end speed-up.
 
@@ -123,23 +124,27 @@ def main(argv=None) -> int:
     print(f"preset {a.preset}: random-weight LLaVA, {n_params / 1e9:.2f} B parameters, {n_layers} decoder layers, "
           f"{str(dtype).replace('torch.', '')} on {dev_name}; built in {time.perf_counter() - t0:.0f} s")
     print(f"prompt {prompt_len} tokens; full generation: {a.new_tokens} new token(s), greedy; "
-          f"{a.n} examples per batch size, median of {a.repeats} interleaved repeats after warm-up")
+          f"{a.n} examples per batch size, median of {a.repeats} repeats after warm-up, every exit layer against "
+          "the same generation runs, paths alternating batch by batch")
 
     rows = []
     print("model: inputs already encoded, on the device; end to end: plus the processor call (PIL image + question "
           "-> tensors) each path makes")
     print(f"{'exit layer':>10} {'batch':>5} {'full ms/ex':>11} {'early ms/ex':>12} {'speedup':>8} {'limit':>6} "
           f"{'of limit':>9} {'encode ms/ex':>13} {'end-to-end speedup':>19}")
+    preds, limit = {}, {}
     for layer in layers:
         clf = SuperNeuronClassifier(neurons=(f"blocks.{layer}.mlp.hook_post[0]",))
         clf.fit(np.array([[0.0], [1.0], [0.1], [0.9]]), np.array(["no", "yes", "no", "yes"]))
-        pred = EarlyExitPredictor(loaded, clf, instruction=instruction)
-        lim = flop_ratio(loaded, prompt_len, layer, a.new_tokens)["ratio"]
-        for bs in a.batch_sizes:
-            t = time_exit_vs_generate(loaded, pred, images, questions, prompts, bs, a.repeats,
-                                      dict(max_new_tokens=a.new_tokens, min_new_tokens=a.new_tokens,
-                                           do_sample=False, pad_token_id=tok.pad_token_id))
-            f, e, ef, ee = t["full"], t["early"], t["encode_full"], t["encode_early"]
+        preds[layer] = EarlyExitPredictor(loaded, clf, instruction=instruction)
+        limit[layer] = flop_ratio(loaded, prompt_len, layer, a.new_tokens)["ratio"]
+    for bs in a.batch_sizes:  # every exit layer against the same generation runs, batch by batch in turn
+        t = time_exit_vs_generate(loaded, preds, images, questions, prompts, bs, a.repeats,
+                                  dict(max_new_tokens=a.new_tokens, min_new_tokens=a.new_tokens,
+                                       do_sample=False, pad_token_id=tok.pad_token_id))
+        f, ef, ee = t["full"], t["encode_full"], t["encode_early"]
+        for layer in layers:
+            e, lim = t[f"early:{layer}"], limit[layer]
             rows.append((layer, bs, f / e, lim))
             print(f"{layer:>10} {bs:>5} {1000 * f:>11.2f} {1000 * e:>12.2f} {f / e:>8.2f} {lim:>6.2f} "
                   f"{100 * f / e / lim:>8.0f}% {1000 * (ef + ee) / 2:>13.2f} {(f + ef) / (e + ee):>19.2f}",
