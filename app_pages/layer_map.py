@@ -56,12 +56,18 @@ st.caption("Bright cells hold neurons that separate the classes well on the prob
 st.subheader("One layer in detail")
 c1, c2 = st.columns([1, 3])
 filled = np.where(np.isnan(scores), -np.inf, scores)  # NaN scores rank lowest (an all-NaN row cannot break argmax)
-default_layer = layers[int(np.argmax(filled.max(axis=1)))]
+# The best neuron of each layer as the search ranked it (ties broken by separation, as in every table and curve);
+# the plain argmax only stands in if the per-layer table cannot be read.
+ranked_best: dict[int, int] = {}
+with S.guarded("Per-layer ranking", stop=False):
+    ranked_best = {int(r["layer"]): int(r["index"]) for r in res.layer_best(site).to_dict(orient="records")}
+default_layer = (int(s["sn_layer"]) if s.get("sn_site") == site and s.get("sn_layer") in layers
+                 else layers[int(np.argmax(filled.max(axis=1)))])  # open on the Super Neuron's layer
 if "lm_layer" not in st.session_state or st.session_state["lm_layer"] not in layers:
     st.session_state["lm_layer"] = default_layer
 layer = c1.selectbox("Layer", layers, key="lm_layer")
 row = scores[layers.index(layer)]  # [width]
-best_idx = int(np.argmax(filled[layers.index(layer)]))
+best_idx = ranked_best.get(layer, int(np.argmax(filled[layers.index(layer)])))
 index_key = f"lm_index_{site}_{layer}"
 if index_key not in st.session_state:
     st.session_state[index_key] = best_idx
@@ -84,16 +90,19 @@ with S.guarded("Per-layer table", stop=False):
                "(test split), the null control (best probe score after shuffling labels) and chance.")
 with st.expander(f"Top {LAYER_TOP} neurons of each layer"), S.guarded("Per-layer ranking", stop=False):
     per_layer = res.layer_top(site, min(LAYER_TOP, width))  # [n_layers * k rows], ranked within each layer
-    st.dataframe(per_layer, hide_index=True, key="lm_layer_top", height=320, column_config=S.top_table_config())
-    st.caption("Ranked by probe score within each layer, as the global table ranks them; test accuracy is each "
-               "neuron's own rule on the held-out split.")
+    st.dataframe(per_layer, hide_index=True, key="lm_layer_top", height=320,
+                 column_config={**S.top_table_config(),
+                                "rank": st.column_config.NumberColumn("rank in layer", width="small")})
+    st.caption("Ranked by probe score within each layer, ties broken by separation, as the global table below "
+               "ranks all neurons; test accuracy is each neuron's own rule on the held-out split.")
 
 # ------------------------------------------------------------------------------------------------------ top table
 st.subheader("Top neurons")
 top = S.top_table(res.top_k)
 if len(sites) > 1 and "site" in top and st.checkbox("Only this site", False, key="lm_only_site"):
     top = top[top["site"] == site].reset_index(drop=True)
-st.caption("Click a column header to sort; select a row to open the neuron in the inspector.")
+st.caption("Click a column header to sort; select a row, then press the Inspect button below it to open the "
+           "neuron in the inspector.")
 ev = st.dataframe(top, hide_index=True, on_select="rerun", selection_mode="single-row", key="lm_top",
                   column_config=S.top_table_config(), height=320)
 picked = ev.selection.rows if ev is not None else []

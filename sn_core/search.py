@@ -184,8 +184,8 @@ class SearchResult:
         depth, width = max((r["rank"] for r in rows), default=0), self.scores(kind).shape[1]
         if k > depth and depth < width:  # (a layer narrower than k just gives all its neurons)
             raise ValueError(f"per-layer rankings were kept to depth {depth}; k={k} needs a search with k >= {k}")
-        cols = ["layer", "rank", "neuron_id", "index", "probe_score", "test_accuracy", "rule"]
-        return pd.DataFrame([r for r in rows if r["rank"] <= k], columns=cols)
+        cols = ["layer", "rank", "neuron_id", "index", "probe_score", "test_accuracy", "rule", "separation"]
+        return pd.DataFrame([r for r in rows if r["rank"] <= k], columns=cols)  # separation: NaN in old searches
 
     # ---------------------------------------------------------------- activations
     @property
@@ -492,7 +492,7 @@ def run_search(config: SearchConfig | None = None, task: Task | None = None, loa
                 row = {"layer": layer, "neuron_id": neuron_id(kind, layer, j), "index": j,
                        "probe_score": float(rows_s[li][j]), "test_accuracy": float(hit.mean()),
                        "rule": params_l[li].rule}
-                layer_top[kind].append(dict(row, rank=rank))
+                layer_top[kind].append(dict(row, rank=rank, separation=float(rows_sep[li][j])))
                 if rank == 1:
                     layer_best[kind].append(row)
     scores_flat = np.concatenate(all_scores)  # [n_neurons_total]

@@ -239,6 +239,12 @@ def test_layer_map_draws_and_opens_a_neuron(key):
     want = SearchResult.load(key).layer_top("mlp", LAYER_TOP)
     assert len(want) == LAYER_TOP * len(SMALL["layers"])
     assert sum(d.value.equals(want) for d in at.dataframe) == 1
+    # the drill-down opens on the Super Neuron's layer and names that layer's best neuron as the search ranked it
+    res = SearchResult.load(key)
+    sn_layer = res.summary["sn_layer"]
+    assert at.selectbox(key="lm_layer").value == sn_layer
+    best = res.layer_best("mlp").set_index("layer").loc[sn_layer]
+    assert any(f"Best in layer {sn_layer}: neuron {best['index']} " in c.value for c in at.caption)
     at.selectbox(key="lm_layer").set_value(SMALL["layers"][1]).run()
     at.number_input(key=f"lm_index_mlp_{SMALL['layers'][1]}").set_value(17).run()
     at.button(key="lm_open").click().run()
