@@ -166,6 +166,26 @@ def select_neuron(nid: str) -> None:
     st.session_state[NEURON] = nid
 
 
+def neuron_problem(res, nid: str) -> str | None:
+    """Why neuron ``nid`` cannot be read in search ``res`` (not an id, a site / layer it did not search, an index
+    past the site's width), or None if it can."""
+    from sn_core.sites import parse_neuron_id
+
+    try:
+        kind, layer, index = parse_neuron_id(nid)
+    except ValueError as e:
+        return str(e)
+    if kind not in res.sites:
+        return (f"the {kind} site of {nid} was not searched; this search covers the site(s) {', '.join(res.sites)} "
+                "(run a search with that site to inspect it)")
+    if layer not in res.layers:
+        return f"layer {layer} of {nid} was not searched; this search covers layers {', '.join(map(str, res.layers))}"
+    width = res.scores(kind).shape[1]
+    if index >= width:
+        return f"{nid} is out of range: the {kind} site has {width} neurons per layer"
+    return None
+
+
 def keep_search_in_url() -> None:
     """Write the current search into the URL (``?search=<key>``) on every page, so that a browser refresh or a
     copied address reopens it (page switches drop query parameters). The inspector adds ``&neuron=``."""

@@ -29,7 +29,7 @@ with S.guarded("Opening the task"):
 chosen = st.session_state.get(S.NEURON)
 top_ids = [str(x) for x in S.top_table(res.top_k)["neuron_id"]][: int(s.get("k") or 1)]
 options = {f"the search's Super Neuron{'s' if len(top_ids) > 1 else ''} ({', '.join(top_ids)})": top_ids}
-if chosen and chosen not in top_ids:
+if chosen and chosen not in top_ids and S.neuron_problem(res, chosen) is None:  # a neuron this search can read
     options[f"the inspector's neuron ({chosen})"] = [chosen]
 which = st.radio("Classifier", list(options), key="ee_which", horizontal=True)
 neurons = options[which]

@@ -20,27 +20,23 @@ top = S.top_table(res.top_k)
 ranked = [str(x) for x in top["neuron_id"]]
 
 # ------------------------------------------------------------------------------------------------ which neuron
-nid = st.session_state.get(S.NEURON) or s.get("sn_neuron_id") or ranked[0]
-with S.guarded("Neuron id"):
-    kind, layer, index = parse_neuron_id(nid)
-    if kind not in res.sites:
-        raise ValueError(f"the {kind} site of {nid} was not searched; this search covers the site(s) "
-                         f"{', '.join(res.sites)} (run a search with that site to inspect it)")
-    if layer not in res.layers:
-        raise ValueError(f"layer {layer} of {nid} was not searched; this search covers layers "
-                         f"{', '.join(str(x) for x in res.layers)}")
-    if index >= res.scores(kind).shape[1]:
-        raise ValueError(f"{nid} is out of range: the {kind} site has {res.scores(kind).shape[1]} neurons per layer")
+fallback = s.get("sn_neuron_id") or ranked[0]
+nid = st.session_state.get(S.NEURON) or fallback
+problem = S.neuron_problem(res, nid)
+if problem:  # e.g. from a link or another page: say why, and show the Super Neuron instead of a dead end
+    st.error(f"**Neuron id**: {problem}. Showing the Super Neuron, {fallback}, instead.")
+    nid = fallback
+    S.select_neuron(nid)
+kind, layer, index = parse_neuron_id(nid)
 
 with st.container(border=True):
     c = st.columns([3, 1, 1, 1, 1])
     typed = c[0].text_input("Neuron id", nid, key=f"ni_id_{nid}",
                             help="e.g. blocks.3.mlp.hook_post[17]: site, layer and neuron index")
     if typed.strip() and typed.strip() != nid:
-        try:
-            parse_neuron_id(typed)
-        except ValueError as e:
-            st.error(f"**Neuron id**: {e}")
+        problem = S.neuron_problem(res, typed.strip())
+        if problem:
+            st.error(f"**Neuron id**: {problem}")  # the current neuron stays selected and shown below
         else:
             S.select_neuron(typed.strip())
             st.rerun()

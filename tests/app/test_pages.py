@@ -297,6 +297,16 @@ def test_inspector_bad_neuron_id_shows_an_error(key):
     at = open_page("neuron_inspector", **{S.SEARCH: key, S.NEURON: "blocks.0.mlp.hook_post[99999]"})
     assert_clean(at)
     assert any("out of range" in e for e in errors(at)), errors(at)
+    # no dead end: the page goes on with the Super Neuron (its id box and buttons stay), and forgets the bad id
+    from sn_core.search import SearchResult
+
+    sn = SearchResult.load(key).summary["sn_neuron_id"]
+    assert at.session_state[S.NEURON] == sn and at.text_input[0].value == sn
+    assert at.button(key="ni_next_index") is not None and at.get("plotly_chart")
+    # a well-formed id of an unsearched layer, typed: an error, and the current neuron stays
+    at.text_input[0].set_value("blocks.7.mlp.hook_post[3]").run()
+    assert_clean(at)
+    assert any("layer 7" in e for e in errors(at)) and at.session_state[S.NEURON] == sn
 
 
 def test_unknown_search_key_in_the_url_shows_an_error():
