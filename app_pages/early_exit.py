@@ -73,6 +73,11 @@ c2.image(image.resize((192, 192), 0) if max(image.size) < 192 else image, width=
 if not question.strip():
     st.error("**Question**: type a question to ask about the image.")
     st.stop()
+MAX_QUESTION = 1000  # characters: a categorical question is a sentence; thousands of characters only slow both paths
+if len(question) > MAX_QUESTION:
+    st.error(f"**Question**: {len(question):,} characters is more than the {MAX_QUESTION:,} this page accepts; ask "
+             "a short categorical question, as in the search.")
+    st.stop()
 
 repeats = st.slider("Timing repeats (median reported, after one warm-up run)", 1, 7, 3, key="ee_repeats",
                     help="Latencies are wall-clock times on this server; other work on a busy CPU makes them noisy.")
@@ -134,7 +139,8 @@ if out and out.get("context") == context:
         else:
             st.metric("Answer", out["answer"] or "(empty)",
                       help="The generated text; matched to the label set: " + str(out["matched"]))
-            st.caption(f"{1000 * out['full_s']:.1f} ms · matched label: **{out['matched'] or 'none (wrong)'}**")
+            unmatched = "none (counted wrong)" if out["true"] else "none (not one of the labels)"
+            st.caption(f"{1000 * out['full_s']:.1f} ms · matched label: **{out['matched'] or unmatched}**")
     with c.container(border=True):
         st.markdown("**Speedup**")
         if out["full_s"]:
@@ -147,6 +153,12 @@ if out and out.get("context") == context:
                 if speedup > 1.5 * out["limit"]:
                     st.warning("The measured speedup is far above the FLOP bound: the machine was probably busy "
                                "while the full model ran. Measure again (or with more repeats).")
+                elif speedup < out["limit"] / 3:
+                    st.warning("The measured speedup is far below the FLOP bound: the machine was probably busy "
+                               "while the early exit ran. Measure again (or with more repeats).")
+            if out["exit_layer"] >= loaded.n_layers_total - 1:
+                st.caption("This classifier exits after the last decoder layer, so there is little to skip: "
+                           "pick a search limited to early layers (l_max) for a real saving.")
         else:
             st.metric("Full / early exit", "n/a")
         if out["true"]:

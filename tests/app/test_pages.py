@@ -360,6 +360,14 @@ def test_playground_upload_an_image_and_predict(key):
     assert {m.label for m in at.metric} >= {"Prediction", "Answer", "Full / early exit"}
 
 
+def test_playground_refuses_an_overlong_question(key):
+    at = open_page("early_exit", **{S.SEARCH: key})
+    at.text_input[0].set_value("Is it red? " * 120).run()  # 1,320 characters
+    assert_clean(at)
+    assert any("1,320 characters is more than the 1,000" in e for e in errors(at)), errors(at)
+    assert not at.button  # nothing to run until the question is short
+
+
 def test_playground_corrupt_upload_shows_an_error(key):
     at = open_page("early_exit", **{S.SEARCH: key})
     at.radio(key="ee_source").set_value("upload").run()
