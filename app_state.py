@@ -146,8 +146,19 @@ def current_result():
 def require_result():
     """The current search, or an info box pointing to the Search page and a stop."""
     res = None
-    with guarded("Opening the search"):
+    key = st.session_state.get(SEARCH)
+    with guarded("Opening the search", stop=False):
         res = current_result()
+    if res is None and key:  # it could not be opened (the error is above): forget it, so other pages do not repeat it
+        st.session_state.pop(SEARCH, None)
+        st.session_state.pop(NEURON, None)
+        try:
+            st.query_params.pop("search", None)
+            st.query_params.pop("neuron", None)
+        except Exception:  # noqa: BLE001 - the address bar is a convenience
+            pass
+        st.page_link(PAGES["search"], label="Run or reopen a search on the Search page", icon="🔎")
+        st.stop()
     if res is None:
         st.info("No search yet. Run one (or reopen a previous one) on the **Search** page first.", icon="ℹ️")
         st.page_link(PAGES["search"], label="Go to Search", icon="🔎")

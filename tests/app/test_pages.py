@@ -316,6 +316,11 @@ def test_unknown_search_key_in_the_url_shows_an_error():
     at.switch_page("app_pages/layer_map.py").run()
     assert_clean(at)
     assert any("no finished search" in e for e in errors(at))
+    # the bad key is forgotten: the next page points to the Search page instead of repeating the error
+    assert S.SEARCH not in at.session_state and "search" not in at.query_params
+    at.switch_page("app_pages/neuron_inspector.py").run()
+    assert_clean(at)
+    assert not errors(at) and any("No search yet" in i.value for i in at.info)
 
 
 # -------------------------------------------------------------------------------------------------- playground
