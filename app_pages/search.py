@@ -24,13 +24,15 @@ def new_search() -> None:
     previous searches and the current search below are still drawn."""
     st.subheader("1 · Model")
     mode = st.radio("Model source", ["demo", "local folder or cached hub id"], horizontal=True, key="model_mode",
+                    persist_state="session",
                     help="The demo is a small LLaVA-style model shipped with the app. Other models must already be "
                          "on this machine: nothing is downloaded.")
     if mode == "demo":
         model_spec = "demo"
     else:
         model_spec = st.text_input("Model folder (Hugging Face format) or hub id in the local cache",
-                                   key="model_path", placeholder="/models/llava-1.5-7b-hf").strip()
+                                   key="model_path", persist_state="session",
+                                   placeholder="/models/llava-1.5-7b-hf").strip()
         if not model_spec:
             st.info("Type a model folder or hub id, or choose the demo model.")
             return
@@ -47,6 +49,7 @@ def new_search() -> None:
     from sn_core.data import bundled_spec, bundled_task_names
 
     source = st.radio("Task source", ["bundled", "upload", "local path"], horizontal=True, key="task_source",
+                      persist_state="session",
                       help="Bundled tasks are generated images. Uploads: a JSONL/CSV manifest (fields image, "
                            "question, label) together with its images, or one ZIP holding a manifest and images or "
                            "one subfolder of images per class.")
@@ -54,10 +57,11 @@ def new_search() -> None:
     if source == "bundled":
         names = bundled_task_names()
         name = st.selectbox("Bundled task", names, index=names.index("shapes-color") if "shapes-color" in names
-                            else 0, key="task_name")
+                            else 0, key="task_name", persist_state="session")
         spec = bundled_spec(name)
         st.caption(f"{spec.description}  Question: *{spec.question}*  Labels: {', '.join(spec.labels)}")
         n_examples = int(st.number_input("Examples to generate", 20, 20000, 400, step=50, key="n_examples",
+                                         persist_state="session",
                                          help="Images generated for this search (never the demo model's "
                                               "training images)."))
         task_arg = name
@@ -66,6 +70,7 @@ def new_search() -> None:
                                  type=["jsonl", "ndjson", "csv", "zip", "png", "jpg", "jpeg", "bmp", "gif", "webp"],
                                  key="task_upload")
         question = st.text_input("Question (only for a folder of class subfolders)", key="upload_question",
+                                 persist_state="session",
                                  placeholder="What is in the image?").strip() or None
         if not files:
             st.info("Upload a task to continue, or choose a bundled task.")
@@ -82,9 +87,10 @@ def new_search() -> None:
         st.caption(f"Task read from the upload ({kind}).")
     else:
         task_arg = st.text_input("Path to a .jsonl/.csv manifest or a folder of class subfolders", key="task_path",
+                                 persist_state="session",
                                  placeholder="/data/my-task/manifest.jsonl").strip()
-        question = st.text_input("Question (only for a folder of class subfolders)", key="path_question").strip() \
-            or None
+        question = st.text_input("Question (only for a folder of class subfolders)", key="path_question",
+                                 persist_state="session").strip() or None
         if not task_arg:
             st.info("Type a path, or choose a bundled task.")
             return
@@ -96,26 +102,29 @@ def new_search() -> None:
     c1, c2, c3 = st.columns(3)
     site_names = {"mlp": "MLP neurons (mlp.hook_post)", "resid": "residual stream (hook_resid_post)",
                   "attn": "attention heads' outputs (attn.hook_z)"}
-    sites = c1.multiselect("Sites", list(site_names), default=["mlp"], format_func=site_names.get, key="sites")
+    sites = c1.multiselect("Sites", list(site_names), default=["mlp"], format_func=site_names.get, key="sites",
+                           persist_state="session")
     layers = c1.multiselect("Layers", list(range(loaded.n_layers)), default=list(range(loaded.n_layers)),
                             key="layers", help="Decoder layers to search. Fewer layers = a faster search.")
     probe_per_class = int(c2.number_input("Probe examples per class", 2, 2000, 20, key="probe_per_class",
+                                          persist_state="session",
                                           help="Fit and rank every neuron on this many examples of each class "
                                                "(SAVs use about 20)."))
     test_per_class = int(c2.number_input("Test examples per class (0 = all the rest)", 0, 20000, 0,
-                                         key="test_per_class"))
-    seed = int(c2.number_input("Split seed", 0, 2**31 - 1, 0, key="seed"))
-    k = int(c3.number_input("Neurons in the vote (top-k)", 1, 25, 1, key="k"))
-    rule = c3.selectbox("Rule", ["auto", "stump", "nearest_mean", "ovr_stump"], key="rule",
+                                         key="test_per_class", persist_state="session"))
+    seed = int(c2.number_input("Split seed", 0, 2**31 - 1, 0, key="seed", persist_state="session"))
+    k = int(c3.number_input("Neurons in the vote (top-k)", 1, 25, 1, key="k", persist_state="session"))
+    rule = c3.selectbox("Rule", ["auto", "stump", "nearest_mean", "ovr_stump"], key="rule", persist_state="session",
                         help="auto: threshold for two classes, nearest class mean for more.")
-    metric = c3.selectbox("Ranking metric", ["accuracy", "balanced_accuracy"], key="metric")
+    metric = c3.selectbox("Ranking metric", ["accuracy", "balanced_accuracy"], key="metric", persist_state="session")
     with st.expander("More settings"):
         baselines = st.checkbox("Run the baselines (base model's generated answer, SAV, linear probe)", True,
-                                key="baselines")
+                                key="baselines", persist_state="session")
         l_max = st.number_input("Latest layer allowed (early-exit budget; -1 = any)", -1, loaded.n_layers - 1, -1,
                                 key="l_max")
-        instruction = st.text_input("Answer-format instruction (empty = the task's own)", key="instruction")
-        batch_size = int(st.number_input("Batch size", 1, 512, 16, key="batch_size"))
+        instruction = st.text_input("Answer-format instruction (empty = the task's own)", key="instruction",
+                                    persist_state="session")
+        batch_size = int(st.number_input("Batch size", 1, 512, 16, key="batch_size", persist_state="session"))
 
     st.caption("Stay on this page while a search runs: leaving it or clicking elsewhere stops the run, and running "
                "the same search again resumes from the activations already stored.")

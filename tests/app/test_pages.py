@@ -128,6 +128,18 @@ def test_the_url_keeps_the_current_search_on_every_page(key):
         assert at.query_params.get("search") in (key, [key]), (page, dict(at.query_params))
 
 
+def test_search_settings_survive_a_visit_to_another_page():
+    at = new_app().run(timeout=SEARCH_TIMEOUT)
+    at.selectbox(key="task_name").set_value("shapes-shape").run()
+    at.number_input(key="n_examples").set_value(90)
+    at.number_input(key="probe_per_class").set_value(10).run()
+    at.switch_page("app_pages/layer_map.py").run()
+    at.switch_page("app_pages/search.py").run(timeout=SEARCH_TIMEOUT)
+    assert_clean(at)
+    assert at.selectbox(key="task_name").value == "shapes-shape"
+    assert at.number_input(key="n_examples").value == 90 and at.number_input(key="probe_per_class").value == 10
+
+
 def test_unknown_model_shows_an_error_not_a_traceback():
     at = new_app().run(timeout=SEARCH_TIMEOUT)
     at.radio(key="model_mode").set_value("local folder or cached hub id").run()
