@@ -171,15 +171,20 @@ with tab_prev:
     if not rows:
         st.info("No previous searches in the store yet.")
     else:
-        table = pd.DataFrame([{
-            "created": pd.to_datetime(r.get("created"), errors="coerce", utc=True), "model": r.get("model_id"), "task": r.get("task"),
-            "Super Neuron": (r.get("summary") or {}).get("sn_neuron_id"),
-            "test accuracy": (r.get("summary") or {}).get("sn_test_accuracy"),
-            "key": r.get("key")} for r in rows])
+        def row(r: dict) -> dict:
+            summ, conf = r.get("summary") or {}, r.get("config") or {}
+            return {"created": pd.to_datetime(r.get("created"), errors="coerce", utc=True), "model": r.get("model_id"),
+                    "task": r.get("task"), "probe / test": f"{summ.get('n_probe', '?')} / {summ.get('n_test', '?')}",
+                    "instruction": conf.get("instruction") or "(the task's own)",
+                    "Super Neuron": summ.get("sn_neuron_id"), "test accuracy": summ.get("sn_test_accuracy"),
+                    "key": r.get("key")}
+
+        table = pd.DataFrame([row(r) for r in rows])  # probe / test and instruction tell look-alike searches apart
         st.caption("Select a row to reopen that search (results come from the store; nothing is recomputed).")
         ev = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="prev_table",
                           column_config={"test accuracy": st.column_config.NumberColumn(format="%.3f"),
-                                         "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm")})
+                                         "created": st.column_config.DatetimeColumn("created (UTC)",
+                                                                                    format="YYYY-MM-DD HH:mm")})
         picked = ev.selection.rows if ev is not None else []
         if picked:
             key = table.iloc[picked[0]]["key"]
@@ -204,14 +209,18 @@ if res is not None:
                 help=f"Held-out accuracy of the top-{s.get('k')} neuron(s): {s.get('sn_neuron_id')}")
     m[1].metric("Super Neuron (probe)", pct(s.get("sn_probe_accuracy")),
                 help="On the probe split, which chose it: optimistic.")
+    base_skipped = (res.baselines.get("base") or {}).get("skipped") if isinstance(res.baselines, dict) else None
+    why_na = ("" if s.get("base_accuracy") is not None else
+              f" n/a: {base_skipped}." if base_skipped else " n/a: this search ran without the baselines.")
     m[2].metric("Base model (test)", pct(s.get("base_accuracy")),
-                help="The full model's generated answer, matched to the label set, on the test split.")
+                help="The full model's generated answer, matched to the label set, on the test split." + why_na)
     m[3].metric("Null control", pct(s.get("null_probe_accuracy")),
                 help="Best probe score of any neuron after shuffling the labels: what chance alone reaches.")
     m[4].metric("Chance", pct(s.get("chance")))
     st.caption(f"{s.get('n_probe')} probe and {s.get('n_test')} test examples, {s.get('n_classes')} classes; "
                f"rule **{s.get('rule')}**, sites {', '.join(s.get('sites') or [])}, "
-               f"layers {', '.join(str(x) for x in s.get('layers') or [])}.")
+               f"layers {', '.join(str(x) for x in s.get('layers') or [])}; instruction “{s.get('instruction')}”"
+               + ("; baselines not run." if s.get("base_accuracy") is None and not base_skipped else "."))
 
     st.markdown("**Top neurons** (ranked by probe score; select a row to inspect it)")
     top = S.top_table(res.top_k)
