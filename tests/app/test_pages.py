@@ -101,7 +101,8 @@ def test_previous_searches_can_be_reopened(key):
     at = open_page(None)
     prev = at.dataframe(key="prev_table").value
     mine = prev[prev["key"] == key].iloc[0]  # look-alike searches differ in their split sizes or instruction
-    assert mine["probe / test"] == f"{SMALL['probe_per_class'] * 4} / {SMALL['n_examples'] - SMALL['probe_per_class'] * 4}"
+    n_probe = SMALL["probe_per_class"] * 4  # shapes-color: 4 classes
+    assert mine["probe / test"] == f"{n_probe} / {SMALL['n_examples'] - n_probe}"
     assert mine["instruction"] == "(the task's own)"
     assert key in list(prev["key"])
     at.session_state["prev_table"] = {"selection": {"rows": [list(prev["key"]).index(key)], "columns": [],
