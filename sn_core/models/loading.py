@@ -328,17 +328,25 @@ def load_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=Non
         adapter.truncate_config(config, max_layers)
     # use_safetensors=True: transformers never falls back to a pickled pytorch_model.bin beside the safetensors.
     kwargs = dict(config=config, dtype=torch_dtype, local_files_only=True, trust_remote_code=trust_remote_code,
-                  use_safetensors=True)
+                  use_safetensors=True, output_loading_info=True)
     if device_map is not None:
         kwargs["device_map"] = device_map
     t0 = time.perf_counter()
     try:
         with _quiet_transformers():
-            net = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+            net, info = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
     except (OSError, ValueError, RuntimeError, SafetensorError) as e:  # truncated files, shape mismatches, ...
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise UnknownModelError(f"cannot load the weights of model {str(model)!r} ({type(e).__name__}: {first}); "
                                 "check that its *.safetensors files are complete (or try 'demo')") from None
+    # transformers initialises weights its checkpoint lacks at random (and we silence its report): a checkpoint
+    # saved under other names (a "module." prefix from DDP, a renamed layer) would give a random model's neurons.
+    missing = sorted(info.get("missing_keys") or [])
+    if missing:
+        raise UnknownModelError(f"model {str(model)!r}: {len(missing)} weight(s) the architecture needs are not in "
+                                f"its checkpoint (e.g. {', '.join(missing[:3])}); they would be random. Check that the "
+                                "weight names match the config (a 'module.' prefix from distributed training must be "
+                                "stripped)")
     if device_map is None:
         net = net.to(device)
     net.eval()

@@ -70,6 +70,25 @@ def test_reliability_folder_without_weights_or_with_broken_weights(tiny_llava_di
     assert "cannot load the weights" in line and "truncated" in line
 
 
+def test_reliability_weights_saved_under_other_names_are_refused_not_random(tiny_llava_dir, tmp_path, capsys,
+                                                                            sn_cache):
+    """transformers fills weights missing from a checkpoint with random values (its report is silenced here): a
+    DDP checkpoint ("module." prefix) or one renamed layer must be an error, never a search on random neurons."""
+    from safetensors.torch import load_file, save_file
+
+    for name, rename in (("ddp", lambda k: "module." + k),
+                         ("renamed", lambda k: k.replace("layers.1.", "layers.one."))):
+        folder = _copy(tiny_llava_dir, tmp_path / name)
+        f = folder / "model.safetensors"
+        tensors = load_file(str(f))
+        save_file({rename(k): v.contiguous() for k, v in tensors.items()}, str(f), metadata={"format": "pt"})
+        with pytest.raises(UnknownModelError, match="not in its checkpoint"):
+            load_model(str(folder))
+        line = _one_line_error(capsys, "search", "--model", str(folder), "--quiet")
+        assert "weight(s) the architecture needs are not in its checkpoint" in line, line
+    load_model(str(tiny_llava_dir), max_layers=1)  # a truncated load leaves later layers unread: not "missing"
+
+
 def test_reliability_architecture_without_adapter_lists_supported(tiny_llava_dir, tmp_path):
     from sn_core.models import supported_model_types
 
