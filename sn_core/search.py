@@ -34,6 +34,9 @@ from .sites import SITE_KINDS, neuron_id, parse_neuron_id, site_kind
 Progress = Callable[[str, int, int], None]
 SEARCH_FORMAT = 1
 LAYER_TOP = 5  # per-layer ranking depth kept by every search (more when k is larger): layer_top()
+# Column order of the tables (a reopened search reads them from JSON, whose keys come back sorted)
+TOP_K_COLUMNS = ("rank", "neuron_id", "site", "layer", "index", "probe_score", "test_accuracy", "rule", "separation")
+LAYER_BEST_COLUMNS = ("layer", "neuron_id", "index", "probe_score", "test_accuracy", "rule")
 
 
 class TaskError(ValueError):
@@ -161,7 +164,7 @@ class SearchResult:
         kind = site_kind(site)
         if kind not in self._layer_best:
             raise KeyError(f"site {kind!r} was not searched (searched: {', '.join(self.sites)})")
-        return pd.DataFrame(self._layer_best[kind])
+        return pd.DataFrame(self._layer_best[kind], columns=list(LAYER_BEST_COLUMNS))
 
     def layer_top(self, site: str, k: int | None = None):
         """Per layer: the top ``k`` neurons by probe score (default ``config.k``; method.md: "top-k per layer"),
@@ -321,7 +324,8 @@ class SearchResult:
                   y=np.asarray(doc["y"], dtype=str),
                   split=Split(np.asarray(doc["split"]["probe"], dtype=np.int64),
                               np.asarray(doc["split"]["test"], dtype=np.int64), doc["split"]["seed"]),
-                  sites=sites, layers=tuple(doc["layers"]), top_k=pd.DataFrame(doc["top_k"]),
+                  sites=sites, layers=tuple(doc["layers"]),
+                  top_k=pd.DataFrame(doc["top_k"], columns=list(TOP_K_COLUMNS)),
                   baselines=doc["baselines"], extraction_key=doc["extraction_key"], cache_hit=True, root=root,
                   _scores={k: store.read_array(f"scores.{k}").astype(np.float64) for k in sites},
                   _layer_best=doc["layer_best"], _layer_top=doc.get("layer_top", {}), _task=task,
@@ -407,6 +411,9 @@ def run_search(config: SearchConfig | None = None, task: Task | None = None, loa
             res_ = SearchResult.load(key_, root=root, task=task)
         except (KeyError, FileNotFoundError):
             return None
+        # Same content, same settings: the stored result answers, under this request's names (a copy of a manifest
+        # at another path is another task name; the config names this request's model path and task).
+        res_.config, res_.summary["task"] = cfg, task.name
         res_.summary["compute_seconds"] = res_.summary.get("compute_seconds", res_.summary.get("seconds"))
         res_.summary["seconds"] = time.perf_counter() - t_start
         if progress:
@@ -508,7 +515,7 @@ def run_search(config: SearchConfig | None = None, task: Task | None = None, loa
         rows.append({"rank": rank, "neuron_id": neuron_id(kind, layer, j), "site": kind, "layer": layer,
                      "index": j, "probe_score": float(scores_flat[flat]), "test_accuracy": float((pred == yt).mean()),
                      "rule": per_site_params[kind][li].rule, "separation": float(sep_flat[flat])})
-    top = pd.DataFrame(rows)
+    top = pd.DataFrame(rows, columns=list(TOP_K_COLUMNS))
 
     # ---- the Super Neuron(s): top-k vote, fitted on probe, accuracy on test
     chosen = list(top["neuron_id"][: cfg.k])

@@ -73,6 +73,10 @@ def test_task_from_a_manifest_and_an_image_folder(tiny_llava_dir, sn_cache, tmp_
     rc, out, err = _run(capsys, "search", "--task", str(tmp_path / "m.jsonl"), *common)
     assert rc == 0, err
     assert json.loads(out)["n_probe"] + json.loads(out)["n_test"] == 12
+    # the same rows under another name: the stored result answers, under this task's name
+    (tmp_path / "copy.jsonl").write_text("\n".join(rows))
+    rc, out, err = _run(capsys, "search", "--task", str(tmp_path / "copy.jsonl"), *common)
+    assert rc == 0 and json.loads(out)["cache_hit"] and json.loads(out)["task"] == "copy", err
     rc, out, err = _run(capsys, "search", "--task", str(tmp_path / "folder"), "--question", "Is there a red circle?",
                         *common)
     assert rc == 0, err

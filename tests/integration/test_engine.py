@@ -310,6 +310,7 @@ def test_search_on_tiny_model_is_cached_and_reloadable(tiny_llava, sn_cache):
     np.testing.assert_array_equal(again.scores("mlp"), res.scores("mlp"))
     reopened = SearchResult.load(res.key)
     assert reopened.top_k.equals(again.top_k)
+    assert reopened.top_k.equals(res.top_k) and reopened.layer_best("mlp").equals(res.layer_best("mlp"))  # order too
     assert reopened.layer_top("mlp", 5).equals(deep)
     assert reopened.scores("attn").dtype == res.scores("attn").dtype == np.float64
     np.testing.assert_array_equal(reopened.scores("attn"), res.scores("attn"))
