@@ -289,13 +289,31 @@ class ModelInfo:
         return self.adapter.build_prompt(self.processor, text)
 
 
+def _load_processor(adapter, path: Path, model, trust_remote_code: bool):
+    """The checkpoint's processor, or an UnknownModelError naming the model and what its folder lacks (tokenizer /
+    processor files, a chat template), instead of transformers' multi-line errors."""
+    try:
+        processor = adapter.load_processor(path, local_files_only=True, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise UnknownModelError(f"cannot load the processor of model {str(model)!r} ({type(e).__name__}: {first}); "
+                                "its folder needs the checkpoint's tokenizer and processor files (tokenizer.json or "
+                                "tokenizer.model, the processor / preprocessor config)") from None
+    tok = getattr(processor, "tokenizer", None)
+    if not getattr(processor, "chat_template", None) and not getattr(tok, "chat_template", None):
+        raise UnknownModelError(f"model {str(model)!r} has no chat template (a base checkpoint?): prompts are built "
+                                "with the model's own chat template; use the instruction-tuned checkpoint, or add "
+                                "its chat_template.jinja to the folder")
+    return processor
+
+
 def peek_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=None,
                trust_remote_code: bool = False) -> ModelInfo:
     """Resolve ``model`` and read its identity (config, processor, weights hash) without loading the weights."""
     path, model_id = resolve_model_path(model)
     torch_dtype = resolve_dtype(dtype, resolve_device(device))
     config, adapter = read_config(path, model, trust_remote_code)
-    processor = adapter.load_processor(path, local_files_only=True, trust_remote_code=trust_remote_code)
+    processor = _load_processor(adapter, path, model, trust_remote_code)
     return ModelInfo(model_id, weights_hash(path), torch_dtype, processor, adapter, adapter.n_layers(config), path,
                      model_files_hash(path))
 
@@ -351,7 +369,7 @@ def load_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=Non
         net = net.to(device)
     net.eval()
     net.requires_grad_(False)
-    processor = adapter.load_processor(path, local_files_only=True, trust_remote_code=trust_remote_code)
+    processor = _load_processor(adapter, path, model, trust_remote_code)
     layers = adapter.layers(net)
     if max_layers is not None and len(layers) > max_layers:  # a family whose loader ignored the config
         del layers[max_layers:]

@@ -89,6 +89,26 @@ def test_reliability_weights_saved_under_other_names_are_refused_not_random(tiny
     load_model(str(tiny_llava_dir), max_layers=1)  # a truncated load leaves later layers unread: not "missing"
 
 
+def test_reliability_folder_without_tokenizer_or_chat_template(tiny_llava_dir, tmp_path, capsys, sn_cache):
+    no_tok = _copy(tiny_llava_dir, tmp_path / "no-tokenizer")
+    for f in no_tok.glob("tokenizer*"):
+        f.unlink()
+    with pytest.raises(UnknownModelError, match="cannot load the processor of model .*tokenizer"):
+        load_model(str(no_tok))
+    assert "cannot load the processor" in _one_line_error(capsys, "search", "--model", str(no_tok), "--quiet")
+
+    base = _copy(tiny_llava_dir, tmp_path / "base-checkpoint")
+    for f in base.glob("chat_template*"):
+        f.unlink()
+    for f in list(base.glob("*_config.json")):
+        doc = json.loads(f.read_text())
+        if doc.pop("chat_template", None) is not None:
+            f.write_text(json.dumps(doc))
+    with pytest.raises(UnknownModelError, match="has no chat template"):
+        load_model(str(base))
+    assert "has no chat template" in _one_line_error(capsys, "search", "--model", str(base), "--quiet")
+
+
 def test_reliability_architecture_without_adapter_lists_supported(tiny_llava_dir, tmp_path):
     from sn_core.models import supported_model_types
 
