@@ -113,8 +113,8 @@ class EarlyExitPredictor:
 def load_predictor(path, model: str | None = None, device: str = "cpu", dtype=None,
                    truncate: bool = True) -> EarlyExitPredictor:
     """An :class:`EarlyExitPredictor` from a classifier artifact: loads the model the artifact names (or
-    ``model``), only up to the exit layer when ``truncate``, and refuses an artifact whose weights hash does not
-    match the loaded model."""
+    ``model``) in the dtype its search ran in (or ``dtype``), only up to the exit layer when ``truncate``, and
+    refuses an artifact whose weights hash does not match the loaded model."""
     from .classifier import ArtifactError, SuperNeuronClassifier
     from .models import load_model
 
@@ -125,6 +125,8 @@ def load_predictor(path, model: str | None = None, device: str = "cpu", dtype=No
     name = model or clf.meta_.get("model_id")
     if not name:
         raise ArtifactError(f"{path}: the artifact names no model; pass one (--model)")
+    if dtype is None:  # the precision the search ran in (bf16 values differ from fp32 ones near a threshold)
+        dtype = (clf.meta_.get("meta") or {}).get("dtype")
     loaded = load_model(name, device=device, dtype=dtype,
                         max_layers=(clf.exit_layer_ + 1) if truncate else None)
     want = clf.meta_.get("weights_hash")

@@ -246,7 +246,8 @@ class SearchResult:
                      "task": self.summary["task"], "instruction": self.summary.get("instruction"),
                      "prompt": self.summary.get("prompt_template"),
                      "meta": {"search_key": self.key, "seed": self.config.seed,
-                              "probe_per_class": self.config.probe_per_class}}
+                              "probe_per_class": self.config.probe_per_class,
+                              "dtype": self.summary.get("dtype")}}  # the precision its thresholds were fitted in
         return clf
 
     def neuron_params(self, nid: str) -> dict:
@@ -566,6 +567,7 @@ def run_search(config: SearchConfig | None = None, task: Task | None = None, loa
     kind0, layer0, idx0 = parse_neuron_id(chosen[0])
     summary = {
         "model_id": loaded.model_id, "weights_hash": loaded.weights_hash, "task": task.name,
+        "dtype": str(loaded.dtype).replace("torch.", ""),
         "task_fingerprint": fingerprint, "instruction": task.instruction,
         "prompt_template": loaded.prompt(task.prompt_text("{question}")),
         "n_examples": int(len(used)), "n_probe": int(len(split.probe)), "n_test": int(len(split.test)),

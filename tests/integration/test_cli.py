@@ -60,6 +60,22 @@ def test_search_json_then_predict_with_the_saved_classifier(tiny_llava_dir, sn_c
     assert rc == 0 and out.splitlines()[0] in ("red", "green", "blue", "yellow") and "ms" in out
 
 
+def test_predict_loads_the_model_in_the_precision_of_its_search(tiny_llava_dir, sn_cache, tmp_path, capsys):
+    """A threshold fitted on bf16 values is applied to bf16 values (fp32 ones differ near it), unless asked."""
+    import torch
+
+    from sn_core.early_exit import load_predictor
+
+    clf_path = tmp_path / "bf16.json"
+    rc, _, err = _run(capsys, "search", "--model", str(tiny_llava_dir), "--n-examples", "16", "--probe-per-class", "2",
+                      "--layers", "0", "--no-baselines", "--dtype", "bf16", "--quiet", "--save-classifier",
+                      str(clf_path))
+    assert rc == 0, err
+    assert json.loads(clf_path.read_text())["meta"]["dtype"] == "bfloat16"
+    assert load_predictor(clf_path).loaded.dtype == torch.bfloat16
+    assert load_predictor(clf_path, dtype="fp32").loaded.dtype == torch.float32
+
+
 def test_task_from_a_manifest_and_an_image_folder(tiny_llava_dir, sn_cache, tmp_path, capsys):
     task = get_task("shapes-exists", 12, seed=2)
     rows = []
