@@ -249,6 +249,16 @@ def read_config(path: Path, model, trust_remote_code: bool = False):
     try:
         config = AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
     except Exception as e:  # noqa: BLE001
+        supported = f"supported: {', '.join(supported_model_types())} (try 'demo')"
+        try:  # the declared architecture, read without transformers (and without running any code)
+            declared = json.loads((Path(path) / "config.json").read_text(encoding="utf-8")).get("model_type")
+        except (OSError, ValueError, AttributeError):
+            declared = None
+        if declared is not None and declared not in supported_model_types():
+            why = ("needs custom Python code from its folder (never run here)" if "custom code" in str(e)
+                   else "transformers does not know")
+            raise UnknownModelError(f"model {str(model)!r} has architecture model_type={declared!r}, which {why} "
+                                    f"and has no adapter here; {supported}") from None
         if "custom code" in str(e) and not trust_remote_code:
             raise UnknownModelError(
                 f"model {str(model)!r} needs custom Python code from its folder (config.json has an auto_map and "

@@ -121,6 +121,11 @@ def test_reliability_architecture_without_adapter_lists_supported(tiny_llava_dir
     msg = str(err.value)
     assert "mllama" in msg and "demo" in msg and "llava" in supported_model_types()
     assert all(t in msg for t in supported_model_types())
+    cfg["model_type"] = "mystery_vlm"  # an architecture transformers itself does not know: the same list
+    (odd / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(UnknownModelError, match="model_type='mystery_vlm', which transformers does not know") as err:
+        load_model(str(odd))
+    assert all(t in str(err.value) for t in supported_model_types())
 
 
 def test_security_pickled_bin_beside_safetensors_is_never_unpickled(tiny_llava_dir, tmp_path):
@@ -217,6 +222,6 @@ def test_security_auto_map_never_executes_code(tiny_llava_dir, tmp_path, spy_tru
     with pytest.raises(UnknownModelError, match="custom Python code.*never run"):
         load_model(str(folder))
     line = _one_line_error(capsys, "search", "--model", str(folder), "--quiet")
-    assert "custom Python code" in line and "trust_remote_code" in line
+    assert "custom Python code" in line and "no adapter here; supported: " in line  # no dead-end opt-in advice
     assert not sentinel.exists()
     assert not [s for s in spy_trust if s[0] == "get_class_from_dynamic_module"]
