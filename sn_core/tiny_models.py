@@ -298,11 +298,17 @@ def _gemma3(text: dict):
     # Gemma 3's pattern: five sliding-window (local) layers, then one global layer
     layer_types = ["sliding_attention" if (i + 1) % 6 else "full_attention" for i in range(text["num_hidden_layers"])]
     hd = _head_dim(text)
-    text = Gemma3TextConfig(**text, head_dim=hd, query_pre_attn_scalar=hd, sliding_window=8, layer_types=layer_types,
-                            **_text_ids(tok))
+    # A window of 16: shorter than the test prompts (~23 tokens), so the sliding mask matters, yet long enough for
+    # the image tokens to reach the read position within two layers.
+    text = Gemma3TextConfig(**text, head_dim=hd, query_pre_attn_scalar=hd, sliding_window=16,
+                            layer_types=layer_types, **_text_ids(tok))
     cfg = Gemma3Config(text_config=text, vision_config=SiglipVisionConfig(**VISION, image_size=TILE, patch_size=4),
                        mm_tokens_per_image=4, boi_token_index=boi, eoi_token_index=eoi, image_token_index=img)
-    return Gemma3ForConditionalGeneration(cfg), proc
+    model = Gemma3ForConditionalGeneration(cfg)
+    # transformers initialises the projector's input matrix to zeros (a trained checkpoint overwrites it): random
+    # weights would then never let an image reach the language model, and no test could see image handling break.
+    torch.nn.init.normal_(model.model.multi_modal_projector.mm_input_projection_weight, std=0.2)
+    return model, proc
 
 
 # ----------------------------------------------------------------------------------------------------- public API

@@ -87,6 +87,17 @@ def test_families_left_padded_batch_equals_single_examples(family, family_folder
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_families_the_image_reaches_the_read_position(family, family_folders, family_images, family_prompts):
+    """Same question, four images: the read position's values differ by image, so every test on these tiny models
+    also checks image handling (Gemma 3's zero-initialised projector once hid the image entirely)."""
+    loaded = load_model(str(family_folders[family]))
+    prompt = family_prompts(loaded, 1)[0]
+    acts = read_activations(loaded, family_images, [prompt] * len(family_images), ("resid",), batch_size=4)
+    last = acts[site_name("resid", loaded.n_layers - 1)]  # [4, d_model]
+    assert np.abs(last - last[0]).max() > 1e-3, family
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
 def test_families_early_exit_equals_full_forward(family, family_folders, family_images, family_prompts):
     loaded = load_model(str(family_folders[family]))
     inputs = loaded.encode(family_images[:2], family_prompts(loaded, 2))
