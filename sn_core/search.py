@@ -450,148 +450,156 @@ def run_search(config: SearchConfig | None = None, task: Task | None = None, loa
     prompts = task_prompts(loaded, sub)
     key = search_key(cfg, loaded, fingerprint, hashlib.sha256("\n\0".join(prompts).encode()).hexdigest())
 
-    # ---- activations
-    ext_sites = tuple(dict.fromkeys(cfg.sites + (("resid", "attn") if cfg.baselines else ())))
-    ext_layers = tuple(range(loaded.n_layers)) if cfg.baselines else layers
-    ext = extract(loaded, sub, sites=ext_sites, layers=ext_layers, batch_size=cfg.batch_size, root=root,
-                  progress=progress)
-    pos = {int(e): i for i, e in enumerate(used)}
-    p_idx = np.array([pos[int(i)] for i in split.probe])  # positions of probe examples in `used`
-    t_idx = np.array([pos[int(i)] for i in split.test])
-    # Class codes follow the sorted label order, as SuperNeuronClassifier's classes_ do, so the per-neuron
-    # table and the fitted classifier break ties identically.
-    labels = tuple(sorted(set(task.y)))
-    code = {lbl: i for i, lbl in enumerate(labels)}
-    y_all = np.array([task.examples[i].label for i in used])  # [n_used] str
-    y_codes = np.array([code[v] for v in y_all])  # [n_used]
-    yp, yt = y_codes[p_idx], y_codes[t_idx]
-    n_classes = len(labels)
+    # One computation per key: a second identical search (another process or app session) waits here, then
+    # finds the first one's result instead of computing it again (docs/limits.md, "Lock").
+    search_store = ActivationStore(key, root=root)
+    with search_store.lock():
+        hit = cached(loaded)
+        if hit is not None:
+            return hit
+        # ---- activations
+        ext_sites = tuple(dict.fromkeys(cfg.sites + (("resid", "attn") if cfg.baselines else ())))
+        ext_layers = tuple(range(loaded.n_layers)) if cfg.baselines else layers
+        ext = extract(loaded, sub, sites=ext_sites, layers=ext_layers, batch_size=cfg.batch_size, root=root,
+                      progress=progress)
+        pos = {int(e): i for i, e in enumerate(used)}
+        p_idx = np.array([pos[int(i)] for i in split.probe])  # positions of probe examples in `used`
+        t_idx = np.array([pos[int(i)] for i in split.test])
+        # Class codes follow the sorted label order, as SuperNeuronClassifier's classes_ do, so the per-neuron
+        # table and the fitted classifier break ties identically.
+        labels = tuple(sorted(set(task.y)))
+        code = {lbl: i for i, lbl in enumerate(labels)}
+        y_all = np.array([task.examples[i].label for i in used])  # [n_used] str
+        y_codes = np.array([code[v] for v in y_all])  # [n_used]
+        yp, yt = y_codes[p_idx], y_codes[t_idx]
+        n_classes = len(labels)
 
-    # ---- score every neuron of every searched layer on the probe split
-    total = len(cfg.sites) * len(layers)
-    done = 0
-    all_scores, all_sep, all_ids, site_scores, per_site_params = [], [], [], {}, {}
-    layer_best: dict[str, list] = {}
-    layer_top: dict[str, list] = {}
-    for kind in cfg.sites:
-        rows_s, rows_sep, params_l = [], [], []
-        for layer in layers:
-            X = ext.get(kind, layer)  # [n_used, width]
-            ps = score_neurons(X[p_idx], yp, n_classes, rule=cfg.rule, metric=cfg.metric)
-            rows_s.append(ps.scores)
-            rows_sep.append(separation(X[p_idx], yp, n_classes))
-            params_l.append(ps)
-            done += 1
+        # ---- score every neuron of every searched layer on the probe split
+        total = len(cfg.sites) * len(layers)
+        done = 0
+        all_scores, all_sep, all_ids, site_scores, per_site_params = [], [], [], {}, {}
+        layer_best: dict[str, list] = {}
+        layer_top: dict[str, list] = {}
+        for kind in cfg.sites:
+            rows_s, rows_sep, params_l = [], [], []
+            for layer in layers:
+                X = ext.get(kind, layer)  # [n_used, width]
+                ps = score_neurons(X[p_idx], yp, n_classes, rule=cfg.rule, metric=cfg.metric)
+                rows_s.append(ps.scores)
+                rows_sep.append(separation(X[p_idx], yp, n_classes))
+                params_l.append(ps)
+                done += 1
+                if progress:
+                    progress("score", done, total)
+            site_scores[kind] = np.stack(rows_s)  # [n_layers, width]
+            per_site_params[kind] = params_l
+            width = site_scores[kind].shape[1]
+            for li, layer in enumerate(layers):
+                all_scores.append(rows_s[li])
+                all_sep.append(rows_sep[li])
+                all_ids.extend((kind, layer, i) for i in range(width))
+            # per-layer rankings (same tie-break as the global ranking): the best, and the top max(k, LAYER_TOP)
+            layer_best[kind], layer_top[kind] = [], []
+            for li, layer in enumerate(layers):
+                js = [int(j) for j in _rank(rows_s[li], rows_sep[li])[: max(cfg.k, LAYER_TOP)]]
+                pred = predict_neurons(params_l[li], ext.get(kind, layer)[t_idx][:, js], index=js)  # [n_test, len(js)]
+                for rank, (j, hit) in enumerate(zip(js, (pred == yt[:, None]).T), start=1):
+                    row = {"layer": layer, "neuron_id": neuron_id(kind, layer, j), "index": j,
+                           "probe_score": float(rows_s[li][j]), "test_accuracy": float(hit.mean()),
+                           "rule": params_l[li].rule}
+                    layer_top[kind].append(dict(row, rank=rank, separation=float(rows_sep[li][j])))
+                    if rank == 1:
+                        layer_best[kind].append(row)
+        scores_flat = np.concatenate(all_scores)  # [n_neurons_total]
+        sep_flat = np.concatenate(all_sep)
+        order = _rank(scores_flat, sep_flat)[: cfg.n_top]
+
+        rows = []
+        for rank, flat in enumerate(order, start=1):
+            kind, layer, j = all_ids[int(flat)]
+            li = layers.index(layer)
+            X = ext.get(kind, layer)
+            pred = predict_neurons(per_site_params[kind][li], X[t_idx][:, [j]], index=[j])[:, 0]
+            rows.append({"rank": rank, "neuron_id": neuron_id(kind, layer, j), "site": kind, "layer": layer,
+                         "index": j, "probe_score": float(scores_flat[flat]),
+                         "test_accuracy": float((pred == yt).mean()), "rule": per_site_params[kind][li].rule,
+                         "separation": float(sep_flat[flat])})
+        top = pd.DataFrame(rows, columns=list(TOP_K_COLUMNS))
+
+        # ---- the Super Neuron(s): top-k vote, fitted on probe, accuracy on test
+        chosen = list(top["neuron_id"][: cfg.k])
+        cols = [ext.get(*parse_neuron_id(n)[:2])[:, parse_neuron_id(n)[2]] for n in chosen]
+        Xk = np.stack(cols, axis=1)  # [n_used, k]
+        clf = SuperNeuronClassifier(neurons=tuple(chosen), rule=cfg.rule, metric=cfg.metric)
+        clf.fit(Xk[p_idx], y_all[p_idx])
+        sn_test = float(clf.score(Xk[t_idx], y_all[t_idx]))
+        sn_probe = float(clf.score(Xk[p_idx], y_all[p_idx]))
+
+        # ---- null control over every searched neuron
+        X_probe_all = np.concatenate([ext.get(kind, layer)[p_idx] for kind in cfg.sites for layer in layers], axis=1)
+        null = null_control(X_probe_all, yp, n_classes, seed=cfg.seed, rule=cfg.rule, metric=cfg.metric)
+        del X_probe_all
+
+        # ---- baselines on the same test split
+        base = {"base": None, "sav": None, "probe_lr": None}
+        if cfg.baselines:
             if progress:
-                progress("score", done, total)
-        site_scores[kind] = np.stack(rows_s)  # [n_layers, width]
-        per_site_params[kind] = params_l
-        width = site_scores[kind].shape[1]
-        for li, layer in enumerate(layers):
-            all_scores.append(rows_s[li])
-            all_sep.append(rows_sep[li])
-            all_ids.extend((kind, layer, i) for i in range(width))
-        # per-layer rankings (same tie-break as the global ranking): the best, and the top max(k, LAYER_TOP)
-        layer_best[kind], layer_top[kind] = [], []
-        for li, layer in enumerate(layers):
-            js = [int(j) for j in _rank(rows_s[li], rows_sep[li])[: max(cfg.k, LAYER_TOP)]]
-            pred = predict_neurons(params_l[li], ext.get(kind, layer)[t_idx][:, js], index=js)  # [n_test, len(js)]
-            for rank, (j, hit) in enumerate(zip(js, (pred == yt[:, None]).T), start=1):
-                row = {"layer": layer, "neuron_id": neuron_id(kind, layer, j), "index": j,
-                       "probe_score": float(rows_s[li][j]), "test_accuracy": float(hit.mean()),
-                       "rule": params_l[li].rule}
-                layer_top[kind].append(dict(row, rank=rank, separation=float(rows_sep[li][j])))
-                if rank == 1:
-                    layer_best[kind].append(row)
-    scores_flat = np.concatenate(all_scores)  # [n_neurons_total]
-    sep_flat = np.concatenate(all_sep)
-    order = _rank(scores_flat, sep_flat)[: cfg.n_top]
+                progress("baselines", 0, 3)
+            if loaded.truncated:
+                base["base"] = {"skipped": "model loaded with max_layers; generation needs every layer"}
+            else:
+                test_ex = [sub.examples[i] for i in t_idx]
+                gen = bl.generate_answers(loaded, [e.image for e in test_ex], [prompts[i] for i in t_idx], labels,
+                                          batch_size=cfg.batch_size,
+                                          progress=(lambda s, d, t: progress("generate", d, t)) if progress else None)
+                base["base"] = {"test_accuracy": gen.accuracy([e.label for e in test_ex]),
+                                "max_new_tokens": gen.max_new_tokens, "seconds": gen.seconds,
+                                "outside_label_set": int(sum(p is None for p in gen.predicted)),
+                                "answers": gen.answers}
+            if progress:
+                progress("baselines", 1, 3)
+            attn = ext.stack("attn")  # [n_layers_all, n_used, n_heads*d_head]
+            base["sav"] = bl.sav_baseline(attn[:, p_idx], yp, attn[:, t_idx], yt, loaded.n_heads, n_classes,
+                                          layers=ext.layers)
+            if progress:
+                progress("baselines", 2, 3)
+            resid = ext.stack("resid")  # [n_layers_all, n_used, d_model]
+            base["probe_lr"] = bl.linear_probe_baseline(resid[:, p_idx], yp, resid[:, t_idx], yt, layers=ext.layers,
+                                                        seed=cfg.seed)
+            if progress:
+                progress("baselines", 3, 3)
 
-    rows = []
-    for rank, flat in enumerate(order, start=1):
-        kind, layer, j = all_ids[int(flat)]
-        li = layers.index(layer)
-        X = ext.get(kind, layer)
-        pred = predict_neurons(per_site_params[kind][li], X[t_idx][:, [j]], index=[j])[:, 0]
-        rows.append({"rank": rank, "neuron_id": neuron_id(kind, layer, j), "site": kind, "layer": layer,
-                     "index": j, "probe_score": float(scores_flat[flat]), "test_accuracy": float((pred == yt).mean()),
-                     "rule": per_site_params[kind][li].rule, "separation": float(sep_flat[flat])})
-    top = pd.DataFrame(rows, columns=list(TOP_K_COLUMNS))
+        def acc(name):
+            b = base.get(name)
+            return None if not b or "test_accuracy" not in b else float(b["test_accuracy"])
 
-    # ---- the Super Neuron(s): top-k vote, fitted on probe, accuracy on test
-    chosen = list(top["neuron_id"][: cfg.k])
-    cols = [ext.get(*parse_neuron_id(n)[:2])[:, parse_neuron_id(n)[2]] for n in chosen]
-    Xk = np.stack(cols, axis=1)  # [n_used, k]
-    clf = SuperNeuronClassifier(neurons=tuple(chosen), rule=cfg.rule, metric=cfg.metric).fit(Xk[p_idx], y_all[p_idx])
-    sn_test = float(clf.score(Xk[t_idx], y_all[t_idx]))
-    sn_probe = float(clf.score(Xk[p_idx], y_all[p_idx]))
-
-    # ---- null control over every searched neuron
-    X_probe_all = np.concatenate([ext.get(kind, layer)[p_idx] for kind in cfg.sites for layer in layers], axis=1)
-    null = null_control(X_probe_all, yp, n_classes, seed=cfg.seed, rule=cfg.rule, metric=cfg.metric)
-    del X_probe_all
-
-    # ---- baselines on the same test split
-    base = {"base": None, "sav": None, "probe_lr": None}
-    if cfg.baselines:
-        if progress:
-            progress("baselines", 0, 3)
-        if loaded.truncated:
-            base["base"] = {"skipped": "model loaded with max_layers; generation needs every layer"}
-        else:
-            test_ex = [sub.examples[i] for i in t_idx]
-            gen = bl.generate_answers(loaded, [e.image for e in test_ex], [prompts[i] for i in t_idx], labels,
-                                      batch_size=cfg.batch_size,
-                                      progress=(lambda s, d, t: progress("generate", d, t)) if progress else None)
-            base["base"] = {"test_accuracy": gen.accuracy([e.label for e in test_ex]),
-                            "max_new_tokens": gen.max_new_tokens, "seconds": gen.seconds,
-                            "outside_label_set": int(sum(p is None for p in gen.predicted)),
-                            "answers": gen.answers}
-        if progress:
-            progress("baselines", 1, 3)
-        attn = ext.stack("attn")  # [n_layers_all, n_used, n_heads*d_head]
-        base["sav"] = bl.sav_baseline(attn[:, p_idx], yp, attn[:, t_idx], yt, loaded.n_heads, n_classes,
-                                      layers=ext.layers)
-        if progress:
-            progress("baselines", 2, 3)
-        resid = ext.stack("resid")  # [n_layers_all, n_used, d_model]
-        base["probe_lr"] = bl.linear_probe_baseline(resid[:, p_idx], yp, resid[:, t_idx], yt, layers=ext.layers,
-                                                    seed=cfg.seed)
-        if progress:
-            progress("baselines", 3, 3)
-
-    def acc(name):
-        b = base.get(name)
-        return None if not b or "test_accuracy" not in b else float(b["test_accuracy"])
-
-    kind0, layer0, idx0 = parse_neuron_id(chosen[0])
-    summary = {
-        "model_id": loaded.model_id, "weights_hash": loaded.weights_hash, "task": task.name,
-        "dtype": str(loaded.dtype).replace("torch.", ""),
-        "task_fingerprint": fingerprint, "instruction": task.instruction,
-        "prompt_template": loaded.prompt(task.prompt_text("{question}")),
-        "n_examples": int(len(used)), "n_probe": int(len(split.probe)), "n_test": int(len(split.test)),
-        "n_classes": n_classes, "labels": list(labels), "chance": chance_accuracy(yt), "seed": cfg.seed,
-        "rule": clf.rule_, "metric": cfg.metric, "k": cfg.k, "sites": list(cfg.sites), "layers": list(layers),
-        "n_neurons_searched": int(len(scores_flat)), "n_layers_total": int(loaded.n_layers_total),
-        "sn_neuron_id": chosen[0], "sn_site": kind0, "sn_layer": layer0, "sn_neuron": idx0,
-        "sn_neuron_ids": chosen, "sn_probe_score": float(top["probe_score"][0]),
-        "sn_probe_accuracy": sn_probe, "sn_test_accuracy": sn_test, "exit_layer": int(clf.exit_layer_),
-        "null_probe_accuracy": float(null),
-        "base_accuracy": acc("base"), "sav_test_accuracy": acc("sav"), "probe_lr_test_accuracy": acc("probe_lr"),
-        "probe_lr_layer": base["probe_lr"]["layer"] if base.get("probe_lr") else None,
-        "extraction_cache_hit": bool(ext.cache_hit), "cache_hit": False,
-        "seconds": time.perf_counter() - t_start,
-    }
-    summary["compute_seconds"] = summary["seconds"]
-    res = SearchResult(key=key, config=cfg, summary=summary, labels=labels, example_index=used.astype(np.int64),
-                       y=y_all, split=split, sites=tuple(cfg.sites), layers=layers, top_k=top, baselines=base,
-                       extraction_key=ext.key, cache_hit=False, root=root, _scores=site_scores,
-                       _layer_best=layer_best, _layer_top=layer_top, _task=task, _task_spec=_task_spec(task, cfg), _extraction=ext)
-    store = ActivationStore(key, root=root)
-    with store.lock():
-        res._save(store)
-    return res
+        kind0, layer0, idx0 = parse_neuron_id(chosen[0])
+        summary = {
+            "model_id": loaded.model_id, "weights_hash": loaded.weights_hash, "task": task.name,
+            "dtype": str(loaded.dtype).replace("torch.", ""),
+            "task_fingerprint": fingerprint, "instruction": task.instruction,
+            "prompt_template": loaded.prompt(task.prompt_text("{question}")),
+            "n_examples": int(len(used)), "n_probe": int(len(split.probe)), "n_test": int(len(split.test)),
+            "n_classes": n_classes, "labels": list(labels), "chance": chance_accuracy(yt), "seed": cfg.seed,
+            "rule": clf.rule_, "metric": cfg.metric, "k": cfg.k, "sites": list(cfg.sites), "layers": list(layers),
+            "n_neurons_searched": int(len(scores_flat)), "n_layers_total": int(loaded.n_layers_total),
+            "sn_neuron_id": chosen[0], "sn_site": kind0, "sn_layer": layer0, "sn_neuron": idx0,
+            "sn_neuron_ids": chosen, "sn_probe_score": float(top["probe_score"][0]),
+            "sn_probe_accuracy": sn_probe, "sn_test_accuracy": sn_test, "exit_layer": int(clf.exit_layer_),
+            "null_probe_accuracy": float(null),
+            "base_accuracy": acc("base"), "sav_test_accuracy": acc("sav"), "probe_lr_test_accuracy": acc("probe_lr"),
+            "probe_lr_layer": base["probe_lr"]["layer"] if base.get("probe_lr") else None,
+            "extraction_cache_hit": bool(ext.cache_hit), "cache_hit": False,
+            "seconds": time.perf_counter() - t_start,
+        }
+        summary["compute_seconds"] = summary["seconds"]
+        res = SearchResult(key=key, config=cfg, summary=summary, labels=labels, example_index=used.astype(np.int64),
+                           y=y_all, split=split, sites=tuple(cfg.sites), layers=layers, top_k=top, baselines=base,
+                           extraction_key=ext.key, cache_hit=False, root=root, _scores=site_scores,
+                           _layer_best=layer_best, _layer_top=layer_top, _task=task,
+                           _task_spec=_task_spec(task, cfg), _extraction=ext)
+        res._save(search_store)  # (the lock is reentrant: held since the second cache look-up)
+        return res
 
 
 __all__ = ["NeuronValues", "SITE_KINDS", "SearchConfig", "SearchResult", "TaskError", "list_searches",

@@ -103,6 +103,9 @@ def test_reliability_two_concurrent_searches_same_key(reference):
     # The store lock serialised the extraction: one process computed it; the other found it complete (or, when it
     # started late, found the whole search finished and reopened it: a search cache hit extracts nothing either).
     assert sorted([a["extraction_cache_hit"], b["extraction_cache_hit"]]) == [False, True]
+    # ... and the whole search: the second waited for the first and reopened its result (no second scoring or
+    # baselines run)
+    assert sorted([a["cache_hit"], b["cache_hit"]]) == [False, True]
     (ext,) = _extraction_stores(cache)
     assert ext.is_complete() and ext.finished_chunks() == list(range(N_CHUNKS))
     for i in range(N_CHUNKS):
