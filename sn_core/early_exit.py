@@ -116,7 +116,7 @@ def load_predictor(path, model: str | None = None, device: str = "cpu", dtype=No
     ``model``) in the dtype its search ran in (or ``dtype``), only up to the exit layer when ``truncate``, and
     refuses an artifact whose weights hash does not match the loaded model."""
     from .classifier import ArtifactError, SuperNeuronClassifier
-    from .models import load_model
+    from .models import UnknownModelError, load_model
 
     clf = SuperNeuronClassifier.from_json(Path(path))
     if clf.neurons is None:
@@ -127,8 +127,14 @@ def load_predictor(path, model: str | None = None, device: str = "cpu", dtype=No
         raise ArtifactError(f"{path}: the artifact names no model; pass one (--model)")
     if dtype is None:  # the precision the search ran in (bf16 values differ from fp32 ones near a threshold)
         dtype = (clf.meta_.get("meta") or {}).get("dtype")
-    loaded = load_model(name, device=device, dtype=dtype,
-                        max_layers=(clf.exit_layer_ + 1) if truncate else None)
+    try:
+        loaded = load_model(name, device=device, dtype=dtype,
+                            max_layers=(clf.exit_layer_ + 1) if truncate else None)
+    except UnknownModelError as e:
+        if model:
+            raise
+        raise UnknownModelError(f"{path}: the classifier names model {name!r}, which cannot be loaded here ({e}); "
+                                "if the model moved, pass its folder (--model / model=)") from None
     want = clf.meta_.get("weights_hash")
     if want and want != loaded.weights_hash:
         raise ArtifactError(f"{path}: the classifier was fitted on weights {want[:12]}..., but model {name!r} has "

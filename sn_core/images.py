@@ -33,6 +33,8 @@ def _read_bytes(source, max_bytes: int, name: str) -> bytes:
         data = bytes(source)
     elif isinstance(source, (str, os.PathLike)):
         p = Path(source)
+        if p.is_dir():
+            raise ImageError(f"{p}: is a folder, not an image file")
         if not p.is_file():
             raise ImageError(f"{name}: file not found")
         size = p.stat().st_size

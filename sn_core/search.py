@@ -238,6 +238,8 @@ class SearchResult:
             neuron_ids = list(self.top_k["neuron_id"][: self.config.k])
         if isinstance(neuron_ids, str):
             neuron_ids = [neuron_ids]
+        if len(neuron_ids) == 0:
+            raise ValueError("give at least one neuron id (e.g. the search's sn_neuron_id)")
         p = self._positions("probe")
         X = np.stack([self._column(n)[p] for n in neuron_ids], axis=1)  # [n_probe, k]
         clf = SuperNeuronClassifier(neurons=tuple(neuron_ids), rule=self.config.rule, metric=self.config.metric)

@@ -74,6 +74,16 @@ def test_predict_loads_the_model_in_the_precision_of_its_search(tiny_llava_dir, 
     assert json.loads(clf_path.read_text())["meta"]["dtype"] == "bfloat16"
     assert load_predictor(clf_path).loaded.dtype == torch.bfloat16
     assert load_predictor(clf_path, dtype="fp32").loaded.dtype == torch.float32
+    # the model folder moved: the error says to pass it, not to try the demo
+    doc = json.loads(clf_path.read_text())
+    doc["model_id"] = str(tmp_path / "moved-away")
+    clf_path.write_text(json.dumps(doc))
+    img = tmp_path / "x.png"
+    get_task("shapes-color", 1).examples[0].image.save(img)
+    rc, _, err = _run(capsys, "predict", "--classifier", str(clf_path), "--image", str(img), "--question", "?")
+    assert rc == 2 and "if the model moved, pass its folder (--model" in err, err
+    rc, _, err = _run(capsys, "predict", "--classifier", str(clf_path), "--image", str(tmp_path), "--question", "?")
+    assert rc == 2 and "is a folder, not an image file" in err, err
 
 
 def test_task_from_a_manifest_and_an_image_folder(tiny_llava_dir, sn_cache, tmp_path, capsys):

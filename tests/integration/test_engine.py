@@ -300,6 +300,8 @@ def test_search_on_tiny_model_is_cached_and_reloadable(tiny_llava, sn_cache):
     assert list(res.layer_top("mlp", 1)["neuron_id"]) == list(best["neuron_id"])
     with pytest.raises(ValueError, match="kept to depth 5"):
         res.layer_top("mlp", 6)
+    with pytest.raises(ValueError, match="at least one neuron id"):
+        res.test_accuracy([])
     values, labels, split = res.neuron_values(s["sn_neuron_id"])
     assert values.shape == (16,) and set(split) == {"probe", "test"} and (split == "probe").sum() == 8
     clf = res.classifier()

@@ -70,3 +70,5 @@ def test_security_byte_limit_and_empty():
 def test_missing_path(tmp_path):
     with pytest.raises(ImageError, match="file not found"):
         load_image(tmp_path / "nope.png")
+    with pytest.raises(ImageError, match="is a folder, not an image file"):
+        load_image(tmp_path)
