@@ -37,6 +37,7 @@ LAYER_TOP = 5  # per-layer ranking depth kept by every search (more when k is la
 # Column order of the tables (a reopened search reads them from JSON, whose keys come back sorted)
 TOP_K_COLUMNS = ("rank", "neuron_id", "site", "layer", "index", "probe_score", "test_accuracy", "rule", "separation")
 LAYER_BEST_COLUMNS = ("layer", "neuron_id", "index", "probe_score", "test_accuracy", "rule")
+LAYER_TOP_COLUMNS = ("layer", "rank", "neuron_id", "index", "probe_score", "test_accuracy", "rule", "separation")
 
 
 class TaskError(ValueError):
@@ -187,8 +188,8 @@ class SearchResult:
         depth, width = max((r["rank"] for r in rows), default=0), self.scores(kind).shape[1]
         if k > depth and depth < width:  # (a layer narrower than k just gives all its neurons)
             raise ValueError(f"per-layer rankings were kept to depth {depth}; k={k} needs a search with k >= {k}")
-        cols = ["layer", "rank", "neuron_id", "index", "probe_score", "test_accuracy", "rule", "separation"]
-        return pd.DataFrame([r for r in rows if r["rank"] <= k], columns=cols)  # separation: NaN in old searches
+        # (separation: NaN for a search saved before per-layer rankings were kept)
+        return pd.DataFrame([r for r in rows if r["rank"] <= k], columns=list(LAYER_TOP_COLUMNS))
 
     # ---------------------------------------------------------------- activations
     @property

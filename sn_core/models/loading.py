@@ -241,6 +241,12 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
+def _first_line(e: BaseException) -> str:
+    """The first line of an exception's message ("" if it has none): library errors run to many lines."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else ""
+
+
 def read_config(path: Path, model, trust_remote_code: bool = False):
     """(config, adapter) of the model folder; ``UnknownModelError`` in one line for an unreadable config, a config
     that needs custom code (never run unless asked), or an architecture without adapter."""
@@ -264,7 +270,7 @@ def read_config(path: Path, model, trust_remote_code: bool = False):
                 f"model {str(model)!r} needs custom Python code from its folder (config.json has an auto_map and "
                 "an architecture transformers does not know); that code is never run unless you opt in with "
                 "load_model's trust_remote_code argument yourself (try 'demo')") from None
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = _first_line(e) or type(e).__name__
         raise UnknownModelError(f"cannot read the config of model {str(model)!r}: {first}") from None
     try:
         adapter = adapter_for(config.model_type)
@@ -305,7 +311,7 @@ def _load_processor(adapter, path: Path, model, trust_remote_code: bool):
     try:
         processor = adapter.load_processor(path, local_files_only=True, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, TypeError, KeyError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        first = _first_line(e)
         raise UnknownModelError(f"cannot load the processor of model {str(model)!r} ({type(e).__name__}: {first}); "
                                 "its folder needs the checkpoint's tokenizer and processor files (tokenizer.json or "
                                 "tokenizer.model, the processor / preprocessor config)") from None
@@ -364,7 +370,7 @@ def load_model(model: str | os.PathLike = "demo", device: str = "cpu", dtype=Non
         with _quiet_transformers():
             net, info = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
     except (OSError, ValueError, RuntimeError, SafetensorError) as e:  # truncated files, shape mismatches, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        first = _first_line(e)
         raise UnknownModelError(f"cannot load the weights of model {str(model)!r} ({type(e).__name__}: {first}); "
                                 "check that its *.safetensors files are complete (or try 'demo')") from None
     # transformers initialises weights its checkpoint lacks at random (and we silence its report): a checkpoint
