@@ -26,6 +26,11 @@ from sn_core.sites import parse_neuron_id, site_name
 
 ARTIFACT_FORMAT = "super-neuron-classifier"
 ARTIFACT_VERSION = 1
+MB = 1024 * 1024  # the unit of every size message, as Streamlit's server.maxUploadSize counts it
+MAX_ARTIFACT_BYTES = 64 * MB  # a k-neuron artifact is a few KB; larger files are refused unread
+MAX_INDEX = 10 ** 9  # no model has a billion layers or a site a billion wide
+ARTIFACT_DTYPES = ("fp32", "float32", "float", "fp16", "float16", "half", "bf16", "bfloat16")  # meta.dtype
+INT_LO, INT_HI = -(2 ** 63), 2 ** 63 - 1  # integers the classifier stores as int64
 # Top-level metadata that to_json(**meta) promotes out of "meta" (the early-exit predictor reads them).
 META_KEYS = ("model_id", "weights_hash", "task", "prompt", "instruction")
 
@@ -190,6 +195,9 @@ class SuperNeuronClassifier(ClassifierMixin, BaseEstimator):
         for k in META_KEYS:
             if top[k] is not None and not isinstance(top[k], str):
                 raise TypeError(f"{k} must be a string, got {type(top[k]).__name__}")
+        if self.neurons is not None and not top["weights_hash"]:
+            raise ValueError("a classifier of model neurons is saved with the weights hash of the model it was "
+                             "fitted on: pass weights_hash=loaded.weights_hash (SearchResult.classifier() sets it)")
         from sn_core.store import _jsonable  # numpy scalars/arrays -> JSON; anything else: TypeError naming the key
 
         extra = {k: v for k, v in self.meta_.get("meta", {}).items()}
@@ -228,7 +236,7 @@ class SuperNeuronClassifier(ClassifierMixin, BaseEstimator):
         _validate_artifact(doc)
         for key, want in (("model_id", expect_model_id), ("weights_hash", expect_weights_hash)):
             if want is not None and doc.get(key) != want:
-                raise ArtifactError(f"artifact was made for {key}={doc.get(key)!r}, but the loaded model has "
+                raise ArtifactError(f"artifact was made for {key}={_short(doc.get(key))}, but the loaded model has "
                                     f"{key}={want!r}; re-run the search on this model")
         named = doc["neurons"][0]["site"] is not None
         neurons = tuple(n["id"] for n in doc["neurons"])
@@ -258,15 +266,23 @@ class SuperNeuronClassifier(ClassifierMixin, BaseEstimator):
         """Load an artifact written by ``to_json``; ``expect_*``: refuse an artifact made for another model."""
         path = Path(path)
         try:
+            size = path.stat().st_size
+            if size > MAX_ARTIFACT_BYTES:
+                raise ArtifactError(f"{path}: file is {size / MB:.1f} MB, more than the {MAX_ARTIFACT_BYTES / MB:.0f} "
+                                    "MB a classifier artifact can be; refused unread")
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ArtifactError(f"classifier artifact not found: {path}") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise ArtifactError(f"cannot read classifier artifact {path}: {err}") from err
+        except (OSError, UnicodeDecodeError, ValueError) as err:  # ValueError: a NUL byte in the path
+            if isinstance(err, ArtifactError):
+                raise
+            raise ArtifactError(f"cannot read classifier artifact {path}: {err}") from None
         try:
             doc = json.loads(text, parse_constant=_reject_constant)
+        except RecursionError:
+            raise ArtifactError(f"{path} is not a classifier artifact: its JSON is nested too deeply") from None
         except (json.JSONDecodeError, ValueError) as err:
-            raise ArtifactError(f"{path} is not valid JSON: {err}") from err
+            raise ArtifactError(f"{path} is not valid JSON: {err}") from None
         try:
             return cls.from_dict(doc, expect_model_id=expect_model_id, expect_weights_hash=expect_weights_hash)
         except ArtifactError as err:
@@ -274,6 +290,39 @@ class SuperNeuronClassifier(ClassifierMixin, BaseEstimator):
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+def _number(v, what: str, nullable: bool = False, lo: float | None = None, hi: float | None = None):
+    """A JSON number as a finite float (``None`` passes when ``nullable``); ArtifactError otherwise. JSON reads
+    ``1e400`` as infinity and ``10**400`` as an int no float holds: both are refused, as are values outside
+    ``[lo, hi]``."""
+    if v is None and nullable:
+        return None
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        raise ArtifactError(f"{what} must be a number{' or null' if nullable else ''}, got {_type_name(v)}")
+    try:
+        f = float(v)
+    except OverflowError:
+        f = math.inf
+    if not math.isfinite(f):
+        raise ArtifactError(f"{what} must be a finite number, got {_short(v)}")
+    if (lo is not None and f < lo) or (hi is not None and f > hi):
+        raise ArtifactError(f"{what} must be between {lo} and {hi}, got {_short(v)}")
+    return f
+
+
+def _short(v, limit: int = 80) -> str:
+    """``repr(v)`` cut to ``limit`` characters (a malformed field can be megabytes long). Python refuses to print
+    an int of more than 4300 digits, so huge ints are described by their length."""
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10 ** 30:
+        return f"an integer of {len(str(abs(v))) if abs(v) < 10 ** 4000 else 'over 4000'} digits"
+    text = repr(v)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _int(v, lo: int = INT_LO, hi: int = INT_HI) -> bool:
+    """Whether ``v`` is a (non-bool) integer in ``[lo, hi]``."""
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
 def _num(v):
     """float for JSON; NaN (no value) -> None."""
     v = float(v)
@@ -306,7 +355,7 @@ def _require(doc: dict, key: str, types, what: str):
     v = doc[key]
     if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
         names = " or ".join(t.__name__ for t in types)
-        raise ArtifactError(f"{what}[{key!r}] must be {names}, got {_type_name(v)} {v!r}")
+        raise ArtifactError(f"{what}[{key!r}] must be {names}, got {_type_name(v)} {_short(v)}")
     return v
 
 
@@ -316,36 +365,38 @@ def _validate_artifact(doc) -> None:
         raise ArtifactError(f"artifact must be a JSON object, got {_type_name(doc)}")
     fmt = doc.get("format")
     if fmt != ARTIFACT_FORMAT:
-        raise ArtifactError(f"not a Super Neuron classifier artifact: format={fmt!r} (expected {ARTIFACT_FORMAT!r})")
+        raise ArtifactError(f"not a Super Neuron classifier artifact: format={_short(fmt)} (expected {ARTIFACT_FORMAT!r})")
     version = _require(doc, "format_version", int, "artifact")
     if version != ARTIFACT_VERSION:
-        raise ArtifactError(f"unsupported format_version {version}; this code reads version {ARTIFACT_VERSION}")
+        raise ArtifactError(f"unsupported format_version {_short(version)}; this code reads version {ARTIFACT_VERSION}")
     for key in META_KEYS:
         if doc.get(key) is not None and not isinstance(doc[key], str):
             raise ArtifactError(f"artifact[{key!r}] must be a string or null, got {_type_name(doc[key])}")
     rule = _require(doc, "rule", str, "artifact")
     if rule not in RULES[1:]:
-        raise ArtifactError(f"unknown rule {rule!r}; expected one of {RULES[1:]}")
+        raise ArtifactError(f"unknown rule {_short(rule)}; expected one of {RULES[1:]}")
     metric = _require(doc, "metric", str, "artifact")
     if metric not in METRICS:
-        raise ArtifactError(f"unknown metric {metric!r}; expected one of {METRICS}")
+        raise ArtifactError(f"unknown metric {_short(metric)}; expected one of {METRICS}")
     labels = _require(doc, "labels", list, "artifact")
     if len(labels) < 2:
-        raise ArtifactError(f"labels must list at least 2 classes, got {labels!r}")
+        raise ArtifactError(f"labels must list at least 2 classes, got {_short(labels)}")
     kinds = {type(v) for v in labels}
     if not (kinds <= {str} or kinds <= {int}):
-        raise ArtifactError(f"labels must be all strings or all integers, got {labels!r}")
+        raise ArtifactError(f"labels must be all strings or all integers, got {_short(labels)}")
+    if kinds <= {int} and not all(_int(v) for v in labels):
+        raise ArtifactError(f"integer labels must fit in 64 bits, got {_short(labels)}")
     if len(set(labels)) != len(labels):
-        raise ArtifactError(f"labels contain duplicates: {labels!r}")
+        raise ArtifactError(f"labels contain duplicates: {_short(labels)}")
     if list(labels) != sorted(labels):
-        raise ArtifactError(f"labels must be sorted (the order of class codes), got {labels!r}")
+        raise ArtifactError(f"labels must be sorted (the order of class codes), got {_short(labels)}")
     n_classes = len(labels)
     counts = _require(doc, "class_counts", list, "artifact")
-    if len(counts) != n_classes or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0
-                                           for c in counts):
-        raise ArtifactError(f"class_counts must be {n_classes} non-negative integers (one per label), got {counts!r}")
+    if len(counts) != n_classes or not all(_int(c, 0) for c in counts):
+        raise ArtifactError(f"class_counts must be {n_classes} non-negative integers (one per label, below 2**63), "
+                            f"got {_short(counts)}")
     if rule == "stump" and n_classes != 2:
-        raise ArtifactError(f"rule 'stump' needs 2 labels, got {n_classes}: {labels!r}")
+        raise ArtifactError(f"rule 'stump' needs 2 labels, got {n_classes}: {_short(labels)}")
     neurons = _require(doc, "neurons", list, "artifact")
     if not neurons:
         raise ArtifactError("artifact lists no neurons")
@@ -365,39 +416,51 @@ def _validate_artifact(doc) -> None:
             try:
                 kind, layer, index = parse_neuron_id(nid)
             except ValueError as err:
-                raise ArtifactError(f"{what}: {err}") from None
+                raise ArtifactError(f"{what}: {str(err)[:200]}") from None
+            if layer > MAX_INDEX or index > MAX_INDEX:
+                raise ArtifactError(f"{what}: layer and index must be at most {MAX_INDEX}, got id {_short(nid)}")
             got = (n.get("site"), n.get("layer"), n.get("index"))
             if got != (site_name(kind, layer), layer, index):
-                raise ArtifactError(f"{what}: site/layer/index {got} do not match id {nid!r}")
+                raise ArtifactError(f"{what}: site/layer/index {_short(got)} do not match id {_short(nid)}")
             layers.append(layer)
         _require(n, "probe_score", (int, float), what)
-        thr = n.get("threshold")
-        if thr is not None and not isinstance(thr, (int, float)):
-            raise ArtifactError(f"{what}['threshold'] must be a number or null, got {_type_name(thr)}")
+        _number(n["probe_score"], f"{what}['probe_score']", lo=0.0, hi=1.0)
+        thr = _number(n.get("threshold"), f"{what}['threshold']", nullable=True)
         pol = _require(n, "polarity", int, what)
+        if pol not in (1, 0, -1):
+            raise ArtifactError(f"{what}['polarity'] must be +1, -1 or 0, got {_short(pol)}")
         if rule == "stump" and (pol not in (1, -1) or thr is None):
             raise ArtifactError(f"{what}: a stump needs a numeric threshold and polarity +1/-1, "
-                                f"got threshold={thr!r} polarity={pol!r}")
+                                f"got threshold={thr!r} polarity={_short(pol)}")
         means = _require(n, "class_means", list, what)
-        if len(means) != n_classes or not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-                                              for v in means):
+        if len(means) != n_classes:
             raise ArtifactError(f"{what}['class_means'] must hold {n_classes} numbers/nulls (one per label), "
-                                f"got {means!r}")
+                                f"got {_short(means)}")
+        for i, v in enumerate(means):
+            _number(v, f"{what}['class_means'][{i}]", nullable=True)
         if rule == "ovr_stump":
             ot = _require(n, "ovr_threshold", list, what)
             op = _require(n, "ovr_polarity", list, what)
-            if len(ot) != n_classes or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in ot):
-                raise ArtifactError(f"{what}['ovr_threshold'] must hold {n_classes} numbers, got {ot!r}")
+            if len(ot) != n_classes:
+                raise ArtifactError(f"{what}['ovr_threshold'] must hold {n_classes} numbers, got {_short(ot)}")
+            for i, v in enumerate(ot):
+                _number(v, f"{what}['ovr_threshold'][{i}]")
             if len(op) != n_classes or not all(v in (1, -1) and not isinstance(v, bool) for v in op):
-                raise ArtifactError(f"{what}['ovr_polarity'] must hold {n_classes} values +1/-1, got {op!r}")
+                raise ArtifactError(f"{what}['ovr_polarity'] must hold {n_classes} values +1/-1, got {_short(op)}")
     ids = [n["id"] for n in neurons]
     if len(set(ids)) != len(ids):
-        raise ArtifactError(f"duplicate neuron ids: {ids}")
+        raise ArtifactError(f"duplicate neuron ids: {_short(ids)}")
     exit_layer = doc.get("exit_layer")
     if named and exit_layer != max(layers):
-        raise ArtifactError(f"exit_layer {exit_layer!r} does not match the deepest neuron layer {max(layers)}")
+        raise ArtifactError(f"exit_layer {_short(exit_layer)} does not match the deepest neuron layer {max(layers)}")
+    if named and not doc.get("weights_hash"):  # the thresholds only mean something on the weights they came from
+        raise ArtifactError("the artifact has no weights_hash, so nothing ties its thresholds to the weights they "
+                            "were fitted on; refused (save it again from its search: search --save-classifier)")
     if doc.get("meta") is not None and not isinstance(doc["meta"], dict):
         raise ArtifactError(f"artifact['meta'] must be an object, got {_type_name(doc['meta'])}")
+    dtype = (doc.get("meta") or {}).get("dtype")
+    if dtype is not None and dtype not in ARTIFACT_DTYPES:
+        raise ArtifactError(f"artifact['meta']['dtype'] must be one of {ARTIFACT_DTYPES} or null, got {_short(dtype)}")
 
 
 __all__ = ["SuperNeuronClassifier", "ArtifactError", "ARTIFACT_FORMAT", "ARTIFACT_VERSION", "META_KEYS"]

@@ -135,8 +135,8 @@ def load_predictor(path, model: str | None = None, device: str = "cpu", dtype=No
             raise
         raise UnknownModelError(f"{path}: the classifier names model {name!r}, which cannot be loaded here ({e}); "
                                 "if the model moved, pass its folder (--model / model=)") from None
-    want = clf.meta_.get("weights_hash")
-    if want and want != loaded.weights_hash:
+    want = clf.meta_.get("weights_hash") or ""  # from_json refuses an artifact of model neurons without one
+    if want != loaded.weights_hash:
         raise ArtifactError(f"{path}: the classifier was fitted on weights {want[:12]}..., but model {name!r} has "
                             f"weights {loaded.weights_hash[:12]}...; re-run the search on this model")
     return EarlyExitPredictor(loaded, clf)
