@@ -267,21 +267,6 @@ def extraction_key(loaded, fingerprint: str, prompts: Sequence[str], sites, laye
                        read_position=-1, chunk_size=int(chunk_size))
 
 
-def _chunks_intact(store, n_chunks: int) -> bool:
-    """Whether chunks ``0..n_chunks-1`` are all on disk and match their checksums (a bad one is deleted)."""
-    from .store import CorruptShardError
-
-    if store.finished_chunks() != list(range(n_chunks)):
-        return False
-    ok = True
-    for c in range(n_chunks):
-        try:
-            store.read_chunk(c)
-        except (CorruptShardError, FileNotFoundError):
-            ok = False
-    return ok
-
-
 def plan_extraction(loaded, task, sites, layers, batch_size: int, chunk_size: int, instruction, root):
     """What an extraction of ``task`` will read and where it is stored (shared by :func:`extract` and
     ``sn_core.distributed.extract_sharded``, so both use the same key): ``(sites, layers, prompts, store,
@@ -310,11 +295,11 @@ def extract(loaded, task, sites: Sequence[str] = ("mlp",), layers: Sequence[int]
                                                               instruction, root)
     key, n = store.key, len(task.examples)
     with store.lock():
-        # Complete only if every chunk is still there and verifies: a corrupted chunk is deleted by the check
-        # (CorruptShardError) and a missing one is recomputed below, so the search repairs its own cache.
-        cache_hit = store.is_complete() and _chunks_intact(store, n_chunks)
+        # Every chunk on disk is verified before it is trusted, complete store or not: a corrupted one is deleted
+        # by the check and recomputed below together with the missing ones, so one run repairs the cache.
+        done = set(store.verified_chunks())
+        cache_hit = store.is_complete() and done == set(range(n_chunks))
         if not cache_hit:
-            done = {int(c) for c in store.finished_chunks()}
             if progress:
                 progress("extract", min(len(done) * chunk_size, n), n)
             for c in range(n_chunks):

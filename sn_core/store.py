@@ -297,6 +297,19 @@ class ActivationStore:
                 out.append(int(m.group(1)))
         return sorted(out)
 
+    def verified_chunks(self) -> list[int]:
+        """The finished chunks that match their checksums (sorted): what a resume can trust. Each is hashed in
+        full; one that does not match (or cannot be parsed) is deleted and left out, so the caller recomputes it
+        together with the missing ones."""
+        out = []
+        for i in self.finished_chunks():
+            try:
+                self.read_chunk(i)
+            except (CorruptShardError, FileNotFoundError):
+                continue
+            out.append(i)
+        return out
+
     def chunk_names(self) -> list[str]:
         """Array names held in the first finished chunk."""
         done = self.finished_chunks()
