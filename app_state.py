@@ -177,26 +177,6 @@ def select_neuron(nid: str) -> None:
     st.session_state[NEURON] = nid
 
 
-def neuron_problem(res, nid: str) -> str | None:
-    """Why neuron ``nid`` cannot be read in search ``res`` (not an id, a site / layer it did not search, an index
-    past the site's width), or None if it can."""
-    from sn_core.sites import parse_neuron_id
-
-    try:
-        kind, layer, index = parse_neuron_id(nid)
-    except ValueError as e:
-        return str(e)
-    if kind not in res.sites:
-        return (f"the {kind} site of {nid} was not searched; this search covers the site(s) {', '.join(res.sites)} "
-                "(run a search with that site to inspect it)")
-    if layer not in res.layers:
-        return f"layer {layer} of {nid} was not searched; this search covers layers {', '.join(map(str, res.layers))}"
-    width = res.scores(kind).shape[1]
-    if index >= width:
-        return f"{nid} is out of range: the {kind} site has {width} neurons per layer"
-    return None
-
-
 def keep_search_in_url() -> None:
     """Write the current search into the URL (``?search=<key>``) on every page, so that a browser refresh or a
     copied address reopens it (page switches drop query parameters). The inspector adds ``&neuron=``."""
@@ -207,23 +187,6 @@ def keep_search_in_url() -> None:
             st.session_state["_qp_search"] = key
     except Exception:  # noqa: BLE001 - the address bar is a convenience; it must never break a page
         log.warning("could not write ?search= into the URL:\n%s", traceback.format_exc())
-
-
-def flop_limit(predictor, image, question: str, labels) -> float | None:
-    """The analytic bound on early exit's speedup for this example: FLOPs of the full model's greedy answer over
-    FLOPs of ``predictor``'s truncated pass (``sn_core.flops.flop_ratio``). None where it cannot be computed: it is
-    an extra beside measured timings, never a reason to fail a page."""
-    try:
-        from sn_core import flops
-        from sn_core.baselines import label_token_budget
-
-        loaded = predictor.loaded
-        plen = int(predictor.encode([image], [question])["input_ids"].shape[1])
-        new_tokens = label_token_budget(loaded.processor, list(labels))
-        return float(flops.flop_ratio(loaded, plen, predictor.exit_layer, new_tokens)["ratio"])
-    except Exception:  # noqa: BLE001
-        log.warning("FLOP bound not computed:\n%s", traceback.format_exc())
-        return None
 
 
 # ---------------------------------------------------------------------------------------------- upload privacy
@@ -421,14 +384,14 @@ def sidebar(container=None) -> None:
                 res = current_result()
             except Exception as e:  # noqa: BLE001 - the sidebar must never break a page
                 st.caption(f"Search {short_key(key)} cannot be opened: {error_message(e)}")
-        model = res.summary.get("model_id") if res is not None else st.session_state.get(MODEL, DEFAULT_MODEL)
+        model = res.summary.model_id if res is not None else st.session_state.get(MODEL, DEFAULT_MODEL)
         lines = [f"**Model:** `{model}`"]
         if res is not None:
             s = res.summary
-            lines.append(f"**Task:** `{s.get('task')}` ({s.get('n_classes')} classes, "
-                         f"{s.get('n_probe')} probe / {s.get('n_test')} test)")
+            lines.append(f"**Task:** `{s.task}` ({s.n_classes} classes, "
+                         f"{s.n_probe} probe / {s.n_test} test)")
             lines.append(f"**Search:** `{short_key(key)}`")
-            nid = st.session_state.get(NEURON) or s.get("sn_neuron_id")
+            nid = st.session_state.get(NEURON) or s.sn_neuron_id
             lines.append(f"**Neuron:** `{nid}`")
         else:
             lines.append(f"**Task:** {st.session_state.get(TASK_LABEL, 'none yet')}")

@@ -72,7 +72,7 @@ st.subheader("Seen on real data: the demo model")
 res = None
 with S.guarded("Opening the search", stop=False):
     cur = S.current_result()
-    if cur is not None and cur.summary.get("model_id") == "demo":
+    if cur is not None and cur.summary.model_id == "demo":
         res = cur
 if res is None:
     res = st.session_state.get("_about_result_key") and S.get_result(st.session_state["_about_result_key"],
@@ -95,27 +95,27 @@ if not res:
             st.rerun()
 else:
     s = res.summary
-    nid = s.get("sn_neuron_id")
+    nid = s.sn_neuron_id
     site = res.sites[0]
     scores = None  # stays None if the scores cannot be read (the error says so; the histogram is left out)
     with S.guarded("Reading the scores", stop=False):
         scores = res.scores(site)  # [n_layers, width]
-    st.markdown(f"Task **{s.get('task')}**, {s.get('n_classes')} classes, {s.get('n_probe')} probe and "
-                f"{s.get('n_test')} test images (search `{S.short_key(res.key)}`).")
+    st.markdown(f"Task **{s.task}**, {s.n_classes} classes, {s.n_probe} probe and "
+                f"{s.n_test} test images (search `{S.short_key(res.key)}`).")
     c1, c2 = st.columns(2)
     with c1, S.guarded("Score distribution", stop=False):
         if scores is not None:
-            fig = plots.score_distribution(scores, chance=s.get("chance"), step=1 / max(int(s.get("n_probe") or 1), 1),
+            fig = plots.score_distribution(scores, chance=s.chance, step=1 / max(int(s.n_probe or 1), 1),
                                            title=f"Probe accuracy of all {scores.size:,} neurons")
-            if s.get("null_probe_accuracy") is not None:
-                fig.add_vline(x=s["null_probe_accuracy"], line=dict(color="#7f7f7f", dash="dot"),
+            if s.null_probe_accuracy is not None:
+                fig.add_vline(x=s.null_probe_accuracy, line=dict(color="#7f7f7f", dash="dot"),
                               annotation_text="null control", annotation_position="top left")
             st.plotly_chart(fig, key="about_dist", alt="Histogram of all neurons' probe accuracy (log scale)")
             finite = scores[np.isfinite(scores)]
             finite = finite if finite.size else np.array([np.nan])  # all NaN: the caption says nan, never raises
-            null = s.get("null_probe_accuracy")
+            null = s.null_probe_accuracy
             above = f"; {np.mean(finite > null):.0%} of them score above the null control" if null is not None else ""
-            st.caption(f"Median neuron: {np.median(finite):.2f} probe accuracy against chance {s.get('chance', 0):.2f}"
+            st.caption(f"Median neuron: {np.median(finite):.2f} probe accuracy against chance {s.chance:.2f}"
                        f"{above}; the best reach {np.max(finite):.2f}. The null control (dotted) is the best score any "
                        "neuron reaches when the probe labels are shuffled: a score below it means nothing. In a small "
                        "model trained on these very tasks many neurons carry some signal; a Super Neuron is one of the "
@@ -131,8 +131,8 @@ else:
         st.caption("Held-out images, coloured by their true class: the neuron's value alone separates them. "
                    + plots.rule_caption(params))
     with S.guarded("Per-layer curve", stop=False):
-        st.plotly_chart(plots.best_per_layer(res.layer_best(site), s.get("base_accuracy"),
-                                             s.get("null_probe_accuracy"), s.get("chance"),
+        st.plotly_chart(plots.best_per_layer(res.layer_best(site), s.base_accuracy,
+                                             s.null_probe_accuracy, s.chance,
                                              title="Where the classifying neurons appear, layer by layer"),
                         key="about_curve", alt="Best neuron per layer")
         st.caption("The earliest layer whose best neuron is good enough is where the model can exit.")
@@ -141,7 +141,7 @@ else:
 st.subheader("Why early exit is faster")
 n_layers, exit_layer = 16, 3  # the demo model's depth and a first-quarter exit, until a search gives real numbers
 if res:
-    exit_layer = int(res.summary.get("exit_layer") or 0)
+    exit_layer = int(res.summary.exit_layer or 0)
     n_layers = max(res.layers) + 1
     with S.guarded("Reading the model's depth", stop=False):
         n_layers = int(S.get_model(res.config.model, res.config.device, res.config.dtype).n_layers_total)

@@ -10,24 +10,25 @@ import pandas as pd
 import streamlit as st
 
 import app_state as S
+from sn_core.flops import flop_limit
 from sn_core import plots
 
 st.title("📊 Compare")
 res = S.require_result()
 s = res.summary
 cfg = res.config
-chance = s.get("chance")
+chance = s.chance
 
 # ------------------------------------------------------------------------------------------------------ accuracy
 st.subheader("Accuracy on the held-out test split")
-k = int(s.get("k") or 1)
+k = int(s.k or 1)
 rows = [
-    (f"Super Neuron{'s' if k > 1 else ''} (top-{k}, layer {s.get('exit_layer')})", s.get("sn_test_accuracy"),
+    (f"Super Neuron{'s' if k > 1 else ''} (top-{k}, layer {s.exit_layer})", s.sn_test_accuracy,
      "training-free: one threshold / class means per neuron"),
-    ("Base model (generated answer)", s.get("base_accuracy"), "greedy answer matched to the label set"),
-    ("SAV (top-20 attention heads)", s.get("sav_test_accuracy"), "training-free: class-mean head vectors vote"),
-    ("Linear probe" + (f" (layer {s['probe_lr_layer']})" if s.get("probe_lr_layer") is not None else ""),
-     s.get("probe_lr_test_accuracy"),
+    ("Base model (generated answer)", s.base_accuracy, "greedy answer matched to the label set"),
+    ("SAV (top-20 attention heads)", s.sav_test_accuracy, "training-free: class-mean head vectors vote"),
+    ("Linear probe" + (f" (layer {s.probe_lr_layer})" if s.probe_lr_layer is not None else ""),
+     s.probe_lr_test_accuracy,
      "logistic regression on the residual stream: trained, an upper reference"),
 ]
 table = pd.DataFrame(rows, columns=["method", "test_accuracy", "what it is"])
@@ -39,8 +40,8 @@ if len(shown) < len(table):
                "Re-run the search with baselines on to fill them in.")
 if len(shown):
     st.plotly_chart(plots.accuracy_bars(shown, chance=chance), key="cmp_acc", alt="Test accuracy per method")
-st.caption(f"Test split: {s.get('n_test')} examples, {s.get('n_classes')} classes (chance {chance:.2f}). The null "
-           f"control (best probe score with shuffled labels) is {s.get('null_probe_accuracy') or float('nan'):.2f}.")
+st.caption(f"Test split: {s.n_test} examples, {s.n_classes} classes (chance {chance:.2f}). The null "
+           f"control (best probe score with shuffled labels) is {s.null_probe_accuracy or float('nan'):.2f}.")
 
 # ------------------------------------------------------------------------------------------------------- speed
 st.subheader("Speed: full generation vs early exit")
@@ -87,9 +88,9 @@ if st.button("Measure speed", key="cmp_speed", type="primary"):
                 full.append(generate_answers(loaded, images, prompts, list(res.labels), batch_size=bs).seconds)
             out += [{"batch_size": bs, "path": "full model (generate)", "ms_per_example":
                      1000 * statistics.median(full) / len(images)},
-                    {"batch_size": bs, "path": f"early exit (layer {s.get('exit_layer')})", "ms_per_example":
+                    {"batch_size": bs, "path": f"early exit (layer {s.exit_layer})", "ms_per_example":
                      1000 * statistics.median(ee) / len(images)}]
-        flop = S.flop_limit(pred, images[0], questions[0], res.labels)
+        flop = flop_limit(pred, images[0], questions[0], res.labels)
         bar("timing", total, total)
         st.session_state["cmp_speed_result"] = {"key": res.key, "rows": out, "flop": flop, "skipped": skipped,
                                                 "n_images": len(images)}
@@ -131,7 +132,7 @@ if st.button("Evaluate under the reworded prompt", key="cmp_robust"):
         cfg2 = dataclasses.replace(cfg, instruction=new, baselines=False).validate()
         res2 = run_search(cfg2, progress=bar, loaded=S.get_model(cfg.model, cfg.device, cfg.dtype),
                           root=str(S.cache_root()))
-        ids = [str(x) for x in S.top_table(res.top_k)["neuron_id"]][:int(s.get("k") or 1)]
+        ids = [str(x) for x in S.top_table(res.top_k)["neuron_id"]][:int(s.k or 1)]
         clf = res.classifier(ids)  # fitted under the ORIGINAL prompt
         cols = [np.asarray(res2.neuron_values(n)[0], float) for n in ids]
         X = np.stack(cols, axis=1)  # [n_examples, k]
@@ -140,11 +141,11 @@ if st.button("Evaluate under the reworded prompt", key="cmp_robust"):
         same = float(clf.score(X[test], np.asarray(labels2).astype(str)[test]))
         st.session_state["cmp_robust_result"] = {
             "key": res.key, "instruction": new, "rows": [
-                {"prompt": "original", "method": "chosen neuron", "test_accuracy": s.get("sn_test_accuracy"),
+                {"prompt": "original", "method": "chosen neuron", "test_accuracy": s.sn_test_accuracy,
                  "neuron": ", ".join(ids)},
                 {"prompt": "reworded", "method": "chosen neuron", "test_accuracy": same, "neuron": ", ".join(ids)},
                 {"prompt": "reworded", "method": "re-chosen neuron",
-                 "test_accuracy": res2.summary.get("sn_test_accuracy"), "neuron": res2.summary.get("sn_neuron_id")},
+                 "test_accuracy": res2.summary.sn_test_accuracy, "neuron": res2.summary.sn_neuron_id},
             ]}
     bar.clear()
 rb = st.session_state.get("cmp_robust_result")

@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 import app_state as S
+from sn_core.flops import flop_limit
 from sn_core import plots
 
 st.title("⚡ Early-exit playground")
@@ -27,9 +28,9 @@ with S.guarded("Opening the task"):
 
 # ------------------------------------------------------------------------------------------------ the classifier
 chosen = st.session_state.get(S.NEURON)
-top_ids = [str(x) for x in S.top_table(res.top_k)["neuron_id"]][: int(s.get("k") or 1)]
+top_ids = [str(x) for x in S.top_table(res.top_k)["neuron_id"]][: int(s.k or 1)]
 options = {f"the search's Super Neuron{'s' if len(top_ids) > 1 else ''} ({', '.join(top_ids)})": top_ids}
-if chosen and chosen not in top_ids and S.neuron_problem(res, chosen) is None:  # a neuron this search can read
+if chosen and chosen not in top_ids and res.neuron_problem(chosen) is None:  # a neuron this search can read
     options[f"the inspector's neuron ({chosen})"] = [chosen]
 which = st.radio("Classifier", list(options), key="ee_which", horizontal=True)
 neurons = options[which]
@@ -111,7 +112,7 @@ if st.button("Answer with both paths", type="primary", key="ee_go"):
                 full = generate()
                 full_times.append(full.seconds)
         bar("timing", repeats, repeats)
-        limit = S.flop_limit(predictor, image, question, res.labels) if generate else None
+        limit = flop_limit(predictor, image, question, res.labels) if generate else None
         result = {
             "context": context, "neurons": neurons, "question": question, "label": pred.label,
             "values": dict(pred.values), "exit_layer": pred.exit_layer,

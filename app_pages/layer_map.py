@@ -13,16 +13,16 @@ from sn_core.sites import neuron_id
 st.title("🗺️ Layer map")
 res = S.require_result()
 s = res.summary
-st.caption(f"Search `{S.short_key(res.key)}`: **{s.get('task')}** on `{s.get('model_id')}`, "
-           f"{s.get('n_probe')} probe / {s.get('n_test')} test examples. Scores are **probe** accuracies of each "
-           f"neuron's own 1-D rule ({s.get('rule')}); chance is {s.get('chance', 0):.2f}.")
+st.caption(f"Search `{S.short_key(res.key)}`: **{s.task}** on `{s.model_id}`, "
+           f"{s.n_probe} probe / {s.n_test} test examples. Scores are **probe** accuracies of each "
+           f"neuron's own 1-D rule ({s.rule}); chance is {s.chance:.2f}.")
 
 sites = list(res.sites)
 site = st.radio("Site", sites, horizontal=True, key="lm_site") if len(sites) > 1 else sites[0]
 layers = list(res.layers)
 with S.guarded("Reading the scores"):
     scores = res.scores(site)  # [n_layers, width]
-chance = s.get("chance")
+chance = s.chance
 width = scores.shape[1]
 
 # ------------------------------------------------------------------------------------------------------ heatmap
@@ -61,7 +61,7 @@ filled = np.where(np.isnan(scores), -np.inf, scores)  # NaN scores rank lowest (
 ranked_best: dict[int, int] = {}
 with S.guarded("Per-layer ranking", stop=False):
     ranked_best = {int(r["layer"]): int(r["index"]) for r in res.layer_best(site).to_dict(orient="records")}
-default_layer = (int(s["sn_layer"]) if s.get("sn_site") == site and s.get("sn_layer") in layers
+default_layer = (int(s.sn_layer) if s.sn_site == site and s.sn_layer in layers
                  else layers[int(np.argmax(filled.max(axis=1)))])  # open on the Super Neuron's layer
 if "lm_layer" not in st.session_state or st.session_state["lm_layer"] not in layers:
     st.session_state["lm_layer"] = default_layer
@@ -83,7 +83,7 @@ c2.plotly_chart(plots.layer_profile(row, layer, site, highlight=index, chance=ch
 st.subheader("Best neuron per layer")
 with S.guarded("Per-layer table", stop=False):
     lb = res.layer_best(site)
-    st.plotly_chart(plots.best_per_layer(lb, s.get("base_accuracy"), s.get("null_probe_accuracy"), chance),
+    st.plotly_chart(plots.best_per_layer(lb, s.base_accuracy, s.null_probe_accuracy, chance),
                     key="lm_curve", alt="Best probe score and its test accuracy per layer")
     st.caption("Blue: the best probe score in each layer (optimistic: chosen on that split). Green: the same "
                "neuron's accuracy on the held-out test split. Reference lines: the full model's generated answer "

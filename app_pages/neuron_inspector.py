@@ -20,9 +20,9 @@ top = S.top_table(res.top_k)
 ranked = [str(x) for x in top["neuron_id"]]
 
 # ------------------------------------------------------------------------------------------------ which neuron
-fallback = s.get("sn_neuron_id") or ranked[0]
+fallback = s.sn_neuron_id or ranked[0]
 nid = st.session_state.get(S.NEURON) or fallback
-problem = S.neuron_problem(res, nid)
+problem = res.neuron_problem(nid)
 if problem:  # e.g. from a link or another page: say why, and show the Super Neuron instead of a dead end
     st.error(f"**Neuron id**: {problem}. Showing the Super Neuron, {fallback}, instead.")
     nid = fallback
@@ -34,7 +34,7 @@ with st.container(border=True):
     typed = c[0].text_input("Neuron id", nid, key=f"ni_id_{nid}",
                             help="e.g. blocks.3.mlp.hook_post[17]: site, layer and neuron index")
     if typed.strip() and typed.strip() != nid:
-        problem = S.neuron_problem(res, typed.strip())
+        problem = res.neuron_problem(typed.strip())
         if problem:
             st.error(f"**Neuron id**: {problem}")  # the current neuron stays selected and shown below
         else:
@@ -79,9 +79,9 @@ st.caption(f"Layer {layer}, {kind} site, neuron {index}; {rank_txt}. Rule: **{pa
 m = st.columns(4)
 m[0].metric("Probe accuracy", f"{100 * probe_acc:.1f}%", help="On the split that fitted the rule and ranked it.")
 m[1].metric("Test accuracy", f"{100 * test_acc:.1f}%", help="Held-out split: the honest number.")
-m[2].metric("Base model (test)", "n/a" if s.get("base_accuracy") is None else f"{100 * s['base_accuracy']:.1f}%")
-m[3].metric("Null control (probe)", "n/a" if s.get("null_probe_accuracy") is None
-            else f"{100 * s['null_probe_accuracy']:.1f}%")
+m[2].metric("Base model (test)", "n/a" if s.base_accuracy is None else f"{100 * s.base_accuracy:.1f}%")
+m[3].metric("Null control (probe)", "n/a" if s.null_probe_accuracy is None
+            else f"{100 * s.null_probe_accuracy:.1f}%")
 
 # ------------------------------------------------------------------------------------------------------- plots
 fig = plots.class_histograms({"probe": (values[is_probe], labels[is_probe]), "test": (values[is_test],
@@ -124,7 +124,7 @@ d = st.columns(3)
 with S.guarded("Preparing the classifier artifact", stop=False):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "neuron.json"
-        clf.to_json(path, model_id=s.get("model_id"), weights_hash=s.get("weights_hash"), task=s.get("task"),
+        clf.to_json(path, model_id=s.model_id, weights_hash=s.weights_hash, task=s.task,
                     search_key=res.key)
         blob = path.read_bytes()
     d[0].download_button("Classifier (JSON)", blob, file_name=f"super-neuron-{kind}-L{layer}-{index}.json",

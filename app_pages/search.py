@@ -155,8 +155,8 @@ def new_search() -> None:
             return
         S.set_search(res.key)
         S.get_search_list.clear()
-        st.session_state[S.TASK_LABEL] = str(res.summary.get("task"))
-        how = "from the cache" if res.summary.get("cache_hit") else f"in {res.summary.get('seconds', 0):.1f} s"
+        st.session_state[S.TASK_LABEL] = str(res.summary.task)
+        how = "from the cache" if res.summary.cache_hit else f"in {res.summary.seconds:.1f} s"
         st.success(f"Search `{S.short_key(res.key)}` finished {how}.", icon="✅")
 
 
@@ -199,28 +199,28 @@ with S.guarded("Opening the current search"):
 if res is not None:
     st.divider()
     s = res.summary
-    st.subheader(f"Current search `{S.short_key(res.key)}`: {s.get('task')} on `{s.get('model_id')}`")
+    st.subheader(f"Current search `{S.short_key(res.key)}`: {s.task} on `{s.model_id}`")
 
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.1f}%"
 
     m = st.columns(5)
-    m[0].metric("Super Neuron (test)", pct(s.get("sn_test_accuracy")),
-                help=f"Held-out accuracy of the top-{s.get('k')} neuron(s): {s.get('sn_neuron_id')}")
-    m[1].metric("Super Neuron (probe)", pct(s.get("sn_probe_accuracy")),
+    m[0].metric("Super Neuron (test)", pct(s.sn_test_accuracy),
+                help=f"Held-out accuracy of the top-{s.k} neuron(s): {s.sn_neuron_id}")
+    m[1].metric("Super Neuron (probe)", pct(s.sn_probe_accuracy),
                 help="On the probe split, which chose it: optimistic.")
     base_skipped = (res.baselines.get("base") or {}).get("skipped") if isinstance(res.baselines, dict) else None
-    why_na = ("" if s.get("base_accuracy") is not None else
+    why_na = ("" if s.base_accuracy is not None else
               f" n/a: {base_skipped}." if base_skipped else " n/a: this search ran without the baselines.")
-    m[2].metric("Base model (test)", pct(s.get("base_accuracy")),
+    m[2].metric("Base model (test)", pct(s.base_accuracy),
                 help="The full model's generated answer, matched to the label set, on the test split." + why_na)
-    m[3].metric("Null control", pct(s.get("null_probe_accuracy")),
+    m[3].metric("Null control", pct(s.null_probe_accuracy),
                 help="Best probe score of any neuron after shuffling the labels: what chance alone reaches.")
-    m[4].metric("Chance", pct(s.get("chance")))
-    st.caption(f"{s.get('n_probe')} probe and {s.get('n_test')} test examples, {s.get('n_classes')} classes; "
-               f"rule **{s.get('rule')}**, sites {', '.join(s.get('sites') or [])}, "
-               f"layers {', '.join(str(x) for x in s.get('layers') or [])}; instruction “{s.get('instruction')}”"
-               + ("; baselines not run." if s.get("base_accuracy") is None and not base_skipped else "."))
+    m[4].metric("Chance", pct(s.chance))
+    st.caption(f"{s.n_probe} probe and {s.n_test} test examples, {s.n_classes} classes; "
+               f"rule **{s.rule}**, sites {', '.join(s.sites or [])}, "
+               f"layers {', '.join(str(x) for x in s.layers or [])}; instruction “{s.instruction}”"
+               + ("; baselines not run." if s.base_accuracy is None and not base_skipped else "."))
 
     st.markdown("**Top neurons** (ranked by probe score; select a row to inspect it)")
     top = S.top_table(res.top_k)
@@ -230,7 +230,7 @@ if res is not None:
     if picked:
         S.select_neuron(str(top.iloc[picked[0]]["neuron_id"]))
     c1, c2 = st.columns(2)
-    nid = st.session_state.get(S.NEURON) or s.get("sn_neuron_id")
+    nid = st.session_state.get(S.NEURON) or s.sn_neuron_id
     if c1.button(f"Inspect {nid}", key="open_inspector", type="primary"):
         S.select_neuron(nid)
         S.go("inspector")

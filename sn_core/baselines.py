@@ -165,3 +165,34 @@ def linear_probe_baseline(resid_probe: np.ndarray, y_probe: np.ndarray, resid_te
     model = _lr().fit(resid_probe[best], y_probe)
     return {"layer": layer_ids[best], "test_accuracy": float(model.score(resid_test[best], y_test)),
             "cv_probe_accuracy": {str(layer_ids[i]): cv[i] for i in range(L)}, "folds": k}
+
+
+# ------------------------------------------------------------------------------------------ search stage
+def run_baselines(loaded, ext, sub, prompts: Sequence[str], data, labels: Sequence[str], batch_size: int,
+                  seed: int, progress: Progress | None = None) -> dict:
+    """The search's baselines on its test split: base model (greedy generation), SAV (``attn`` at every layer) and
+    the linear probe (``resid`` at every layer). ``ext`` is the search's extraction of ``sub``'s examples; ``data``
+    its ``ranking.SplitData``. Returns ``{"base": ..., "sav": ..., "probe_lr": ...}``."""
+    base: dict = {"base": None, "sav": None, "probe_lr": None}
+    step = (lambda d: progress("baselines", d, 3)) if progress else (lambda d: None)
+    step(0)
+    if loaded.truncated:
+        base["base"] = {"skipped": "model loaded with max_layers; generation needs every layer"}
+    else:
+        test_ex = [sub.examples[i] for i in data.t_idx]
+        gen = generate_answers(loaded, [e.image for e in test_ex], [prompts[i] for i in data.t_idx], labels,
+                               batch_size=batch_size,
+                               progress=(lambda s, d, t: progress("generate", d, t)) if progress else None)
+        base["base"] = {"test_accuracy": gen.accuracy([e.label for e in test_ex]),
+                        "max_new_tokens": gen.max_new_tokens, "seconds": gen.seconds,
+                        "outside_label_set": int(sum(p is None for p in gen.predicted)), "answers": gen.answers}
+    step(1)
+    attn = ext.stack("attn")  # [n_layers_all, n_used, n_heads*d_head]
+    base["sav"] = sav_baseline(attn[:, data.p_idx], data.yp, attn[:, data.t_idx], data.yt, loaded.n_heads,
+                               data.n_classes, layers=ext.layers)
+    step(2)
+    resid = ext.stack("resid")  # [n_layers_all, n_used, d_model]
+    base["probe_lr"] = linear_probe_baseline(resid[:, data.p_idx], data.yp, resid[:, data.t_idx], data.yt,
+                                             layers=ext.layers, seed=seed)
+    step(3)
+    return base

@@ -18,7 +18,9 @@ JSON_FIELDS = ("model_id", "task", "n_probe", "n_test", "n_classes", "chance", "
                "sn_probe_accuracy", "sn_probe_score", "sn_neuron_id", "sn_layer", "sn_neuron", "sn_site",
                "sn_neuron_ids", "exit_layer", "null_probe_accuracy", "sav_test_accuracy", "probe_lr_test_accuracy",
                "probe_lr_layer", "rule", "metric", "k", "seed", "sites", "layers", "n_neurons_searched",
-               "weights_hash", "cache_hit", "extraction_cache_hit", "seconds")
+               "weights_hash", "cache_hit", "extraction_cache_hit", "seconds",
+               "shortcut_neuron_id", "shortcut_layer", "shortcut_probe_accuracy", "shortcut_test_accuracy",
+               "shortcut_flop_limit", "sn_flop_limit", "sn_test_ci", "base_ci", "p_sn_vs_base", "p_sn_vs_sav")
 
 
 class CliError(Exception):
@@ -129,26 +131,36 @@ def build_parser() -> argparse.ArgumentParser:
 def _fmt(v, pct=True) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
-    return f"{100 * v:.1f}%" if pct else str(v)
+    return f"{100 * v:.1f}%" if pct else (f"{v:.1f}" if isinstance(v, float) else str(v))
+
+
+def _ci(ci) -> str:
+    return f"  [95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}%]" if ci else ""
 
 
 def print_summary(res, top: int, out=sys.stdout) -> None:
     s = res.summary
     w = out.write
-    w(f"model {s['model_id']}  task {s['task']}  ({s['n_classes']} classes, chance {_fmt(s['chance'])})\n")
-    w(f"split: {s['n_probe']} probe / {s['n_test']} held-out test examples (seed {s['seed']}); "
-      f"{s['n_neurons_searched']} neurons searched at sites {', '.join(s['sites'])}, layers "
-      f"{s['layers'][0]}..{s['layers'][-1]}{'  [cached]' if s['cache_hit'] else ''}\n\n")
-    w(f"Super Neuron{'s' if s['k'] > 1 else ''}: {', '.join(s['sn_neuron_ids'])}  (rule {s['rule']}, exit after "
-      f"layer {s['exit_layer']})\n")
-    w(f"  test accuracy        {_fmt(s['sn_test_accuracy'])}\n")
-    w(f"  probe accuracy       {_fmt(s['sn_probe_accuracy'])}   (split it was chosen on: optimistic)\n")
-    w(f"  null control (probe) {_fmt(s['null_probe_accuracy'])}   (best probe score with shuffled labels)\n\n")
+    w(f"model {s.model_id}  task {s.task}  ({s.n_classes} classes, chance {_fmt(s.chance)})\n")
+    w(f"split: {s.n_probe} probe / {s.n_test} held-out test examples (seed {s.seed}); "
+      f"{s.n_neurons_searched} neurons searched at sites {', '.join(s.sites)}, layers "
+      f"{s.layers[0]}..{s.layers[-1]}{'  [cached]' if s.cache_hit else ''}\n\n")
+    w(f"Super Neuron{'s' if s.k > 1 else ''}: {', '.join(s.sn_neuron_ids)}  (rule {s.rule}, exit after "
+      f"layer {s.exit_layer})\n")
+    w(f"  test accuracy        {_fmt(s.sn_test_accuracy)}{_ci(s.sn_test_ci)}\n")
+    w(f"  probe accuracy       {_fmt(s.sn_probe_accuracy)}   (split it was chosen on: optimistic)\n")
+    w(f"  null control (probe) {_fmt(s.null_probe_accuracy)}   (best probe score with shuffled labels)\n\n")
+    if s.shortcut_neuron_id is not None:
+        w(f"recommended shortcut: {s.shortcut_neuron_id}  (exit after layer {s.shortcut_layer} of "
+          f"{s.n_layers_total}, FLOP limit {_fmt(s.shortcut_flop_limit, pct=False)}x: the earliest exit whose best "
+          "neuron is not significantly below the overall best on the probe split)\n")
+        w(f"  test accuracy        {_fmt(s.shortcut_test_accuracy)}\n\n")
     w("baselines (test accuracy):\n")
-    w(f"  base model (greedy)  {_fmt(s['base_accuracy'])}\n")
-    w(f"  SAV (top-20 heads)   {_fmt(s['sav_test_accuracy'])}\n")
-    lr_layer = f" (layer {s['probe_lr_layer']})" if s.get("probe_lr_layer") is not None else ""
-    w(f"  logistic probe{lr_layer:10s} {_fmt(s['probe_lr_test_accuracy'])}\n\n")
+    w(f"  base model (greedy)  {_fmt(s.base_accuracy)}{_ci(s.base_ci)}"
+      + (f"   (Super Neuron vs base: McNemar p={s.p_sn_vs_base:.2g})" if s.p_sn_vs_base is not None else "") + "\n")
+    w(f"  SAV (top-20 heads)   {_fmt(s.sav_test_accuracy)}\n")
+    lr_layer = f" (layer {s.probe_lr_layer})" if s.probe_lr_layer is not None else ""
+    w(f"  logistic probe{lr_layer:10s} {_fmt(s.probe_lr_test_accuracy)}\n\n")
     w(f"top {min(top, len(res.top_k))} neurons by probe score:\n")
     w(f"  {'rank':>4}  {'neuron':32s} {'probe':>7} {'test':>7}\n")
     for row in res.top_k.head(top).itertuples():
@@ -197,7 +209,8 @@ def cmd_search(a) -> int:
         clf = res.classifier()
         clf.to_json(a.save_classifier)
     if a.json:
-        out = {k: res.summary.get(k) for k in JSON_FIELDS}
+        out = {k: getattr(res.summary, k) for k in JSON_FIELDS}
+        out["frontier"] = res.frontier().to_dict(orient="records")
         out["key"] = res.key
         if a.save_classifier:
             out["classifier_path"] = a.save_classifier

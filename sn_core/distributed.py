@@ -131,7 +131,7 @@ def run_sharded(cfg, root=None, search: bool = False, state=None, log=None) -> d
               "seconds": round(time.perf_counter() - t0, 3)}
     if search and state.is_main_process:
         res = run_search(cfg, task=task, loaded=loaded, root=root)
-        report["search"] = res.summary
+        report["search"] = res.summary.to_json()
     return report
 
 

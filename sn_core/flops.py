@@ -104,3 +104,29 @@ def flop_ratio(loaded, prompt_len: int, exit_layer: int, new_tokens: int = 1) ->
     early = early_exit_flops(d, prompt_len, exit_layer)
     return {"full_flops": full, "early_exit_flops": early, "ratio": full / early, "prompt_len": prompt_len,
             "exit_layer": exit_layer, "new_tokens": new_tokens, "n_layers": d.n_layers}
+
+
+def exit_flop_limits(loaded, prompt_len: int, layers, new_tokens: int = 1) -> dict[int, float]:
+    """``{L: flop_ratio(...)["ratio"]}`` for an exit after each layer in ``layers``: the speed-up limit of each."""
+    d = flop_dims(loaded)
+    full = generation_flops(d, prompt_len, new_tokens)
+    return {int(L): float(full / early_exit_flops(d, prompt_len, int(L))) for L in layers}
+
+
+def flop_limit(predictor, image, question: str, labels) -> float | None:
+    """The analytic bound on early exit's speed-up for one example: FLOPs of the full model's greedy answer over
+    FLOPs of ``predictor``'s truncated pass. None where it cannot be computed (it is an extra beside measured
+    timings, never a reason to fail a caller)."""
+    import logging
+    import traceback
+
+    try:
+        from .baselines import label_token_budget
+
+        loaded = predictor.loaded
+        plen = int(predictor.encode([image], [question])["input_ids"].shape[1])
+        new_tokens = label_token_budget(loaded.processor, list(labels))
+        return float(flop_ratio(loaded, plen, predictor.exit_layer, new_tokens)["ratio"])
+    except Exception:  # noqa: BLE001
+        logging.getLogger(__name__).warning("FLOP bound not computed:\n%s", traceback.format_exc())
+        return None

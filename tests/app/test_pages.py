@@ -68,9 +68,9 @@ def test_search_runs_on_demo_model_and_shows_results(searched, key):
 
     res = SearchResult.load(key)
     assert res.config.n_examples == SMALL["n_examples"] and res.layers == SMALL["layers"]
-    assert res.summary["n_probe"] == SMALL["probe_per_class"] * 4  # shapes-color has 4 classes
+    assert res.summary.n_probe == SMALL["probe_per_class"] * 4  # shapes-color has 4 classes
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Super Neuron (test)"] == f"{100 * res.summary['sn_test_accuracy']:.1f}%"
+    assert metrics["Super Neuron (test)"] == f"{100 * res.summary.sn_test_accuracy:.1f}%"
     top = at.dataframe(key="top_table").value
     assert list(top["neuron_id"]) == list(res.top_k["neuron_id"])
     assert "Search:" in at.sidebar.markdown[-1].value and key[:10] in at.sidebar.markdown[-1].value
@@ -257,7 +257,7 @@ def test_layer_map_draws_and_opens_a_neuron(key):
     assert sum(d.value.equals(want) for d in at.dataframe) == 1
     # the drill-down opens on the Super Neuron's layer and names that layer's best neuron as the search ranked it
     res = SearchResult.load(key)
-    sn_layer = res.summary["sn_layer"]
+    sn_layer = res.summary.sn_layer
     assert at.selectbox(key="lm_layer").value == sn_layer
     best = res.layer_best("mlp").set_index("layer").loc[sn_layer]
     assert any(f"Best in layer {sn_layer}: neuron {best['index']} " in c.value for c in at.caption)
@@ -316,7 +316,7 @@ def test_inspector_bad_neuron_id_shows_an_error(key):
     # no dead end: the page goes on with the Super Neuron (its id box and buttons stay), and forgets the bad id
     from sn_core.search import SearchResult
 
-    sn = SearchResult.load(key).summary["sn_neuron_id"]
+    sn = SearchResult.load(key).summary.sn_neuron_id
     assert at.session_state[S.NEURON] == sn and at.text_input[0].value == sn
     assert at.button(key="ni_next_index") is not None and at.get("plotly_chart")
     # a well-formed id of an unsearched layer, typed: an error, and the current neuron stays

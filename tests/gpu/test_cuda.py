@@ -74,12 +74,12 @@ def test_cuda_search_and_predictor_bf16(family, family_folders, tmp_path):
     s = res.summary
     loaded = load_model(str(family_folders[family]), device=DEVICE, dtype="bf16")
     pred = EarlyExitPredictor(loaded, res.classifier())
-    values, _, split = res.neuron_values(s["sn_neuron_id"])
+    values, _, split = res.neuron_values(s.sn_neuron_id)
     i = int(np.flatnonzero(split == "test")[0])
     ex = res.task.examples[i]
     p = pred.predict(ex.image, ex.question)
     assert p.label in res.labels
-    assert p.values[s["sn_neuron_id"]] == pytest.approx(values[i], rel=2e-2, abs=2e-2)
+    assert p.values[s.sn_neuron_id] == pytest.approx(values[i], rel=2e-2, abs=2e-2)
 
 
 def test_cuda_auto_placement(family_folders, family_images, family_prompts):
@@ -99,8 +99,8 @@ def test_cuda_demo_model_super_neuron(tmp_path):
     kw = dict(model="demo", task="shapes-color", n_examples=200, probe_per_class=10, baselines=True, seed=0)
     gpu = run_search(SearchConfig(**kw, device=DEVICE, dtype="bf16"), root=tmp_path / "gpu")
     s = gpu.summary
-    assert s["sn_test_accuracy"] >= 0.8, s  # chance is 0.25
-    assert s["base_accuracy"] >= 0.8, s
+    assert s.sn_test_accuracy >= 0.8, s  # chance is 0.25
+    assert s.base_accuracy >= 0.8, s
     cpu = run_search(SearchConfig(**kw), root=tmp_path / "cpu")
-    nid = s["sn_neuron_id"]
+    nid = s.sn_neuron_id
     assert abs(cpu.test_accuracy([nid]) - gpu.test_accuracy([nid])) <= 0.05

@@ -70,4 +70,4 @@ def test_distributed_two_processes_equal_single_process(tmp_path):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
     # and a search on the merged store in this process is a cache hit with the same top neuron
     res = run_search(cfg, loaded=loaded, root=dist_root)
-    assert res.summary["sn_neuron_id"] == report["search"]["sn_neuron_id"]
+    assert res.summary.sn_neuron_id == report["search"]["sn_neuron_id"]

@@ -277,11 +277,11 @@ def test_search_on_tiny_model_is_cached_and_reloadable(tiny_llava, sn_cache):
     res = run_search(cfg, loaded=tiny_llava, progress=lambda s, d, t: stages.add(s))
     assert {"extract", "score", "baselines"} <= stages
     s = res.summary
-    assert not res.cache_hit and s["n_probe"] == 8 and s["n_test"] == 8
+    assert not res.cache_hit and s.n_probe == 8 and s.n_test == 8
     assert res.scores("mlp").shape == (3, tiny_llava.widths["mlp"])
     assert res.scores("attn").shape == (3, tiny_llava.widths["attn"])
-    assert 0 <= s["sn_test_accuracy"] <= 1 and s["sav_test_accuracy"] is not None
-    assert s["probe_lr_test_accuracy"] is not None and s["base_accuracy"] is not None
+    assert 0 <= s.sn_test_accuracy <= 1 and s.sav_test_accuracy is not None
+    assert s.probe_lr_test_accuracy is not None and s.base_accuracy is not None
     top = res.top_k
     assert list(top["rank"][:3]) == [1, 2, 3] and (np.diff(top["probe_score"]) <= 0).all()
     assert top["probe_score"][0] == max(res.scores("mlp").max(), res.scores("attn").max())
@@ -302,13 +302,13 @@ def test_search_on_tiny_model_is_cached_and_reloadable(tiny_llava, sn_cache):
         res.layer_top("mlp", 6)
     with pytest.raises(ValueError, match="at least one neuron id"):
         res.test_accuracy([])
-    values, labels, split = res.neuron_values(s["sn_neuron_id"])
+    values, labels, split = res.neuron_values(s.sn_neuron_id)
     assert values.shape == (16,) and set(split) == {"probe", "test"} and (split == "probe").sum() == 8
     clf = res.classifier()
-    assert clf.neurons_ == tuple(s["sn_neuron_ids"]) and len(clf.neurons_) == 2
+    assert clf.neurons_ == tuple(s.sn_neuron_ids) and len(clf.neurons_) == 2
     again = run_search(cfg, loaded=tiny_llava)
     assert again.cache_hit and again.key == res.key
-    assert again.summary["sn_test_accuracy"] == s["sn_test_accuracy"]
+    assert again.summary.sn_test_accuracy == s.sn_test_accuracy
     np.testing.assert_array_equal(again.scores("mlp"), res.scores("mlp"))
     reopened = SearchResult.load(res.key)
     assert reopened.top_k.equals(again.top_k)
@@ -316,7 +316,7 @@ def test_search_on_tiny_model_is_cached_and_reloadable(tiny_llava, sn_cache):
     assert reopened.layer_top("mlp", 5).equals(deep)
     assert reopened.scores("attn").dtype == res.scores("attn").dtype == np.float64
     np.testing.assert_array_equal(reopened.scores("attn"), res.scores("attn"))
-    assert reopened.examples(s["sn_neuron_id"], n=2)[0][2].label in reopened.labels
+    assert reopened.examples(s.sn_neuron_id, n=2)[0][2].label in reopened.labels
     assert res.key in [r["key"] for r in list_searches()]
 
 
@@ -339,7 +339,7 @@ def test_search_keys_and_inputs_that_once_went_wrong(tiny_llava, tiny_llava_dir,
     task = get_task("shapes-color", 16, seed=3)
     res = run_search(dataclasses.replace(cfg, instruction="Reply in one word."), task=task, loaded=tiny_llava)
     assert task.instruction != "Reply in one word."  # the caller's task is untouched
-    nid = res.summary["sn_neuron_id"]
+    nid = res.summary.sn_neuron_id
     again = SearchResult.load(res.key)
     got = again.examples(nid, n=2)
     assert [ex.question for _, _, ex in got] == [ex.question for _, _, ex in res.examples(nid, n=2)]
@@ -481,12 +481,12 @@ def test_demo_search_beats_chance_on_the_held_out_split(demo_loaded, sn_cache):
                        batch_size=36)
     res = run_search(cfg, loaded=demo_loaded)
     s = res.summary
-    assert s["n_test"] == 40 and s["n_probe"] == 32
+    assert s.n_test == 40 and s.n_probe == 32
     assert set(res.split.probe).isdisjoint(res.split.test)
-    assert s["sn_layer"] <= 3
-    assert s["sn_test_accuracy"] >= 0.85, s
+    assert s.sn_layer <= 3
+    assert s.sn_test_accuracy >= 0.85, s
     # the shuffled-label control: the best neuron under shuffled probe labels stays well below the real one
-    assert s["sn_probe_accuracy"] > s["null_probe_accuracy"] and s["sn_test_accuracy"] > s["null_probe_accuracy"], s
+    assert s.sn_probe_accuracy > s.null_probe_accuracy and s.sn_test_accuracy > s.null_probe_accuracy, s
 
 
 def test_chance_is_the_majority_rate_of_the_test_split(tiny_llava, sn_cache):
@@ -501,7 +501,7 @@ def test_chance_is_the_majority_rate_of_the_test_split(tiny_llava, sn_cache):
                      task=task, loaded=tiny_llava)
     y_test = [task.examples[i].label for i in res.split.test]
     assert len(y_test) == 10 and y_test.count("red") == 8
-    assert res.summary["chance"] == 0.8 and res.summary["n_classes"] == 2
+    assert res.summary.chance == 0.8 and res.summary.n_classes == 2
 
 
 def test_concurrent_threads_do_not_read_each_others_forward_passes(tiny_llava):

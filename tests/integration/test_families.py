@@ -142,18 +142,18 @@ def test_families_search_and_early_exit_predictor(family, family_folders, tmp_pa
     assert res.scores("mlp").shape == (n_layers, 64) and res.scores("resid").shape == (n_layers, 32)
     assert np.isfinite(res.scores("mlp")).all()
     s = res.summary
-    assert s["sn_neuron_id"] == res.top_k.iloc[0]["neuron_id"]
-    assert 0.0 <= s["sn_test_accuracy"] <= 1.0 and s["n_probe"] == 2 * len(res.labels)
+    assert s.sn_neuron_id == res.top_k.iloc[0]["neuron_id"]
+    assert 0.0 <= s.sn_test_accuracy <= 1.0 and s.n_probe == 2 * len(res.labels)
     # the early-exit predictor reproduces the searched neuron's stored value for a test example
     clf = res.classifier()
     loaded = load_model(str(family_folders[family]))
     pred = EarlyExitPredictor(loaded, clf)
-    values, _, split = res.neuron_values(s["sn_neuron_id"])
+    values, _, split = res.neuron_values(s.sn_neuron_id)
     i = int(np.flatnonzero(split == "test")[0])
     ex = res.task.examples[i]
     p = pred.predict(ex.image, ex.question)
-    assert p.label in res.labels and p.exit_layer == s["sn_layer"]
-    np.testing.assert_allclose(p.values[s["sn_neuron_id"]], values[i], atol=ATOL, rtol=1e-4)
+    assert p.label in res.labels and p.exit_layer == s.sn_layer
+    np.testing.assert_allclose(p.values[s.sn_neuron_id], values[i], atol=ATOL, rtol=1e-4)
     # a second run is served from the store
     assert run_search(cfg, root=tmp_path).cache_hit
 
