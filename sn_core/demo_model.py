@@ -74,7 +74,7 @@ def vocabulary() -> list[str]:
 
     pre = Whitespace()
     texts = ["answer with one word .", "what is this ? yes no"]
-    for name in bundled_task_names():
+    for name in bundled_task_names("trained"):
         spec = bundled_spec(name)
         texts += [spec.question, " ".join(spec.labels)]
     texts += [" ".join(COLORS), " ".join(SHAPES), " ".join(COUNTS), "is there a"]
@@ -172,7 +172,7 @@ def make_training_set(processor, n_per_task: int, seed: int) -> dict[str, torch.
     """
     tok = processor.tokenizer
     rows = []
-    for name in bundled_task_names():
+    for name in bundled_task_names("trained"):  # never the unseen-question or shifted tasks
         task = get_task(name, n_per_task, seed=seed, part="train")
         for ex in task.examples:
             rows.append((ex, task.prompt_text(ex.question)))
@@ -343,7 +343,7 @@ def evaluate(model_dir: Path = DEMO_MODEL_DIR, n: int = 200, seed: int = 0, batc
     model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
     processor = AutoProcessor.from_pretrained(model_dir)
     results = {}
-    for name in tasks or bundled_task_names():
+    for name in tasks or bundled_task_names("trained"):
         task = get_task(name, n, seed=seed, part="eval")
         correct = 0
         for i in range(0, len(task), batch_size):

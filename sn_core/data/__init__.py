@@ -1,8 +1,9 @@
 """Tasks as (image, question, label): bundled generators, user manifests, stratified splits."""
 from .manifest import ManifestError, load_image_folder, load_manifest
 from .splits import Split, make_split, shuffled_labels
-from .tasks import (DEFAULT_INSTRUCTION, Example, Task, bundled_spec, bundled_task_names, get_task)
+from .tasks import (DEFAULT_INSTRUCTION, TASK_KINDS, Example, Task, bundled_spec, bundled_task_names, get_task,
+                    shifted_variant)
 
-__all__ = ["DEFAULT_INSTRUCTION", "Example", "ManifestError", "Split", "Task", "bundled_spec",
+__all__ = ["DEFAULT_INSTRUCTION", "TASK_KINDS", "Example", "ManifestError", "Split", "Task", "bundled_spec",
            "bundled_task_names", "get_task", "load_image_folder", "load_manifest", "make_split",
-           "shuffled_labels"]
+           "shifted_variant", "shuffled_labels"]

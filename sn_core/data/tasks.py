@@ -69,6 +69,11 @@ class BundledTaskSpec:
 
     ``part`` is ``"eval"`` (probe/test data shown to users) or ``"train"`` (data the demo model was trained on);
     the two never share an example, so the model's own training data never leaks into probe or test splits.
+
+    ``kind`` says how the task relates to the demo model's training (``TASK_KINDS``): ``"trained"`` (the model was
+    trained to answer it), ``"unseen-question"`` (a question the model was never trained on, about what it was
+    trained to see; ``unseen.py``) or ``"shifted"`` (a trained task's question and labels on shifted images;
+    ``shifted.py``). ``derived_from`` names the trained task an unseen-question or shifted task comes from.
     """
 
     name: str
@@ -76,19 +81,42 @@ class BundledTaskSpec:
     question: str
     description: str
     make: Callable[[int, int, str], list[Example]]
+    kind: str = "trained"
+    derived_from: str | None = None
+
+
+TASK_KINDS = ("trained", "unseen-question", "shifted")
 
 
 _REGISTRY: dict[str, BundledTaskSpec] = {}
 
 
 def register(spec: BundledTaskSpec) -> BundledTaskSpec:
+    if spec.kind not in TASK_KINDS:
+        raise ValueError(f"task {spec.name!r}: kind must be one of {TASK_KINDS}, got {spec.kind!r}")
+    if spec.kind != "trained" and not spec.derived_from:
+        raise ValueError(f"task {spec.name!r}: a {spec.kind} task must name the trained task it derives from")
     _REGISTRY[spec.name] = spec
     return spec
 
 
-def bundled_task_names() -> list[str]:
+def bundled_task_names(kind: str | None = None) -> list[str]:
+    """Names of the bundled tasks, in registration order; ``kind`` (one of ``TASK_KINDS``) keeps only that kind.
+    The demo model was trained on ``bundled_task_names("trained")`` only."""
     _ensure_loaded()
-    return list(_REGISTRY)
+    if kind is not None and kind not in TASK_KINDS:
+        raise ValueError(f"kind must be one of {TASK_KINDS}, got {kind!r}")
+    return [n for n, s in _REGISTRY.items() if kind is None or s.kind == kind]
+
+
+def shifted_variant(task_name: str) -> str | None:
+    """The name of the bundled shifted-image variant of a trained task (same question and labels, shifted
+    images; ``shifted.py``), or None when it has none."""
+    _ensure_loaded()
+    for name, spec in _REGISTRY.items():
+        if spec.kind == "shifted" and spec.derived_from == task_name:
+            return name
+    return None
 
 
 def bundled_spec(name: str) -> BundledTaskSpec:
@@ -117,5 +145,6 @@ def balanced_labels(labels: Sequence[str], n: int, rng) -> list[str]:
 
 
 def _ensure_loaded() -> None:
-    # Importing the generator modules registers their tasks.
+    # Importing the generator modules registers their tasks (trained tasks first, then the derived ones).
     from . import digits, shapes  # noqa: F401
+    from . import shifted, unseen  # noqa: F401

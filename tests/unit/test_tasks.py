@@ -11,8 +11,12 @@ TASKS = bundled_task_names()
 
 
 def test_all_six_bundled_tasks_exist():
-    assert set(TASKS) == {"shapes-color", "shapes-shape", "shapes-count", "shapes-exists",
-                          "digits-class", "digits-parity"}
+    """The six tasks the demo model was trained on; the unseen-question and shifted tasks derive from them."""
+    from sn_core.data import bundled_task_names as names
+
+    trained = {"shapes-color", "shapes-shape", "shapes-count", "shapes-exists", "digits-class", "digits-parity"}
+    assert set(names("trained")) == trained and trained <= set(TASKS)
+    assert set(TASKS) == set(names("trained")) | set(names("unseen-question")) | set(names("shifted"))
 
 
 @pytest.mark.parametrize("name", TASKS)
