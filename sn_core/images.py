@@ -3,7 +3,8 @@
 ``load_image`` accepts a path, raw bytes, a file-like object or a PIL image and returns an RGB ``PIL.Image``. It
 refuses, with an :class:`ImageError` whose message says what was wrong:
 - files that are not images Pillow can decode, and truncated or corrupt files;
-- files larger than ``max_bytes`` (default 20 MB, the app's upload limit);
+- files larger than ``max_bytes`` (default 20 MB, the app's upload limit; MB = 2**20 bytes in every size message,
+  as Streamlit counts ``server.maxUploadSize``);
 - images with more than ``max_pixels`` pixels (default 40 MP), checked from the header *before* decoding, so a
   decompression bomb never allocates its pixels (Pillow's own ``DecompressionBombError`` is caught too).
 It converts: EXIF orientation is applied; palette, greyscale (L, LA, I;16, I, F), CMYK, RGBA and other modes become
@@ -20,7 +21,13 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-MAX_BYTES = 20 * 1024 * 1024
+MB = 1024 * 1024  # the unit of every size message (Streamlit's server.maxUploadSize counts in it too)
+MAX_BYTES = 20 * MB
+
+
+def format_mb(n_bytes: int, digits: int = 0) -> str:
+    """``n_bytes`` in MB (2**20 bytes), e.g. ``format_mb(20 * MB) == "20 MB"``."""
+    return f"{n_bytes / MB:.{digits}f} MB"
 MAX_PIXELS = 40_000_000
 
 
@@ -39,7 +46,7 @@ def _read_bytes(source, max_bytes: int, name: str) -> bytes:
             raise ImageError(f"{name}: file not found")
         size = p.stat().st_size
         if size > max_bytes:
-            raise ImageError(f"{name}: file is {size / 1e6:.1f} MB, more than the {max_bytes / 1e6:.0f} MB limit")
+            raise ImageError(f"{name}: file is {format_mb(size, 1)}, more than the {format_mb(max_bytes)} limit")
         data = p.read_bytes()
     elif hasattr(source, "read"):
         if hasattr(source, "seek"):
@@ -48,7 +55,7 @@ def _read_bytes(source, max_bytes: int, name: str) -> bytes:
     else:
         raise ImageError(f"{name}: expected a path, bytes or a file, got {type(source).__name__}")
     if len(data) > max_bytes:
-        raise ImageError(f"{name}: file is larger than the {max_bytes / 1e6:.0f} MB limit")
+        raise ImageError(f"{name}: file is larger than the {format_mb(max_bytes)} limit")
     if not data:
         raise ImageError(f"{name}: file is empty")
     return data

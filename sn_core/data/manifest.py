@@ -1,8 +1,12 @@
 """User tasks: a JSONL or CSV manifest with ``image``, ``question``, ``label`` fields (the SAVs format), or an
 image folder with one subfolder per class plus a question template.
 
-Image paths resolve relative to the manifest's folder; a path that escapes that folder is refused unless
-``allow_outside=True``. Every problem raises :class:`ManifestError` naming the row (1-based, header excluded).
+Image paths resolve relative to the manifest's folder; a path that escapes that folder (``..``, absolute, or a
+symlink resolving outside) is refused unless ``allow_outside=True``; an image folder refuses image files and class
+folders that are symlinks resolving outside it the same way. Labels and questions must not be blank, questions are
+at most ``MAX_QUESTION_CHARS`` characters, and two labels the base model's answer matcher reads as one answer
+("Red" / "red", "light-blue" / "light blue": ``sn_core.prompts.normalise_answer``) are refused. Every problem
+raises :class:`ManifestError` naming the row (1-based, header excluded) or the path.
 """
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ import csv
 import json
 from pathlib import Path
 
+from ..prompts import normalise_answer
 from .tasks import DEFAULT_INSTRUCTION, Example, Task
 
+MAX_QUESTION_CHARS = 1000  # as the playground: a categorical question is a sentence
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 REQUIRED = ("image", "question", "label")
 
@@ -21,8 +27,13 @@ class ManifestError(ValueError):
 
 
 def _resolve(root: Path, raw: str, where: str, allow_outside: bool) -> Path:
+    if "\0" in raw:
+        raise ManifestError(f"{where}: image path {raw!r} contains a NUL byte; no file can have that name")
     p = Path(raw)
-    full = (p if p.is_absolute() else root / p).resolve()
+    try:
+        full = (p if p.is_absolute() else root / p).resolve()
+    except (OSError, RuntimeError, ValueError) as e:  # a symlink loop, a name too long for the file system
+        raise ManifestError(f"{where}: image path {raw!r} cannot be resolved ({e})") from None
     if not allow_outside and not full.is_relative_to(root.resolve()):
         raise ManifestError(f"{where}: image path {raw!r} points outside the manifest's folder {str(root)!r}; "
                             "refused: put the images in or under the manifest's folder (from Python, "
@@ -30,6 +41,41 @@ def _resolve(root: Path, raw: str, where: str, allow_outside: bool) -> Path:
     if not full.is_file():
         raise ManifestError(f"{where}: image file {raw!r} not found (looked for {str(full)!r})")
     return full
+
+
+def _text_field(row: dict, key: str, where: str) -> str:
+    """``row[key]`` as a stripped string; blank or not a scalar is a ManifestError."""
+    v = row[key]
+    if isinstance(v, (dict, list)):
+        raise ManifestError(f"{where}: {key} must be a string, got a JSON {type(v).__name__}")
+    text = str(v).strip()
+    if not text:
+        raise ManifestError(f"{where}: {key} is blank (only spaces)")
+    return text
+
+
+def check_question(question: str, where: str) -> str:
+    """``question`` stripped; blank or longer than ``MAX_QUESTION_CHARS`` is a ManifestError."""
+    q = question.strip()
+    if not q:
+        raise ManifestError(f"{where}: the question is blank (only spaces)")
+    if len(q) > MAX_QUESTION_CHARS:
+        raise ManifestError(f"{where}: question is {len(q):,} characters, more than {MAX_QUESTION_CHARS:,}; a "
+                            "categorical question is one sentence")
+    return q
+
+
+def check_distinct_labels(labels, where: str) -> None:
+    """Refuse two labels the base model's answer matcher cannot tell apart (same after lower-casing and dropping
+    punctuation: ``sn_core.prompts.normalise_answer``): they would be two classes for the Super Neuron but one
+    answer for the base model."""
+    seen: dict[str, str] = {}
+    for lbl in labels:
+        key = normalise_answer(lbl)
+        if key in seen and seen[key] != lbl:
+            raise ManifestError(f"{where}: labels {seen[key]!r} and {lbl!r} differ only in case or punctuation, "
+                                "which the base model's answer matcher reads as one answer; use one spelling")
+        seen.setdefault(key, lbl)
 
 
 def _read_rows(path: Path) -> list[dict]:
@@ -76,6 +122,11 @@ def load_manifest(path: str | Path, name: str | None = None, labels: list[str] |
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"manifest {str(path)!r} not found")
+    if labels is not None:
+        labels = [str(lbl) for lbl in labels]
+        if any(not lbl.strip() for lbl in labels):
+            raise ManifestError(f"{path.name}: the label set {labels} holds a blank label")
+        check_distinct_labels(labels, path.name)
     root = path.parent
     examples, seen = [], {}
     for n, row in _read_rows(path):
@@ -85,7 +136,10 @@ def load_manifest(path: str | Path, name: str | None = None, labels: list[str] |
             found = ", ".join(repr(k) for k in row if k is not None) or "none"
             raise ManifestError(f"{where}: missing field(s) {', '.join(missing)} (need {', '.join(REQUIRED)}; "
                                 f"found {found})")
-        label, question = str(row["label"]).strip(), str(row["question"]).strip()
+        if isinstance(row["image"], (dict, list)):
+            raise ManifestError(f"{where}: image must be a path string, got a JSON {type(row['image']).__name__}")
+        label, question = _text_field(row, "label", where), _text_field(row, "question", where)
+        check_question(question, where)
         if labels is not None and label not in labels:
             raise ManifestError(f"{where}: label {label!r} is not in the label set {labels}")
         img = _resolve(root, str(row["image"]), where, allow_outside)
@@ -97,6 +151,7 @@ def load_manifest(path: str | Path, name: str | None = None, labels: list[str] |
     if not examples:
         raise ManifestError(f"{path.name}: no rows")
     label_set = tuple(labels) if labels is not None else tuple(sorted({e.label for e in examples}))
+    check_distinct_labels(label_set, path.name)
     if len(set(e.label for e in examples)) < 2:
         raise ManifestError(f"{path.name}: all rows have the label {examples[0].label!r}; "
                             "a task needs at least two classes")
@@ -104,21 +159,39 @@ def load_manifest(path: str | Path, name: str | None = None, labels: list[str] |
 
 
 def load_image_folder(path: str | Path, question: str, name: str | None = None,
-                      instruction: str = DEFAULT_INSTRUCTION) -> Task:
-    """One subfolder per class (the subfolder name is the label), every image in it asked ``question``."""
+                      instruction: str = DEFAULT_INSTRUCTION, allow_outside: bool = False) -> Task:
+    """One subfolder per class (the subfolder name is the label), every image in it asked ``question``.
+
+    A class folder or image that is a symlink resolving outside ``path`` is refused unless ``allow_outside``."""
     path = Path(path)
     if not path.is_dir():
         raise ManifestError(f"image folder {str(path)!r} not found")
     if not question.strip():
         raise ManifestError("an image-folder task needs a question")
+    question = check_question(question, f"image folder {path.name!r}")
+    top = path.resolve()
+
+    def inside(p: Path) -> Path:
+        full = p.resolve()
+        if not allow_outside and not full.is_relative_to(top):
+            raise ManifestError(f"image folder {path.name!r}: {str(p.relative_to(path))!r} points outside the image "
+                                "folder; refused: copy the images into it (from Python, "
+                                "load_image_folder(..., allow_outside=True) accepts such links)")
+        return full
+
     examples = []
     # hidden folders (.ipynb_checkpoints, .git) and macOS ZIP debris are not classes
     classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX")))
     for cls in classes:
+        inside(cls)
+        if not cls.name.strip():
+            raise ManifestError(f"image folder {path.name!r}: class folder {cls.name!r} has a blank name (only "
+                                "spaces); the folder name is the label")
         for img in sorted(cls.iterdir()):
             if img.suffix.lower() in IMAGE_SUFFIXES and img.is_file():
-                examples.append(Example(str(img.resolve()), question, cls.name, {"file": img.name}))
+                examples.append(Example(str(inside(img)), question, cls.name, {"file": img.name}))
     labels = tuple(c.name for c in classes if any(e.label == c.name for e in examples))
+    check_distinct_labels(labels, f"image folder {path.name!r}")
     if len(labels) < 2:
         raise ManifestError(f"image folder {str(path)!r} has images in {len(labels)} class subfolder(s); "
                             "a task needs at least two classes")
