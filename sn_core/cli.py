@@ -1,6 +1,7 @@
 """Command line: ``python -m sn_core search ...`` and ``python -m sn_core predict ...``.
 
-``search`` runs extraction + search + baselines and prints a readable summary (progress bars on stderr); with
+``export`` writes a standalone shortcut (one ONNX graph, processor files, a card; docs/shortcut.md); ``predict
+--task`` evaluates a classifier or a shortcut on many examples. ``search`` runs extraction + search + baselines and prints a readable summary (progress bars on stderr); with
 ``--json`` it prints exactly one JSON object on stdout. ``predict`` answers one image with a saved classifier by
 early exit and prints the label and the time taken. Errors print one line ``error: ...`` on stderr and exit 2.
 """
@@ -117,14 +118,40 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    r = sub.add_parser("predict", help="answer one image with a saved classifier by early exit")
-    r.add_argument("--classifier", required=True, help="classifier JSON written by search --save-classifier")
-    r.add_argument("--image", required=True)
-    r.add_argument("--question", required=True)
-    r.add_argument("--model", default=None, help="override the model the artifact names")
+    r = sub.add_parser("predict", help="answer one image (--image) or evaluate a task (--task) with a saved "
+                       "classifier (library early exit) or an exported shortcut (onnxruntime)")
+    src = r.add_mutually_exclusive_group(required=True)
+    src.add_argument("--classifier", help="classifier JSON written by search --save-classifier")
+    src.add_argument("--shortcut", help="shortcut folder written by export")
+    r.add_argument("--image", default=None, help="one image to answer (with --question)")
+    r.add_argument("--question", default=None, help="the question (--image; or asked of an image-folder --task)")
+    r.add_argument("--task", default=None, help="evaluate on a bundled task name (its test split by default), a "
+                   ".jsonl/.csv manifest or an image folder (with --question)")
+    r.add_argument("--split", choices=("test", "all"), default=None,
+                   help="--task examples: the search's test split (default for bundled tasks) or all (default for "
+                   "manifests and folders)")
+    r.add_argument("--n-examples", type=int, default=None, help="bundled --task: examples of its eval part "
+                   "(default: the classifier's search, else 400)")
+    r.add_argument("--data-seed", type=int, default=None, help="bundled --task generator seed (default as above)")
+    r.add_argument("--seed", type=int, default=None, help="split seed (default: the classifier's search, else 0)")
+    r.add_argument("--probe-per-class", type=int, default=None, help="split probe size (default as above)")
+    r.add_argument("--test-per-class", type=int, default=None, help="split test size (default as above)")
+    r.add_argument("--batch-size", type=int, default=16)
+    r.add_argument("--cache-dir", default=None, help="store root holding the classifier's search (split settings)")
+    r.add_argument("--model", default=None, help="override the model the artifact names (--classifier)")
     r.add_argument("--device", default="cpu")
     r.add_argument("--dtype", default=None)
     r.add_argument("--json", action="store_true")
+
+    x = sub.add_parser("export", help="write a standalone shortcut: one ONNX graph + processor files + card")
+    xs = x.add_mutually_exclusive_group(required=True)
+    xs.add_argument("--classifier", help="classifier JSON written by search --save-classifier")
+    xs.add_argument("--search", metavar="KEY", help="a finished search's key (search --json prints it)")
+    x.add_argument("--neuron", nargs="+", default=None, help="with --search: neuron id(s) (default its top-k)")
+    x.add_argument("--out", required=True, help="new folder to write (must not exist, or be empty)")
+    x.add_argument("--model", default=None, help="override the model the classifier names")
+    x.add_argument("--cache-dir", default=None, help="store root of --search")
+    x.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return p
 
 
@@ -223,6 +250,14 @@ def cmd_search(a) -> int:
 
 
 def cmd_predict(a) -> int:
+    if a.task is not None:
+        if a.image is not None:
+            raise CliError("give either --image (one image) or --task (many examples), not both")
+        return cmd_predict_task(a)
+    if a.image is None or a.question is None:
+        raise CliError("predict needs --image and --question (one image) or --task (many examples)")
+    if a.shortcut:
+        return cmd_predict_shortcut_image(a)
     from .early_exit import load_predictor
     from .images import load_image
 
@@ -245,21 +280,156 @@ def cmd_predict(a) -> int:
     return 0
 
 
+def _shortcut_settings(a, meta: dict) -> dict:
+    from .shortcut.evaluate import search_settings
+
+    settings = search_settings(meta, root=a.cache_dir)
+    for k in ("n_examples", "data_seed", "seed", "probe_per_class", "test_per_class"):
+        v = getattr(a, k)
+        if v is not None:
+            if v < (0 if k in ("data_seed", "seed") else 1):
+                raise CliError(f"--{k.replace('_', '-')} must be {'non-negative' if 'seed' in k else 'positive'}, "
+                               f"got {v}")
+            settings[k] = v
+    return settings
+
+
+def cmd_predict_task(a) -> int:
+    """``predict --task``: accuracy, per-class counts and one prediction per example (sn_core.shortcut.evaluate)."""
+    import numpy as np
+
+    from .shortcut.evaluate import report, select_examples
+
+    if a.batch_size < 1:
+        raise CliError(f"--batch-size must be at least 1, got {a.batch_size}")
+    t0 = time.perf_counter()
+    if a.shortcut:
+        from .shortcut import load_shortcut
+
+        sc = load_shortcut(a.shortcut)
+        meta, labels, neurons, exit_layer = sc.card["classifier"], sc.labels, sc.neurons, sc.exit_layer
+        who = {"shortcut": a.shortcut, "model_id": sc.card["source_model"]["model_id"]}
+    else:
+        from .early_exit import load_predictor
+
+        pred = load_predictor(a.classifier, model=a.model, device=a.device, dtype=a.dtype)
+        meta, labels = pred.clf.meta_, [str(c) for c in pred.clf.classes_]
+        neurons, exit_layer = list(pred.clf.neurons_), pred.exit_layer
+        who = {"classifier": a.classifier, "model_id": pred.loaded.model_id}
+    sel = select_examples(a.task, a.question, _shortcut_settings(a, meta), a.split)
+    task, idx = sel.task, sel.indices
+    from .images import load_image
+    from PIL import Image
+
+    images = [ex.image if isinstance(ex.image, Image.Image) else load_image(ex.image)
+              for ex in (task.examples[int(i)] for i in idx)]
+    questions = [task.examples[int(i)].question for i in idx]
+    t1 = time.perf_counter()
+    if a.shortcut:
+        out = sc.predict(images, questions, batch_size=a.batch_size)
+        predicted, values = out.labels, out.values
+    else:
+        res = pred.predict_batch(images, questions, batch_size=a.batch_size)
+        predicted = [p.label for p in res]
+        values = np.array([[p.values[n] for n in neurons] for p in res], dtype=np.float64).reshape(len(res), -1)
+    t2 = time.perf_counter()
+    rep = report(task, idx, predicted, values, neurons, set(labels))
+    doc = {**who, "exit_layer": exit_layer, "neurons": neurons, "labels": labels, "examples": sel.info,
+           "accuracy": rep["accuracy"], "n": rep["n"], "correct": rep["correct"], "per_class": rep["per_class"],
+           "labels_outside": rep["labels_outside"], "seconds": t2 - t0, "predict_seconds": t2 - t1,
+           "predictions": rep["predictions"]}
+    if a.json:
+        sys.stdout.write(json.dumps(doc) + "\n")
+    else:
+        print(f"{'shortcut ' + a.shortcut if a.shortcut else 'classifier ' + a.classifier} on {task.name} "
+              f"({sel.info['split']}: {rep['n']} examples): accuracy {_fmt(rep['accuracy'])} "
+              f"({rep['correct']}/{rep['n']})")
+        for lbl, c in rep["per_class"].items():
+            print(f"  {lbl:12s} {c['correct']:>5}/{c['n']:<5} correct, predicted {c['predicted']} times")
+    return 0
+
+
+def cmd_predict_shortcut_image(a) -> int:
+    from .images import load_image
+    from .shortcut import load_shortcut
+
+    image = load_image(a.image)
+    t0 = time.perf_counter()
+    sc = load_shortcut(a.shortcut)
+    load_s = time.perf_counter() - t0
+    sc.predict([image], [a.question])  # the first call also pays one-time initialisation
+    t1 = time.perf_counter()
+    out = sc.predict([image], [a.question])
+    dt = time.perf_counter() - t1
+    if a.json:
+        sys.stdout.write(json.dumps({"label": out.labels[0], "seconds": dt, "exit_layer": sc.exit_layer,
+                                     "values": dict(zip(sc.neurons, map(float, out.values[0]))),
+                                     "model_id": sc.card["source_model"]["model_id"], "shortcut": a.shortcut,
+                                     "load_seconds": load_s}) + "\n")
+    else:
+        print(out.labels[0])
+        print(f"time {1000 * dt:.1f} ms (shortcut, exit after layer {sc.exit_layer}; load {load_s:.1f} s)")
+    return 0
+
+
+def cmd_export(a) -> int:
+    from pathlib import Path
+
+    from .shortcut import export_shortcut
+
+    if a.neuron and not a.search:
+        raise CliError("--neuron applies to --search only (a classifier file names its own neurons)")
+    out = Path(a.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CliError(f"--out {a.out!r} already exists and is not an empty folder; choose a new folder")
+    if not out.parent.is_dir():
+        raise CliError(f"--out {a.out!r}: folder {str(out.parent)!r} does not exist")
+    test_acc = None
+    if a.search:
+        from .search import SearchResult
+
+        res = SearchResult.load(a.search, root=a.cache_dir)
+        clf = res.classifier(a.neuron)
+        test_acc = res.test_accuracy(list(clf.neurons_))
+        path = export_shortcut(clf, out, model=a.model, test_accuracy=test_acc, search_key=a.search,
+                               root=a.cache_dir)
+    else:
+        path = export_shortcut(a.classifier, out, model=a.model, root=a.cache_dir)
+    from .shortcut import read_card
+
+    card = read_card(path)
+    doc = {"out": str(path), "model_id": card["source_model"]["model_id"], "family": card["source_model"]["family"],
+           "neurons": [n["id"] for n in card["neurons"]], "exit_layer": card["exit_layer"],
+           "labels": card["labels"], "test_accuracy": card["accuracy"]["test"],
+           "flop_limit": card["flops"]["flop_limit"], "onnx_opset": card["onnx"]["opset"],
+           "graph_sha256": card["onnx"]["sha256"]}
+    if a.json:
+        sys.stdout.write(json.dumps(doc) + "\n")
+    else:
+        print(f"shortcut written to {path}: {', '.join(doc['neurons'])} (exit after layer {doc['exit_layer']}, "
+              f"FLOP limit {doc['flop_limit']:.1f}x), graph sha256 {doc['graph_sha256'][:16]}...")
+    return 0
+
+
 def main(argv=None) -> int:
     from .classifier import ArtifactError
     from .data import ManifestError
     from .images import ImageError
     from .models import UnknownModelError
     from .search import TaskError
+    from .shortcut.card import ShortcutError
     from .store import CorruptShardError
 
     try:
         a = build_parser().parse_args(argv)
+        if a.cmd == "export":
+            return cmd_export(a)
         return cmd_search(a) if a.cmd == "search" else cmd_predict(a)
     except CliError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except (UnknownModelError, TaskError, ManifestError, ImageError, ArtifactError, CorruptShardError) as e:
+    except (UnknownModelError, TaskError, ManifestError, ImageError, ArtifactError, CorruptShardError,
+            ShortcutError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except (ValueError, KeyError, FileNotFoundError) as e:

@@ -234,15 +234,15 @@ def _versions() -> dict:
 
 # ------------------------------------------------------------------------------------------------ export
 def export_shortcut(classifier, out, model: str | None = None, loaded=None, test_accuracy: float | None = None,
-                    search_key: str | None = None) -> Path:
+                    search_key: str | None = None, root=None) -> Path:
     """Write the standalone shortcut of ``classifier`` (a fitted ``SuperNeuronClassifier`` with neuron ids, or the
     path of its JSON artifact) to the new folder ``out`` and return it.
 
     The model is the one the artifact names (or ``model``), loaded in float32 up to the exit layer only;
     ``loaded``: an already loaded model (also up to the exit layer only). The folder is written next to ``out``
     under a temporary name and renamed when complete, so a failure leaves nothing at ``out``. ``out`` must not
-    exist, or be an empty folder. ``test_accuracy``: the held-out accuracy to write on the card (a search knows
-    it; a classifier artifact alone does not)."""
+    exist, or be an empty folder. ``test_accuracy``: the held-out accuracy to write on the card; by default it is
+    taken from the search that fitted the classifier when the store (``root``) still has it, else left null."""
     from ..classifier import ArtifactError, SuperNeuronClassifier
 
     out = Path(out)
@@ -276,7 +276,12 @@ def export_shortcut(classifier, out, model: str | None = None, loaded=None, test
     from ..early_exit import EarlyExitPredictor
 
     pred = EarlyExitPredictor(loaded, clf)  # the same checks (neuron ranges, exit layer) as the library path
+    if test_accuracy is None:
+        test_accuracy, search_key = _search_test_accuracy(clf, search_key, root)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would stay on the renamed folder
     try:
         card = _write(tmp, loaded, clf, pred, exit_layer, test_accuracy, search_key)
         (tmp / CARD_NAME).write_text(json.dumps(seal(card), indent=1, allow_nan=False), encoding="utf-8")
@@ -288,6 +293,22 @@ def export_shortcut(classifier, out, model: str | None = None, loaded=None, test
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _search_test_accuracy(clf, search_key, root):
+    """(held-out test accuracy, search key) from the search that fitted ``clf``, when the store still has it."""
+    key = search_key or ((clf.meta_ or {}).get("meta") or {}).get("search_key")
+    if not key:
+        return None, None
+    try:
+        from ..search import SearchResult
+
+        res = SearchResult.load(key, root=root)
+        if res.classifier(list(clf.neurons_)).meta_.get("weights_hash") != (clf.meta_ or {}).get("weights_hash"):
+            return None, key
+        return float(res.test_accuracy(list(clf.neurons_))), key
+    except Exception:  # noqa: BLE001 - no store, an older format: the card then says test accuracy unknown
+        return None, key
 
 
 def _load_for_export(clf, model, source, exit_layer):
