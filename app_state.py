@@ -5,23 +5,28 @@
 - Session-state keys shared by the pages, and the URL query parameters that make a neuron shareable.
 - Error display: every error a user can cause shows as ``st.error`` in the page, never as a traceback.
 - A progress callback that turns the engine's ``progress(stage, done, total)`` into ``st.progress``.
-- Small helpers for uploads (saving a manifest + images or a ZIP to a folder the engine can read).
+- Uploads and server paths: which uploads and previous searches a session sees, which server paths it may read
+  (``sn_core.data.server_paths``), and error messages without server internals. Saving an upload is
+  ``sn_core.data.uploads``.
 
 No method logic here: no scoring, no hooks. Pages call these helpers and ``sn_core`` functions, then draw.
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
+import datetime as _dt
+import json
 import logging
 import os
-import shutil
+import re
 import traceback
 import zipfile
 from pathlib import Path
 
 import streamlit as st
+
+from sn_core.data import server_paths as _paths
+from sn_core.data import uploads as _uploads
 
 log = logging.getLogger("super_neuron_explorer.app")
 
@@ -34,8 +39,6 @@ UPLOAD_DIR = "sn_upload_dir"  # folder holding the last uploaded task files
 
 DEFAULT_MODEL = "demo"
 MAX_UPLOAD_MB = 20  # keep in step with .streamlit/config.toml server.maxUploadSize
-MAX_ZIP_FILES = 20_000
-MAX_ZIP_BYTES = 500 * 1024 * 1024  # uncompressed
 
 STAGE_LABELS = {
     "load": "Loading the model",
@@ -64,9 +67,10 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 
 def error_message(e: BaseException) -> str:
-    """One readable line for an exception (KeyError's repr quotes are dropped)."""
+    """One readable line for an exception (KeyError's repr quotes are dropped), without server paths: see
+    :func:`hide_paths`."""
     msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-    return str(msg) or type(e).__name__
+    return hide_paths(str(msg)) or type(e).__name__
 
 
 @contextlib.contextmanager
@@ -130,9 +134,45 @@ def get_result(key: str, root: str):
 
 @st.cache_data(show_spinner=False, ttl=30)
 def get_search_list(root: str) -> list[dict]:
+    """The store's finished searches. A stored search that cannot be listed comes back as ``{"key", "skipped":
+    reason}`` (see :func:`visible_searches`), so one damaged entry never hides the others."""
     from sn_core.search import list_searches
 
-    return list_searches(root=root)
+    skipped: list = []
+    try:
+        rows = list_searches(root=root, skipped=skipped)
+    except Exception:  # noqa: BLE001 - one unreadable store entry must not break the listing for everyone
+        log.warning("listing the store failed; reading its searches one by one:\n%s", traceback.format_exc())
+        skipped = []
+        rows = _searches_one_by_one(Path(root), skipped)
+    return rows + [{"key": str(k), "skipped": str(why)} for k, why in skipped]
+
+
+def _searches_one_by_one(root: Path, skipped: list) -> list[dict]:
+    """The finished searches under ``root``, each read on its own (used when the store's listing fails as a
+    whole); ``(key, reason)`` appended to ``skipped`` for each one that cannot be read."""
+    from sn_core.result import SEARCH_FORMAT
+
+    out = []
+    for d in root.iterdir() if root.is_dir() else ():
+        done = d / "complete.json"
+        if d.name == "uploads" or not done.is_file():
+            continue
+        try:
+            meta = json.loads(done.read_text(encoding="utf-8")).get("meta")
+            if not isinstance(meta, dict) or meta.get("kind") != "search":
+                continue
+            summary, config = meta.get("summary"), meta.get("config")
+            if meta.get("format") != SEARCH_FORMAT or not isinstance(summary, dict) or not isinstance(config, dict):
+                raise ValueError("stored in another format or damaged; re-run it")
+        except Exception as e:  # noqa: BLE001
+            skipped.append((d.name, error_message(e) if isinstance(e, ValueError) and "re-run" in str(e)
+                            else "its stored description cannot be read"))
+            continue
+        created = _dt.datetime.fromtimestamp(done.stat().st_mtime, _dt.timezone.utc).isoformat(timespec="seconds")
+        out.append({"key": d.name, "created": created, "model_id": meta.get("model_id"), "task": meta.get("task"),
+                    "summary": summary, "config": config})
+    return sorted(out, key=lambda r: r["created"], reverse=True)
 
 
 def current_result():
@@ -177,6 +217,37 @@ def select_neuron(nid: str) -> None:
     st.session_state[NEURON] = nid
 
 
+MEASURED = "sn_measured_speed"  # {search key: {exit layer: speed-up measured on the playground}}
+
+
+def classifier_options(res) -> dict[str, list[str]]:
+    """The classifiers the playground and Compare offer, the recommended shortcut first (pages open on it), then
+    the search's overall best neuron(s), then the inspector's neuron if this search can read it."""
+    s = res.summary
+    top_ids = [str(x) for x in res.top_k["neuron_id"]][: int(s.k or 1)]
+    short = res.shortcut_neuron_id
+    opts = {}
+    if [short] != top_ids:
+        layer = res.frontier().query("neuron_id == @short")["layer"].iloc[0]
+        opts[f"recommended shortcut ({short}, exits after layer {layer})"] = [short]
+    best = "overall best" + (f" top-{len(top_ids)} vote" if len(top_ids) > 1 else "")
+    opts[f"{best} ({', '.join(top_ids)}, exits after layer {s.exit_layer})"
+         + (": also the recommended shortcut" if [short] == top_ids else "")] = top_ids
+    chosen = st.session_state.get(NEURON)
+    if chosen and chosen not in top_ids and chosen != short and res.neuron_problem(chosen) is None:
+        opts[f"the inspector's neuron ({chosen})"] = [chosen]
+    return opts
+
+
+def record_speed(key: str, exit_layer: int, speedup: float) -> None:
+    """Keep a speed-up measured on this server, drawn on the Layer map's frontier."""
+    st.session_state.setdefault(MEASURED, {}).setdefault(key, {})[int(exit_layer)] = float(speedup)
+
+
+def measured_speeds(key: str) -> dict[int, float]:
+    return dict(st.session_state.get(MEASURED, {}).get(key, {}))
+
+
 def keep_search_in_url() -> None:
     """Write the current search into the URL (``?search=<key>``) on every page, so that a browser refresh or a
     copied address reopens it (page switches drop query parameters). The inspector adds ``&neuron=``."""
@@ -194,32 +265,137 @@ MY_UPLOADS = "sn_my_uploads"  # upload folders (resolved paths) this session sav
 
 
 def remember_upload(folder: Path) -> None:
-    """Mark an upload folder as this session's (its searches are listed to this session only)."""
+    """Mark an upload folder as this session's (its searches are listed to this session only; its path shows as
+    ``upload`` in messages)."""
     st.session_state.setdefault(MY_UPLOADS, set()).add(str(Path(folder).resolve()))
+    alias_path(folder, "upload")
 
 
-def visible_searches(rows: list[dict]) -> list[dict]:
+def save_upload(files) -> Path:
+    """Save a task upload under the cache (``sn_core.data.uploads.save_task_upload``) as this session's."""
+    folder = _uploads.save_task_upload(files, root=cache_root())
+    remember_upload(folder)
+    return folder
+
+
+def visible_searches(rows: list[dict], skipped: list[str] | None = None) -> list[dict]:
     """The previous searches this session may list: every search of a bundled task or a server path, but searches
-    of uploaded data only for the session that uploaded it (another user's upload is private to them; its search
-    still opens from a link that carries its key, which only someone it was shared with has)."""
-    uploads = (cache_root() / "uploads").resolve()
+    of data inside the cache only for the session that uploaded it (another user's upload is private to them; its
+    search still opens from a link that carries its key, which only someone it was shared with has; a search of
+    the uploads folder itself belongs to no one). A row that cannot be read is left out and, with a list given as
+    ``skipped``, named there by its short key and the reason."""
+    cache = cache_root().resolve()
+    uploads = cache / "uploads"
     mine = st.session_state.get(MY_UPLOADS, set())
     out = []
     for r in rows:
-        task = str((r.get("config") or {}).get("task") or "")
-        path = Path(task).resolve()  # a bundled task's name resolves outside the uploads folder
-        if task and path.is_relative_to(uploads):
-            folder = uploads / path.relative_to(uploads).parts[0]
-            if str(folder) not in mine:
-                continue
+        key = r.get("key") if isinstance(r, dict) else None
+        try:
+            if not isinstance(r, dict) or "skipped" in r:
+                raise ValueError(r.get("skipped") if isinstance(r, dict) else "not a listing entry")
+            config = r.get("config") or {}
+            if not isinstance(config, dict) or not isinstance(r.get("summary") or {}, dict):
+                raise ValueError("stored in another format or damaged; re-run it")
+            task = str(config.get("task") or "")
+            path = Path(task).resolve()  # a bundled task's name resolves outside the cache
+            if task and path.is_relative_to(cache):
+                parts = path.relative_to(uploads).parts if path.is_relative_to(uploads) else ()
+                if not parts or str(uploads / parts[0]) not in mine:
+                    continue
+        except Exception as e:  # noqa: BLE001 - one damaged entry never breaks the listing for others
+            if skipped is not None:
+                skipped.append(f"{short_key(str(key) if key else None)} ({error_message(e)})")
+            continue
         out.append(r)
     return out
+
+
+# ------------------------------------------------------------------------------------------------ server paths
+ALLOWED_ROOTS_SECRET = "allowed_data_roots"  # Streamlit secret: a list of folders (or one os.pathsep string)
+PATH_ALIASES = "sn_path_aliases"  # resolved path -> what the user typed, for messages
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)?$")
+
+
+def allowed_roots() -> list[Path]:
+    """Folders whose files the app may read by path: ``$SN_ALLOWED_DATA_ROOTS`` and the secret
+    ``allowed_data_roots``. Empty (the default) means server paths are off."""
+    extra: list[str] = []
+    try:
+        extra = _paths.parse_roots(st.secrets.get(ALLOWED_ROOTS_SECRET))
+    except Exception:  # noqa: BLE001 - no secrets file: only the environment variable counts
+        pass
+    return _paths.allowed_roots(extra)
+
+
+def private_folders() -> list[Path]:
+    """Folders never readable through a path field: the cache (every visitor's uploads and searches)."""
+    return [cache_root()]
+
+
+def alias_path(real, shown: str) -> None:
+    """Show ``real`` (a server path) as ``shown`` in this session's error messages."""
+    try:
+        st.session_state.setdefault(PATH_ALIASES, {})[str(Path(real).resolve())] = shown
+    except Exception:  # noqa: BLE001 - outside a script run there is no session
+        pass
+
+
+def hide_paths(msg: str) -> str:
+    """``msg`` with the server paths this session knows shown as the user gave them (an upload as ``upload``, a
+    typed path as typed) and any other path into the cache as ``<cache>``."""
+    try:
+        aliases = dict(st.session_state.get(PATH_ALIASES, {}))
+    except Exception:  # noqa: BLE001
+        aliases = {}
+    root = cache_root()
+    for real in {str(root), str(root.resolve())}:
+        aliases.setdefault(real, "<cache>")
+    for real in sorted(aliases, key=len, reverse=True):
+        msg = msg.replace(real, aliases[real])
+    return msg
+
+
+def task_path(text: str, question: str | None) -> str:
+    """The resolved task path for what the user typed, if this server lets visitors read it (see
+    ``sn_core.data.server_paths``); the task is loaded once to check that none of its images lies in the cache.
+    Raises ``ServerPathError`` (a ``ValueError``) quoting ``text``."""
+    from sn_core.data import load_image_folder, load_manifest
+
+    path = _paths.check_server_path(text, allowed_roots(), private_folders(), what="path")
+    alias_path(path, text)
+    alias_path(path.parent, os.path.dirname(text.rstrip("/")) or ".")
+    task = load_manifest(path) if path.is_file() else load_image_folder(path, question or "?")
+    _paths.check_task_files(task, private_folders(), text)
+    return str(path)
+
+
+def model_source(text: str) -> str:
+    """What to load for the model field: ``demo``, a hub id (read from the local Hugging Face cache only), or a
+    model folder, which follows the server-path rule (resolved path returned)."""
+    text = text.strip()
+    if text == "demo":
+        return text
+    if _HUB_ID.match(text) and ".." not in text.split("/") and not Path(text).exists():
+        return text
+    path = _paths.check_server_path(text, allowed_roots(), private_folders(), what="model folder")
+    alias_path(path, text)
+    return str(path)
+
+
+def is_search_key(value) -> bool:
+    """Whether a URL's ``?search=`` value has the shape of a store key (a key never names a path)."""
+    return isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9_\-]{1,128}", value) is not None
 
 
 def sync_query_params() -> None:
     """Apply ``?search=<key>&neuron=<id>`` from the URL (a shared link) to the session, once per change."""
     qp = st.query_params
     key, nid = qp.get("search"), qp.get("neuron")
+    if key and not is_search_key(key):
+        st.error("**Link**: its search parameter is not a search key; it was ignored.")
+        qp.pop("search", None)
+        qp.pop("neuron", None)
+        return
     if key and key != st.session_state.get("_qp_search"):
         st.session_state["_qp_search"] = key
         set_search(key)
@@ -249,87 +425,6 @@ class Progress:
 
     def clear(self) -> None:
         self._box.empty()
-
-
-# -------------------------------------------------------------------------------------------------- uploads
-def _safe_extract(zf: zipfile.ZipFile, dest: Path) -> None:
-    """Extract a ZIP refusing absolute paths, ``..`` escapes, links and archives that unpack too large."""
-    infos = zf.infolist()
-    if len(infos) > MAX_ZIP_FILES:
-        raise ValueError(f"the ZIP holds {len(infos)} entries, more than the {MAX_ZIP_FILES} allowed")
-    total = sum(i.file_size for i in infos)
-    if total > MAX_ZIP_BYTES:
-        raise ValueError(f"the ZIP unpacks to {total / 1e6:.0f} MB, more than {MAX_ZIP_BYTES / 1e6:.0f} MB")
-    root = dest.resolve()
-    for info in infos:
-        target = (dest / info.filename).resolve()
-        if info.filename.startswith(("/", "\\")) or not target.is_relative_to(root):
-            raise ValueError(f"the ZIP entry {info.filename!r} points outside the archive; refused")
-        if (info.external_attr >> 16) & 0o170000 == 0o120000:
-            raise ValueError(f"the ZIP entry {info.filename!r} is a symbolic link; refused")
-    zf.extractall(dest)
-
-
-def save_task_upload(files) -> Path:
-    """Save uploaded task files into a fresh folder under the cache root and return that folder.
-
-    ``files``: Streamlit ``UploadedFile`` objects: one ZIP (manifest + images, or one subfolder per class), or a
-    manifest (.jsonl / .csv) together with the images it names. The folder name is the hash of the contents, so
-    the same upload maps to the same folder (and the same search cache key).
-    """
-    if not files:
-        raise ValueError("no files uploaded")
-    h = hashlib.sha256()
-    blobs = []
-    for f in sorted(files, key=lambda f: f.name):
-        data = f.getvalue()
-        name = Path(f.name).name
-        if not name or name in (".", ".."):
-            raise ValueError(f"bad file name {f.name!r}")
-        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
-        blobs.append((name, data))
-    dest = cache_root() / "uploads" / h.hexdigest()[:16]
-    if dest.is_dir():
-        return dest
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        for name, data in blobs:
-            if name.lower().endswith(".zip"):
-                with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                    _safe_extract(zf, tmp)
-            else:
-                (tmp / name).write_bytes(data)
-        os.replace(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
-
-
-def find_task_source(folder: Path) -> tuple[str, str]:
-    """Where the task is in an uploaded folder: ``("manifest", path)`` for the single .jsonl/.csv manifest (found
-    at any depth, ignoring macOS ``__MACOSX`` debris), else ``("folder", path)`` for the folder holding the class
-    subfolders. Raises ``ValueError`` when there are several manifests or nothing usable."""
-    manifests = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jsonl", ".ndjson", ".csv")
-                       and "__MACOSX" not in p.parts and p.is_file())
-    if len(manifests) > 1:
-        names = ", ".join(str(p.relative_to(folder)) for p in manifests[:5])
-        raise ValueError(f"the upload holds {len(manifests)} manifests ({names}); upload exactly one")
-    if manifests:
-        return "manifest", str(manifests[0])
-    base = folder
-    subdirs = [p for p in base.iterdir() if p.is_dir() and p.name != "__MACOSX"]
-    # A ZIP of one top folder that holds the class folders: descend once.
-    if len(subdirs) == 1 and not any(p.is_file() for p in base.iterdir()):
-        inner = [p for p in subdirs[0].iterdir() if p.is_dir()]
-        if inner:
-            base = subdirs[0]
-            subdirs = inner
-    if len(subdirs) < 1:
-        raise ValueError("the upload has no manifest (.jsonl or .csv) and no class subfolders; upload a manifest "
-                         "with its images, or a ZIP with one subfolder of images per class")
-    return "folder", str(base)
 
 
 # ----------------------------------------------------------------------------------------------------- tables

@@ -1,12 +1,12 @@
 """Search page: choose a model, a task and the search settings, run the search (with a progress bar), and reopen
 previous searches. The search itself is ``sn_core.search.run_search``; its results are cached in the store, so the
 same settings come back instantly."""
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
 import app_state as S
+from sn_core.data.server_paths import ALLOWED_ROOTS_ENV
+from sn_core.data.uploads import find_task_source
 
 st.title("🔎 Search for Super Neurons")
 st.caption(
@@ -28,16 +28,21 @@ def new_search() -> None:
                     help="The demo is a small LLaVA-style model shipped with the app. Other models must already be "
                          "on this machine: nothing is downloaded.")
     if mode == "demo":
-        model_spec = "demo"
+        typed = model_spec = "demo"
     else:
-        model_spec = st.text_input("Model folder (Hugging Face format) or hub id in the local cache",
-                                   key="model_path", persist_state="session",
-                                   placeholder="/models/llava-1.5-7b-hf").strip()
-        if not model_spec:
+        typed = st.text_input("Model folder (Hugging Face format) or hub id in the local cache",
+                              key="model_path", persist_state="session",
+                              placeholder="/models/llava-1.5-7b-hf").strip()
+        if not typed:
             st.info("Type a model folder or hub id, or choose the demo model.")
             return
+        model_spec = None
+        with S.guarded("Model", stop=False):  # a folder on the server follows the server-path rule
+            model_spec = S.model_source(typed)
+        if model_spec is None:
+            return
     loaded = None
-    with S.guarded(f"Loading model {model_spec!r}", stop=False):
+    with S.guarded(f"Loading model {typed!r}", stop=False):
         loaded = S.get_model(model_spec)
     if loaded is None:
         return
@@ -76,9 +81,8 @@ def new_search() -> None:
             st.info("Upload a task to continue, or choose a bundled task.")
             return
         with S.guarded("Reading the upload", stop=False):
-            folder = S.save_task_upload(files)
-            S.remember_upload(folder)
-            kind, found = S.find_task_source(folder)
+            folder = S.save_upload(files)
+            kind, found = find_task_source(folder)
             if kind == "folder" and not question:
                 raise ValueError("this upload is a folder of class subfolders: type the question to ask")
             task_arg = found
@@ -86,16 +90,23 @@ def new_search() -> None:
             return
         st.caption(f"Task read from the upload ({kind}).")
     else:
-        task_arg = st.text_input("Path to a .jsonl/.csv manifest or a folder of class subfolders", key="task_path",
-                                 persist_state="session",
-                                 placeholder="/data/my-task/manifest.jsonl").strip()
+        roots = S.allowed_roots()
+        if not roots:  # server paths are off unless the operator allows folders
+            st.info("Server paths are turned off on this server: upload the task, or choose a bundled task. "
+                    f"The operator can allow folders with {ALLOWED_ROOTS_ENV}.")
+            return
+        typed = st.text_input("Path to a .jsonl/.csv manifest or a folder of class subfolders", key="task_path",
+                              persist_state="session", placeholder=f"{roots[0]}/my-task/manifest.jsonl",
+                              help="Inside " + " or ".join(str(r) for r in roots) + "; a relative path is taken "
+                                   f"inside {roots[0]}.").strip()
         question = st.text_input("Question (only for a folder of class subfolders)", key="path_question",
                                  persist_state="session").strip() or None
-        if not task_arg:
+        if not typed:
             st.info("Type a path, or choose a bundled task.")
             return
-        if not Path(task_arg).exists():
-            st.error(f"**Task**: path {task_arg!r} not found on the server.")
+        with S.guarded("Task", stop=False):
+            task_arg = S.task_path(typed, question)
+        if task_arg is None:
             return
 
     st.subheader("3 · Search settings")
@@ -165,9 +176,11 @@ with tab_new:
 
 # -------------------------------------------------------------------------------------------- previous searches
 with tab_prev:
-    rows = []
+    rows, skipped = [], []
     with S.guarded("Listing previous searches", stop=False):
-        rows = S.visible_searches(S.get_search_list(str(S.cache_root())))
+        rows = S.visible_searches(S.get_search_list(str(S.cache_root())), skipped)
+    if skipped:
+        st.warning(f"Skipped {len(skipped)} stored search(es) that cannot be listed: {'; '.join(skipped)}.")
     if not rows:
         st.info("No previous searches in the store yet.")
     else:

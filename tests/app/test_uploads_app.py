@@ -20,6 +20,9 @@ import pytest
 from apphelpers import PAGE_TIMEOUT, SEARCH_TIMEOUT, assert_clean, errors, new_app, open_page, png_bytes
 
 import app_state as S
+from sn_core.data import uploads as upload_lib
+
+pytestmark = [pytest.mark.reliability, pytest.mark.security]
 
 
 def _png_header_only(width: int, height: int) -> bytes:
@@ -164,10 +167,10 @@ def test_security_hostile_task_uploads_show_errors_and_leak_nothing(tmp_path, ca
          "points outside the archive"),
         ([("task.zip", _zip({"task.jsonl": row}, {"a.png": "/etc/passwd"}), "application/zip")], "symbolic link"),
     ]
-    monkeypatch.setattr(S, "MAX_ZIP_FILES", 50)
+    monkeypatch.setattr(upload_lib, "MAX_ZIP_FILES", 50)
     cases.append(([("task.zip", _zip({f"red/{i}.png": b"x" for i in range(60)}), "application/zip")],
                   "60 entries, more than the 50 allowed"))
-    monkeypatch.setattr(S, "MAX_ZIP_BYTES", 1_000_000)
+    monkeypatch.setattr(upload_lib, "MAX_ZIP_BYTES", 1_000_000)
     cases.append(([("task.zip", _zip({"red/big.png": b"\0" * 2_000_000}), "application/zip")],
                   "unpacks to 2 MB, more than 1 MB"))
 
