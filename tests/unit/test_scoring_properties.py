@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from sn_core.scoring import predict_neurons, score_neurons
 from test_scoring import assert_matches_reference
 
+pytestmark = pytest.mark.reliability
+
 VALUES = st.one_of(
     st.integers(-6, 6).map(lambda v: v / 2),  # few distinct values: many ties
     st.sampled_from([np.nan, np.inf, -np.inf]),

@@ -7,7 +7,7 @@
 - Two searches with the same key started at once (two processes, one store) both finish with equal results and
   leave a store that verifies.
 
-The model is a snapshot copy of the demo model taken when the module starts, so a checkpoint the lead swaps into
+The model is a snapshot copy of the demo model taken when the module starts, so a checkpoint written into
 ``assets/demo-vlm`` mid-run cannot change the weights between the runs compared here. Accuracy is irrelevant:
 only equality between runs is asserted. 136 examples = 3 chunks (64, 64, 8: the extraction chunk size is 64).
 """
@@ -26,6 +26,8 @@ import numpy as np
 import pytest
 
 from sn_core import DEMO_MODEL_DIR, REPO_DIR
+
+pytestmark = pytest.mark.reliability
 
 N_EXAMPLES, CHUNK = 136, 64
 N_CHUNKS = -(-N_EXAMPLES // CHUNK)

@@ -18,6 +18,8 @@ from sn_core.classifier import ArtifactError, SuperNeuronClassifier
 from sn_core.cli import main
 from sn_core.data import Task, get_task
 
+pytestmark = pytest.mark.reliability
+
 NID = "blocks.1.mlp.hook_post[3]"
 
 

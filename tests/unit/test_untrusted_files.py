@@ -19,6 +19,8 @@ from sn_core import REPO_DIR
 from sn_core.classifier import ArtifactError, SuperNeuronClassifier
 from sn_core.data import ManifestError, load_manifest
 
+pytestmark = pytest.mark.security
+
 
 class _Evil:
     def __init__(self, sentinel):

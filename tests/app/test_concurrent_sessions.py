@@ -28,6 +28,8 @@ from apphelpers import SEARCH_TIMEOUT, errors, new_app, open_page
 
 import app_state as S
 
+pytestmark = pytest.mark.reliability
+
 N_PREDICTORS = 3
 ROUNDS = 2
 LEAK_MB = 64

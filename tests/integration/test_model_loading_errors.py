@@ -18,6 +18,8 @@ import pytest
 from sn_core.cli import main
 from sn_core.models import UnknownModelError, load_model
 
+pytestmark = pytest.mark.reliability
+
 
 def _copy(src, dest):
     shutil.copytree(src, dest)
@@ -128,6 +130,7 @@ def test_reliability_architecture_without_adapter_lists_supported(tiny_llava_dir
     assert all(t in str(err.value) for t in supported_model_types())
 
 
+@pytest.mark.security
 def test_security_pickled_bin_beside_safetensors_is_never_unpickled(tiny_llava_dir, tmp_path):
     """transformers falls back to ``pytorch_model.bin`` when ``model.safetensors`` is absent; load_model must not."""
     sentinel = tmp_path / "PWNED"
@@ -180,6 +183,7 @@ def spy_trust(monkeypatch):
     return seen
 
 
+@pytest.mark.security
 def test_security_trust_remote_code_only_when_asked(tiny_llava_dir, spy_trust):
     load_model(str(tiny_llava_dir))
     assert {"AutoConfig", "AutoModelForImageTextToText"} <= {n for n, _ in spy_trust}
@@ -211,6 +215,7 @@ def _auto_map_folder(tiny_llava_dir, tmp_path, model_type):
     return folder, sentinel
 
 
+@pytest.mark.security
 def test_security_auto_map_never_executes_code(tiny_llava_dir, tmp_path, spy_trust, capsys, sn_cache):
     # Known architecture + auto_map: the library's own classes are used, the folder's Python is never imported.
     folder, sentinel = _auto_map_folder(tiny_llava_dir, tmp_path, "llava")
