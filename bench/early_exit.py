@@ -1,4 +1,4 @@
-"""Early exit vs full greedy generation, measured side by side in one run (method.md, "Speed").
+"""Early exit vs full greedy generation, measured side by side in one run (docs/method.md, "Speed").
 
 For each exit layer and batch size: latency of (a) the full model generating the answer (greedy, as many new tokens
 as the longest label needs) and (b) the early-exit predictor (vision tower, projector and decoder layers 0..L, read

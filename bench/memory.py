@@ -1,6 +1,6 @@
 """Memory saved by loading only the first L+1 decoder layers (``load_model(max_layers=L+1)``), side by side.
 
-Two models in one run: the demo model (``assets/demo-vlm``, 8 decoder layers) and a tiny random LLaVA with many
+Two models in one run: the demo model (``assets/demo-vlm``, 16 decoder layers) and a tiny random LLaVA with many
 layers (48 by default, d_model 256, d_mlp 1024; written to a temporary folder), each loaded in full and with
 ``max_layers`` in a few settings. Each model is measured in a fresh subprocess:
 

@@ -1,5 +1,5 @@
 """Super Neuron Explorer: find single neurons of a vision-language model that classify categorical VQA answers,
-and use them as training-free early-exit classifiers (arXiv 2603.10781). See shared docs/method.md and README."""
+and use them as training-free early-exit classifiers (arXiv 2603.10781). The method as implemented: docs/method.md."""
 from pathlib import Path
 
 __version__ = "0.1.0"

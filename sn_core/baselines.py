@@ -1,4 +1,4 @@
-"""Baselines a Super Neuron is compared with, all on the same held-out test split (method.md, "Baselines").
+"""Baselines a Super Neuron is compared with, all on the same held-out test split (docs/method.md, "Baselines").
 
 - :func:`generate_answers`: the base model itself, greedy generation of the answer, normalised and matched to the
   label set (``sn_core.prompts.match_label``); an answer outside the label set counts as wrong.
@@ -39,7 +39,7 @@ class GenerationResult:
 def label_token_budget(processor, labels: Sequence[str]) -> int:
     """New tokens greedy generation needs: the longest label's token count, over the ways a model may write it
     (as given or capitalised, with or without a leading space: "yes", " Yes", ...; ``match_label`` ignores case, so
-    a capitalised answer cut short would count as wrong). method.md, "Speed": "as many new tokens as the longest
+    a capitalised answer cut short would count as wrong). docs/method.md, "Speed": "as many new tokens as the longest
     label needs"; no extra token for an end-of-sequence marker, since the label is read from the first word of the
     answer (``match_label``)."""
     tok = processor.tokenizer

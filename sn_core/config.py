@@ -1,6 +1,6 @@
 """``SearchConfig``: every setting of one Super Neuron search, with defaults that run on the demo model.
 
-Each non-obvious default says which choice of method.md it implements or why it was picked; ``validate`` rejects a
+Each non-obvious default says which choice of docs/method.md it implements or why it was picked; ``validate`` rejects a
 bad value with a message naming the field and the value.
 """
 from __future__ import annotations
@@ -29,11 +29,11 @@ class SearchConfig:
     probe_per_class: int = 20
     test_per_class: int | None = None  # None: every remaining example is held out for the test split
     seed: int = 0  # split seed; also seeds the null control's label shuffle
-    sites: tuple[str, ...] = ("mlp",)  # site kinds searched: mlp (method.md default), resid, attn
+    sites: tuple[str, ...] = ("mlp",)  # site kinds searched: mlp (docs/method.md default), resid, attn
     layers: tuple[int, ...] | None = None  # None: every decoder layer (up to l_max)
-    l_max: int | None = None  # only layers <= l_max are candidates (method.md, early-exit budget)
-    k: int = 1  # Super Neurons in the ensemble; method.md default 1 (the top neuron alone)
-    rule: str = "auto"  # auto = stump for binary, nearest class mean for multi-class (method.md)
+    l_max: int | None = None  # only layers <= l_max are candidates (docs/method.md, early-exit budget)
+    k: int = 1  # Super Neurons in the ensemble; docs/method.md default 1 (the top neuron alone)
+    rule: str = "auto"  # auto = stump for binary, nearest class mean for multi-class (docs/method.md)
     metric: str = "accuracy"  # probe-split ranking metric; balanced_accuracy as an option
     n_top: int = 50  # rows of the ranking table (the ensemble uses the first k)
     batch_size: int = 16  # forward-pass batch size of the extraction

@@ -3,7 +3,7 @@
 The predictor runs vision tower, projector, embeddings and decoder layers ``0..exit_layer`` only, through the same
 tracing scope as extraction (``sn_core.extract.Trace``, which ends the forward pass after the exit layer), reads
 the chosen neurons at the read position and applies the classifier's stump / nearest-mean rule. Later layers, the
-final norm, the LM head and all decoding are skipped (method.md, "Early exit"). Load the model with
+final norm, the LM head and all decoding are skipped (docs/method.md, "Early exit"). Load the model with
 ``max_layers=exit_layer + 1`` to also skip loading the later layers.
 """
 from __future__ import annotations

@@ -39,7 +39,7 @@ _PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
 
 
 def normalise_answer(text: str) -> str:
-    """Strip, lower-case and drop punctuation; collapse whitespace (method.md, "Base model")."""
+    """Strip, lower-case and drop punctuation; collapse whitespace (docs/method.md, "Baselines")."""
     return " ".join(_PUNCT.sub(" ", text.strip().lower()).split())
 
 

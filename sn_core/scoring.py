@@ -1,4 +1,4 @@
-"""Vectorised 1-D classifiers for every neuron of a layer at once (method.md, "Per-neuron classifier").
+"""Vectorised 1-D classifiers for every neuron of a layer at once (docs/method.md, "Per-neuron classifier").
 
 Each column of ``X [n_samples, n_neurons]`` is one neuron's probe values; each neuron gets its own training-free
 1-D classifier, and its score is the probe accuracy (or balanced accuracy) of that classifier. Neurons are never

@@ -1,4 +1,4 @@
-"""Site names and neuron ids, spelled as in TransformerLens (method.md, "Site").
+"""Site names and neuron ids, spelled as in TransformerLens (docs/method.md, "Sites").
 
 One name per tensor, everywhere (score tables, cache keys, plots, tests):
 

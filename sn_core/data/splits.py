@@ -1,4 +1,4 @@
-"""Seeded, label-stratified, disjoint probe/test splits and the shuffled-label null control (method.md, "Splits")."""
+"""Seeded, label-stratified, disjoint probe/test splits and the shuffled-label null control (docs/method.md, "Splits")."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 from PIL import Image
 
-# The answer-format instruction is part of the task definition (method.md, "Prompt").
+# The answer-format instruction is part of the task definition (docs/method.md, "Prompt").
 DEFAULT_INSTRUCTION = "Answer with one word."
 
 

@@ -1,6 +1,6 @@
 """The CUDA code paths: every family and the demo model on a GPU (skipped where there is none, as in CI).
 
-CI has no GPU, so these run only where one is lent (``pytest tests/gpu``). They check what the CPU suite cannot:
+CI has no GPU, so these run only on a machine with a CUDA device (``pytest tests/gpu``). They check what the CPU suite cannot:
 inputs, hooks and reads land on the right device; fp32 on the GPU reads the CPU's values; early exit on the GPU
 equals the GPU's own full forward at that layer, bitwise, and skips later layers; ``device="auto"`` and
 ``device_map="auto"`` place the model on the GPU; a bf16 search and the early-exit predictor run end to end on the
@@ -18,7 +18,7 @@ from sn_core.extract import Trace, read_activations
 from sn_core.models import load_model
 from sn_core.tiny_models import FAMILIES
 
-# SN_GPU_TEST_DEVICE=cpu runs these checks on the CPU (a dry run of the test code itself, where no GPU is lent).
+# SN_GPU_TEST_DEVICE=cpu runs these checks on the CPU (a dry run of the test code itself, on a machine without a GPU).
 DEVICE = os.environ.get("SN_GPU_TEST_DEVICE", "cuda")
 ON_GPU = DEVICE.startswith("cuda")
 pytestmark = pytest.mark.skipif(ON_GPU and not torch.cuda.is_available(), reason="no CUDA device (CI has none)")

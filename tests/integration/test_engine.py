@@ -286,7 +286,7 @@ def test_search_on_tiny_model_is_cached_and_reloadable(tiny_llava, sn_cache):
     assert list(top["rank"][:3]) == [1, 2, 3] and (np.diff(top["probe_score"]) <= 0).all()
     assert top["probe_score"][0] == max(res.scores("mlp").max(), res.scores("attn").max())
     assert len(res.layer_best("mlp")) == 3
-    # top-k per layer (method.md): k=2 by default here; ranked by probe score within each layer, the first of each
+    # top-k per layer (docs/method.md): k=2 by default here; ranked by probe score within each layer, the first of each
     # layer is layer_best's, and each row's test accuracy is that neuron's own held-out accuracy
     per_layer = res.layer_top("mlp")
     assert len(per_layer) == 3 * 2 and list(per_layer["rank"]) == [1, 2] * 3

@@ -61,7 +61,7 @@ def test_linear_probe_picks_the_informative_layer_by_cross_validation():
 
 def test_generation_baseline_on_tiny_model(tiny_llava):
     labels = ("red", "green", "blue", "yellow")
-    assert label_token_budget(tiny_llava.processor, labels) == 1  # one word each (method.md: the longest label)
+    assert label_token_budget(tiny_llava.processor, labels) == 1  # one word each (docs/method.md: the longest label)
     task = get_task("shapes-color", 4)
     prompts = [tiny_llava.prompt(task.prompt_text(e.question)) for e in task.examples]
     res = generate_answers(tiny_llava, [e.image for e in task.examples], prompts, labels, batch_size=3)
