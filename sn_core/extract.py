@@ -30,6 +30,39 @@ Progress = Callable[[str, int, int], None]
 EXTRACT_FORMAT = 1  # bump when stored values would change for the same inputs
 
 
+class PromptTooLongError(ValueError):
+    """A prompt (chat template, question, instruction and image tokens) longer than the model's context."""
+
+
+def context_length(loaded) -> int | None:
+    """The model's context in positions (``max_position_embeddings`` of its text config), or None if unknown."""
+    cfg = loaded.model.config
+    try:
+        cfg = cfg.get_text_config()
+    except Exception:  # noqa: BLE001 - a config without sub-configs is its own text config
+        pass
+    n = getattr(cfg, "max_position_embeddings", None)
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
+
+
+def check_context(loaded, inputs: dict, questions: Sequence[str] = (), ctx: int | None = -1) -> None:
+    """Raise :class:`PromptTooLongError` if the encoded batch ``inputs`` is longer than the model's context
+    (``ctx``; -1: read it from the model), naming the longest question of ``questions``."""
+    ctx = context_length(loaded) if ctx == -1 else ctx
+    ids = inputs.get("input_ids") if hasattr(inputs, "get") else None
+    if ctx is None or ids is None or ids.shape[-1] <= ctx:
+        return
+    mask = inputs.get("attention_mask")
+    lengths = mask.sum(-1).tolist() if mask is not None else [ids.shape[-1]] * ids.shape[0]
+    row = max(range(len(lengths)), key=lengths.__getitem__)
+    q = questions[row] if row < len(questions) else ""
+    what = f"the prompt of question {q[:60] + '...' if len(q) > 60 else q!r} ({len(q):,} characters)" if q else \
+        "a prompt"
+    raise PromptTooLongError(f"{what} is {int(lengths[row]):,} tokens with its image and the chat "
+                             f"template, more than the model's context of {ctx:,} positions; shorten the question "
+                             "or the instruction")
+
+
 class StopForward(Exception):
     """Raised by the hook on the deepest requested layer to end the forward pass early. Private to this module
     and swallowed by :class:`Trace`; never seen by callers."""
@@ -69,6 +102,7 @@ class Trace:
         self._lock = None
         self._stop_armed = True
         self.ran_direct = False
+        self.context = context_length(loaded)  # a longer batch is refused by run (PromptTooLongError)
 
     def _capture(self, name: str, side: str):
         pos = self.position
@@ -121,6 +155,7 @@ class Trace:
         (``values`` holds the latest pass's too)."""
         self.values.clear()
         self.ran_direct = False
+        check_context(self.loaded, inputs, ctx=self.context)
         try:
             with torch.inference_mode():
                 if self.direct and self.stop_after is not None:
@@ -277,6 +312,10 @@ def plan_extraction(loaded, task, sites, layers, batch_size: int, chunk_size: in
     if batch_size < 1 or chunk_size < 1:
         raise ValueError(f"batch_size and chunk_size must be >= 1, got {batch_size} and {chunk_size}")
     prompts = task_prompts(loaded, task, instruction)
+    if prompts:  # the longest prompt, encoded with its image, must fit the context: refused before any chunk
+        i = max(range(len(prompts)), key=lambda j: len(prompts[j]))
+        ex = task.examples[i]
+        check_context(loaded, loaded.encode([_rgb(ex.image)], [prompts[i]]), [ex.question])
     key = extraction_key(loaded, task_fingerprint(task), prompts, sites, layers, chunk_size)
     return sites, layers, prompts, ActivationStore(key, root=root), -(-len(task.examples) // chunk_size)
 
