@@ -3,7 +3,7 @@
 Each column of ``X [n_samples, k]`` is one chosen neuron's value (column 0 = the best-ranked neuron). ``fit`` gives
 every column its own 1-D classifier (``sn_core.scoring``: stump for binary, nearest class mean for multi-class, or
 one-vs-rest stumps); ``predict`` takes the majority vote of the ``k`` columns, ties going to the class of the
-best-ranked (earliest) column among the tied classes (method.md, "Selection and ensembles"). With ``k = 1`` this is
+best-ranked (earliest) column among the tied classes (docs/method.md, "Selection and ensembles"). With ``k = 1`` this is
 the single Super Neuron's rule.
 
 The artifact (``to_json`` / ``from_json``) is plain JSON, never pickle: format name and version, model id, weights
@@ -425,7 +425,9 @@ def _validate_artifact(doc) -> None:
             layers.append(layer)
         _require(n, "probe_score", (int, float), what)
         _number(n["probe_score"], f"{what}['probe_score']", lo=0.0, hi=1.0)
-        thr = _number(n.get("threshold"), f"{what}['threshold']", nullable=True)
+        if "threshold" not in n:
+            raise ArtifactError(f"missing key 'threshold' in {what}")
+        thr = _number(n["threshold"], f"{what}['threshold']", nullable=True)
         pol = _require(n, "polarity", int, what)
         if pol not in (1, 0, -1):
             raise ArtifactError(f"{what}['polarity'] must be +1, -1 or 0, got {_short(pol)}")
