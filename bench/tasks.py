@@ -67,7 +67,7 @@ def main(argv=None) -> int:
           "SN vs base | SAV (test) | linear probe (test) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     verdicts: list[str] = []
-    tasks = a.tasks or bundled_task_names()
+    tasks = a.tasks or bundled_task_names("trained")  # unseen-question and shifted tasks: bench/claims.py
     t0 = time.time()
     for name in tasks:
         cfg = SearchConfig(model=a.model, task=name, n_examples=a.n_examples, probe_per_class=a.probe_per_class,
@@ -76,9 +76,9 @@ def main(argv=None) -> int:
         s = result.summary
         verdict, p = sn_vs_base(result)
         verdicts.append(verdict)
-        print(f"| `{name}` | {s['n_classes']} | {s['n_probe']} / {s['n_test']} | {_f(s['base_accuracy'])} | "
-              f"**{_f(s['sn_test_accuracy'])}** | {_f(s['sn_probe_accuracy'])} | {_f(s['null_probe_accuracy'])} | "
-              f"`{s['sn_neuron_id']}` | {verdict} (p={p:.2g}) | {_f(s['sav_test_accuracy'])} | {_f(s['probe_lr_test_accuracy'])} |",
+        print(f"| `{name}` | {s.n_classes} | {s.n_probe} / {s.n_test} | {_f(s.base_accuracy)} | "
+              f"**{_f(s.sn_test_accuracy)}** | {_f(s.sn_probe_accuracy)} | {_f(s.null_probe_accuracy)} | "
+              f"`{s.sn_neuron_id}` | {verdict} (p={p:.2g}) | {_f(s.sav_test_accuracy)} | {_f(s.probe_lr_test_accuracy)} |",
               flush=True)
     summary = ", ".join(f"{v} on {verdicts.count(v)}" for v in ("beats", "matches", "worse") if v in verdicts)
     print(f"\nSN vs the model's own answers: {summary} of {len(tasks)} tasks ({time.time() - t0:.0f} s)")
