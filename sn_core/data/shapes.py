@@ -2,7 +2,7 @@
 
 Scenes are deterministic in (task, seed, part): a shape sits in a cell of a 3x3 grid with a random jitter, random
 size, on a light background with mild pixel noise. Placing shapes on a coarse grid keeps counting learnable by a
-tiny model (see shared/docs/demo-model-notes.md).
+tiny model (the demo model's card: assets/demo-vlm/README.md).
 """
 from __future__ import annotations
 
