@@ -189,3 +189,66 @@ def test_security_hostile_task_uploads_show_errors_and_leak_nothing(tmp_path, ca
     at.radio(key="task_source").set_value("bundled").run()
     assert_clean(at)
     assert not errors(at)
+
+
+# -------------------------------------------------------------------------------------------- concurrent uploads
+def _class_folders_zip(n: int = 30) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for lbl, rgb in (("red", (220, 40, 40)), ("blue", (40, 80, 220))):
+            for i in range(n):
+                zf.writestr(f"colours/{lbl}/{i}.png", png_bytes(tuple(min(255, c + 3 * i) for c in rgb)))
+    return buf.getvalue()
+
+
+def test_reliability_two_sessions_uploading_the_same_zip_at_once(cache_dir):
+    """Two sessions (two threads of one server) upload the same ZIP at the same moment, several rounds: both
+    read the task every time (before: one of them got 'Directory not empty' or 'No such file')."""
+    import shutil
+    import threading
+
+    data = _class_folders_zip()
+    apps = [new_app().run(timeout=SEARCH_TIMEOUT) for _ in range(2)]
+    for at in apps:
+        at.radio(key="task_source").set_value("upload").run()
+        at.text_input(key="upload_question").set_value("What color is the shape?").run()
+    for rnd in range(4):
+        shutil.rmtree(cache_dir / "uploads", ignore_errors=True)  # a fresh cache: both calls really save
+        barrier, failures = threading.Barrier(2), []
+
+        def upload(at, name):
+            barrier.wait(timeout=60)
+            try:
+                at.file_uploader(key="task_upload").set_value((name, data, "application/zip")).run(
+                    timeout=PAGE_TIMEOUT)
+            except Exception as e:  # noqa: BLE001
+                failures.append(repr(e))
+        threads = [threading.Thread(target=upload, args=(at, "colours.zip")) for at in apps]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(PAGE_TIMEOUT)
+        assert not failures, failures
+        for at in apps:
+            assert_clean(at)
+            assert not errors(at), (rnd, errors(at))
+            assert any("Task read from the upload (folder)" in c.value for c in at.caption), rnd
+        for at in apps:  # the next round uploads again (a cleared uploader, then the same file)
+            at.file_uploader(key="task_upload").set_value([]).run()
+
+
+def test_security_upload_errors_show_no_server_path(cache_dir):
+    """An upload whose task is refused names the file inside the upload, never the cache folder it was saved to."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i in range(3):
+            zf.writestr(f"colours/red/{i}.png", png_bytes())
+        zf.writestr("colours/blue/readme.txt", b"no images here")
+    at = new_app().run(timeout=SEARCH_TIMEOUT)
+    errs = _task_upload(at, [("one-class.zip", buf.getvalue(), "application/zip")])
+    at.text_input(key="upload_question").set_value("What color is the shape?").run()
+    errs = _task_upload(at, [("one-class.zip", buf.getvalue(), "application/zip")])
+    assert any("1 class subfolder" in e for e in errs), errs
+    for e in errs:
+        assert str(cache_dir) not in e and str(cache_dir.resolve()) not in e and "/uploads/" not in e, e
+    assert any("'upload/colours'" in e for e in errs), errs
