@@ -84,11 +84,9 @@ class TqdmProgress:
         self.bars.clear()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m sn_core", description="Super Neuron Explorer: find single neurons of a VLM that "
-                "classify a VQA answer, and use them as early-exit classifiers.")
-    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
-    s = sub.add_parser("search", help="extract activations, score every neuron, report Super Neurons + baselines")
+def add_search_options(s: argparse.ArgumentParser) -> None:
+    """The model, task, split and search options of ``search``, shared by every command that reopens a search
+    (``robustness``, ``probe-curve``): the same options give the same search key, so those commands reuse it."""
     s.add_argument("--model", default="demo", help="'demo', a local HF folder or a cached hub id (default demo)")
     s.add_argument("--task", default="shapes-color",
                    help="bundled task name, a .jsonl/.csv manifest, or an image folder (with --question)")
@@ -107,13 +105,41 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="split and null-control seed")
     s.add_argument("--rule", default="auto", help="auto | stump | nearest_mean | ovr_stump")
     s.add_argument("--metric", default="accuracy", help="accuracy | balanced_accuracy")
-    s.add_argument("--top", type=int, default=10, help="rows of the ranking shown (default 10)")
     s.add_argument("--no-baselines", action="store_true", help="skip base model, SAV and linear probe")
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     s.add_argument("--dtype", default=None, help="fp32 | fp16 | bf16 (default fp32 on CPU, bf16 on CUDA)")
     s.add_argument("--cache-dir", default=None, help="store root (default $SN_CACHE_DIR or "
                    "~/.cache/super-neuron-explorer)")
+
+
+def search_config(a):
+    """The :class:`SearchConfig` of parsed ``add_search_options`` arguments (``--top`` of ``search`` widens the
+    stored ranking; other commands use the default, 10)."""
+    from .config import SearchConfig
+
+    if a.question:
+        from pathlib import Path
+
+        if not Path(a.task).expanduser().is_dir():  # bundled tasks and manifests carry their own questions
+            raise CliError(f"--question applies to image-folder tasks only; {a.task!r} is not a folder (bundled "
+                           "tasks and manifests carry their own questions; --instruction changes the answer format)")
+    top = getattr(a, "top", 10)
+    return SearchConfig(model=a.model, task=a.task, question=a.question, instruction=a.instruction,
+                        n_examples=a.n_examples, data_seed=a.data_seed, probe_per_class=a.probe_per_class,
+                        test_per_class=a.test_per_class, seed=a.seed, sites=tuple(a.sites or ("mlp",)),
+                        layers=parse_layers(" ".join(a.layers)) if a.layers else None, l_max=a.l_max, k=a.k,
+                        rule=a.rule, metric=a.metric, n_top=max(50, a.k, top), batch_size=a.batch_size,
+                        baselines=not a.no_baselines, device=a.device, dtype=a.dtype)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m sn_core", description="Super Neuron Explorer: find single neurons of a VLM that "
+                "classify a VQA answer, and use them as early-exit classifiers.")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    s = sub.add_parser("search", help="extract activations, score every neuron, report Super Neurons + baselines")
+    add_search_options(s)
+    s.add_argument("--top", type=int, default=10, help="rows of the ranking shown (default 10)")
     s.add_argument("--save-classifier", default=None, metavar="PATH", help="write the fitted classifier (JSON)")
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -152,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--model", default=None, help="override the model the classifier names")
     x.add_argument("--cache-dir", default=None, help="store root of --search")
     x.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    from .cli_reports import add_report_parsers
+
+    add_report_parsers(sub)  # robustness, probe-curve
     return p
 
 
@@ -206,27 +236,13 @@ def _check_writable_file(path: str, flag: str) -> None:
 
 
 def cmd_search(a) -> int:
-    from .config import SearchConfig
     from .search import run_search
 
     if a.save_classifier:
         _check_writable_file(a.save_classifier, "--save-classifier")
     if a.top < 1:
         raise CliError(f"--top must be at least 1, got {a.top}")
-    if a.question:
-        from pathlib import Path
-
-        if not Path(a.task).expanduser().is_dir():  # bundled tasks and manifests carry their own questions
-            raise CliError(f"--question applies to image-folder tasks only; {a.task!r} is not a folder (bundled "
-                           "tasks and manifests carry their own questions; --instruction changes the answer format)")
-
-    cfg = SearchConfig(model=a.model, task=a.task, question=a.question, instruction=a.instruction,
-                       n_examples=a.n_examples, data_seed=a.data_seed, probe_per_class=a.probe_per_class,
-                       test_per_class=a.test_per_class, seed=a.seed, sites=tuple(a.sites or ("mlp",)),
-                       layers=parse_layers(" ".join(a.layers)) if a.layers else None, l_max=a.l_max, k=a.k,
-                       rule=a.rule,
-                       metric=a.metric, n_top=max(50, a.k, a.top), batch_size=a.batch_size,
-                       baselines=not a.no_baselines, device=a.device, dtype=a.dtype)
+    cfg = search_config(a)
     prog = TqdmProgress(enabled=not a.quiet)
     try:
         res = run_search(cfg, progress=prog, root=a.cache_dir)
@@ -424,6 +440,10 @@ def main(argv=None) -> int:
         a = build_parser().parse_args(argv)
         if a.cmd == "export":
             return cmd_export(a)
+        if a.cmd in ("robustness", "probe-curve"):
+            from .cli_reports import cmd_probe_curve, cmd_robustness
+
+            return cmd_robustness(a) if a.cmd == "robustness" else cmd_probe_curve(a)
         return cmd_search(a) if a.cmd == "search" else cmd_predict(a)
     except CliError as e:
         print(f"error: {e}", file=sys.stderr)
