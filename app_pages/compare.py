@@ -3,7 +3,6 @@ test split; the measured early-exit speedup; and robustness to a reworded prompt
 original instruction, evaluated unchanged under another one). Every number comes from ``sn_core``: the summary of
 the search, the engine's predictor and generator timings, and a second search with a different instruction."""
 import dataclasses
-import statistics
 
 import numpy as np
 import pandas as pd
@@ -11,6 +10,7 @@ import streamlit as st
 
 import app_state as S
 from sn_core.flops import flop_limit
+from sn_core.timing import median_seconds
 from sn_core import plots
 
 st.title("📊 Compare")
@@ -75,21 +75,21 @@ if st.button("Measure speed", key="cmp_speed", type="primary"):
         if not runnable:
             raise ValueError(f"every batch size chosen is larger than the {len(images)} image(s) timed; choose more "
                              "images or a smaller batch size")
-        out, total, step = [], len(runnable) * repeats, 0
-        for bs in runnable:
-            pred.predict_batch(images[:bs], questions[:bs], batch_size=bs)  # warm-up
-            generate_answers(loaded, images[:bs], prompts[:bs], list(res.labels), batch_size=bs)
-            ee, full = [], []
-            for _ in range(repeats):
-                bar("timing", step, total)
-                step += 1
-                preds = pred.predict_batch(images, questions, batch_size=bs)
-                ee.append(sum(p.seconds for p in preds))
-                full.append(generate_answers(loaded, images, prompts, list(res.labels), batch_size=bs).seconds)
+        out, total = [], len(runnable) * repeats
+        for n_done, bs in enumerate(runnable):
+            med = median_seconds(
+                {"ee": lambda bs=bs: sum(p.seconds for p in pred.predict_batch(images, questions, batch_size=bs)),
+                 "full": lambda bs=bs: generate_answers(loaded, images, prompts, list(res.labels),
+                                                        batch_size=bs).seconds},
+                repeats,
+                warmup={"ee": lambda bs=bs: pred.predict_batch(images[:bs], questions[:bs], batch_size=bs),
+                        "full": lambda bs=bs: generate_answers(loaded, images[:bs], prompts[:bs], list(res.labels),
+                                                               batch_size=bs)},
+                on_repeat=lambda i, n_done=n_done: bar("timing", n_done * repeats + i, total))
             out += [{"batch_size": bs, "path": "full model (generate)", "ms_per_example":
-                     1000 * statistics.median(full) / len(images)},
+                     1000 * med["full"] / len(images)},
                     {"batch_size": bs, "path": f"early exit (layer {s.exit_layer})", "ms_per_example":
-                     1000 * statistics.median(ee) / len(images)}]
+                     1000 * med["ee"] / len(images)}]
         flop = flop_limit(pred, images[0], questions[0], res.labels)
         bar("timing", total, total)
         st.session_state["cmp_speed_result"] = {"key": res.key, "rows": out, "flop": flop, "skipped": skipped,

@@ -3,7 +3,6 @@ to the neuron's layer and applies its fitted rule (``sn_core.early_exit``); the 
 (``sn_core.baselines.generate_answers``). Both are timed on the same machine in the same run; the speedup is their
 ratio. The neuron's value is drawn against its probe-split histograms."""
 import hashlib
-import statistics
 import time
 
 import numpy as np
@@ -11,6 +10,7 @@ import streamlit as st
 
 import app_state as S
 from sn_core.flops import flop_limit
+from sn_core.timing import median_seconds
 from sn_core import plots
 
 st.title("⚡ Early-exit playground")
@@ -100,25 +100,27 @@ if st.button("Answer with both paths", type="primary", key="ee_go"):
 
             def generate():
                 return generate_answers(loaded, [image], [prompt], list(res.labels))
-        predictor.predict(image, question)  # warm-up, both paths
+        last = {}  # each path's latest answer, shown below
+
+        def answered(path, fn):
+            def run():
+                last[path] = fn()
+                return last[path].seconds
+            return run
+
+        paths = {"ee": answered("ee", lambda: predictor.predict(image, question))}
         if generate:
-            generate()
-        ee_times, full_times, pred, full = [], [], None, None
-        for i in range(repeats):  # interleaved, so a burst of load on the machine slows both paths alike
-            bar("timing", i, repeats)
-            pred = predictor.predict(image, question)
-            ee_times.append(pred.seconds)
-            if generate:
-                full = generate()
-                full_times.append(full.seconds)
+            paths["full"] = answered("full", generate)
+        med = median_seconds(paths, repeats, on_repeat=lambda i: bar("timing", i, repeats))
+        pred, full = last["ee"], last.get("full")
         bar("timing", repeats, repeats)
         limit = flop_limit(predictor, image, question, res.labels) if generate else None
         result = {
             "context": context, "neurons": neurons, "question": question, "label": pred.label,
             "values": dict(pred.values), "exit_layer": pred.exit_layer,
-            "ee_s": statistics.median(ee_times), "answer": full.answers[0] if full else None,
+            "ee_s": med["ee"], "answer": full.answers[0] if full else None,
             "matched": full.predicted[0] if full else None,
-            "full_s": statistics.median(full_times) if full_times else None, "limit": limit,
+            "full_s": med.get("full"), "limit": limit,
             "true": true_label, "at": time.time()}
     bar.clear()
     if result is not None:

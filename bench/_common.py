@@ -1,57 +1,10 @@
-"""Timing helpers shared by the benchmarks (``bench/early_exit.py``, ``early_exit_scale.py``, ``extraction.py``)."""
+"""Full generation against early exit, timed for ``bench/early_exit.py`` and ``early_exit_scale.py`` with the
+interleaved timing of ``sn_core.timing``."""
 from __future__ import annotations
-
-import statistics
-import time
 
 import torch
 
-
-def sync(device) -> None:
-    """Wait for queued GPU work, so that wall time covers it."""
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def timed(fn, device) -> float:
-    """Wall seconds of one ``fn()`` call, GPU work included."""
-    sync(device)
-    t = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - t
-
-
-def time_interleaved(fns: dict, repeats: int, device) -> dict[str, float]:
-    """Median wall seconds of each ``fns[name]()``, after one warm-up call each, measured repeat by repeat in turn
-    (interleaved, so a noisy machine slows all of them alike)."""
-    for fn in fns.values():
-        fn()
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            times[k].append(timed(fn, device))
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
-def time_chunks_interleaved(fns: dict, n_chunks: int, repeats: int, device) -> dict[str, float]:
-    """Median over ``repeats`` of each path's total wall seconds over ``n_chunks`` chunks, ``fns[name](i)`` running
-    chunk ``i``. Paths alternate chunk by chunk (and their order rotates each repeat), so every path sees the same
-    few milliseconds of a noisy machine rather than its own stretch of seconds. One warm-up pass each first."""
-    names = list(fns)
-    for fn in fns.values():
-        for i in range(n_chunks):
-            fn(i)
-    totals = {k: [] for k in names}
-    for r in range(repeats):
-        order = names[r % len(names):] + names[:r % len(names)]
-        run = dict.fromkeys(names, 0.0)
-        for i in range(n_chunks):
-            for k in order:
-                run[k] += timed(lambda: fns[k](i), device)
-        for k in names:
-            totals[k].append(run[k])
-    return {k: statistics.median(v) for k, v in totals.items()}
+from sn_core.timing import time_chunks_interleaved
 
 
 def time_exit_vs_generate(loaded, preds, images, questions, prompts, batch_size: int, repeats: int,

@@ -27,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from _common import time_interleaved  # noqa: E402
+
+from sn_core.timing import time_interleaved  # noqa: E402
 
 
 def main(argv=None) -> int:
