@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     from sn_core.classifier import SuperNeuronClassifier
     from sn_core.data import get_task
     from sn_core.early_exit import EarlyExitPredictor
-    from sn_core.extract import _rgb
+    from sn_core.images import as_rgb
     from sn_core.flops import flop_ratio
     from sn_core.models import wrap_model
     from sn_core.models.loading import resolve_dtype
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     n_layers = loaded.n_layers
     layers = a.layers if a.layers else sorted({0, max(0, n_layers // 4 - 1)})
     task = get_task("shapes-color", a.n, seed=99, part="eval")
-    images = [_rgb(e.image) for e in task.examples]
+    images = [as_rgb(e.image) for e in task.examples]
     questions = [e.question for e in task.examples]
     instruction = "Answer with one word."
     prompts = [loaded.prompt(f"{q} {instruction}") for q in questions]

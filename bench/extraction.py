@@ -49,14 +49,15 @@ def main(argv=None) -> int:
         torch.set_num_threads(a.threads)
 
     from sn_core.data import get_task
-    from sn_core.extract import _rgb, read_activations
+    from sn_core.extract import read_activations
+    from sn_core.images import as_rgb
     from sn_core.models import load_model
 
     full = load_model(a.model, device=a.device, dtype=a.dtype)
     layer = full.n_layers - 1 if a.layer is None else a.layer
     plain_model = load_model(a.model, device=a.device, dtype=a.dtype, max_layers=layer + 1)
     task = get_task(a.task, a.n, seed=7)
-    images = [_rgb(e.image) for e in task.examples]
+    images = [as_rgb(e.image) for e in task.examples]
     prompts = [full.prompt(task.prompt_text(e.question)) for e in task.examples]
     bs = a.batch_size
     layers = list(range(layer + 1))

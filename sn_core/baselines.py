@@ -51,7 +51,7 @@ def label_token_budget(processor, labels: Sequence[str]) -> int:
 def generate_answers(loaded, images: Sequence, prompts: Sequence[str], labels: Sequence[str], batch_size: int = 16,
                      max_new_tokens: int | None = None, progress: Progress | None = None) -> GenerationResult:
     """Greedy answers of the full model (``do_sample=False``), decoded and matched to ``labels``."""
-    from .extract import _rgb
+    from .images import as_rgb
 
     if loaded.truncated:
         raise ValueError(f"the model was loaded with only {loaded.n_layers} of {loaded.n_layers_total} decoder "
@@ -64,7 +64,7 @@ def generate_answers(loaded, images: Sequence, prompts: Sequence[str], labels: S
     t0 = time.perf_counter()
     n = len(prompts)
     for start in range(0, n, batch_size):
-        batch = loaded.encode([_rgb(im) for im in images[start:start + batch_size]],
+        batch = loaded.encode([as_rgb(im) for im in images[start:start + batch_size]],
                               list(prompts[start:start + batch_size]), generation=True)
         with loaded.lock, torch.inference_mode():  # no other thread's tracing hooks during generation
             out = loaded.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,

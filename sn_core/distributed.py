@@ -30,7 +30,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .extract import EXTRACT_FORMAT, Extraction, _rgb, plan_extraction, read_activations
+from .extract import EXTRACT_FORMAT, Extraction, plan_extraction, read_activations
+from .images import as_rgb
 
 assert EXTRACT_FORMAT == 1, "sn_core.distributed mirrors extract(); re-check it when the extraction format changes"
 
@@ -61,7 +62,7 @@ def extract_sharded(loaded, task, sites: Sequence[str] = ("mlp",), layers: Seque
         with state.split_between_processes(todo) as mine:  # contiguous share of the missing chunks
             for j, c in enumerate(mine):
                 lo, hi = c * chunk_size, min((c + 1) * chunk_size, n)
-                acts = read_activations(loaded, [_rgb(ex.image) for ex in task.examples[lo:hi]], prompts[lo:hi],
+                acts = read_activations(loaded, [as_rgb(ex.image) for ex in task.examples[lo:hi]], prompts[lo:hi],
                                         sites, layers, batch_size)  # {site: [hi-lo, width]}
                 store.write_chunk(c, acts)
                 if progress:

@@ -16,7 +16,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .extract import Trace, _rgb
+from .extract import Trace
+from .images import as_rgb
 from .sites import parse_neuron_id, site_name
 
 
@@ -75,7 +76,7 @@ class EarlyExitPredictor:
 
     def encode(self, images: Sequence, questions: Sequence[str]) -> dict:
         """The model inputs ``values`` runs on (processor call: chat prompt, image tokens, pixels)."""
-        return self.loaded.encode([_rgb(im) for im in images], [self.prompt(q) for q in questions])
+        return self.loaded.encode([as_rgb(im) for im in images], [self.prompt(q) for q in questions])
 
     def values_from_inputs(self, inputs: dict) -> np.ndarray:
         """``values`` on an already encoded batch (``encode``): the truncated forward pass and the read only."""

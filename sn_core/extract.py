@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .images import load_image
+from .images import as_rgb
 from .sites import SITE_KINDS, site_kind, site_name
 
 Progress = Callable[[str, int, int], None]
@@ -185,10 +185,7 @@ class Trace:
 
 
 # ------------------------------------------------------------------------------------------ in memory
-def _rgb(image) -> Image.Image:
-    if isinstance(image, Image.Image):
-        return image if image.mode == "RGB" else image.convert("RGB")
-    return load_image(image)
+_rgb = as_rgb  # former private name, still imported by some callers
 
 
 def check_sites_layers(loaded, sites: Sequence[str], layers: Sequence[int] | None) -> tuple[tuple, tuple]:
@@ -220,7 +217,7 @@ def read_activations(loaded, images: Sequence, prompts: Sequence[str], sites: Se
     n = len(prompts)
     with Trace(loaded, pairs) as tr:
         for start in range(0, n, batch_size):
-            inputs = loaded.encode([_rgb(im) for im in images[start:start + batch_size]],
+            inputs = loaded.encode([as_rgb(im) for im in images[start:start + batch_size]],
                                    list(prompts[start:start + batch_size]))
             mask = inputs.get("attention_mask")
             if mask is not None and not bool(mask[:, -1].all()):
@@ -315,7 +312,7 @@ def plan_extraction(loaded, task, sites, layers, batch_size: int, chunk_size: in
     if prompts:  # the longest prompt, encoded with its image, must fit the context: refused before any chunk
         i = max(range(len(prompts)), key=lambda j: len(prompts[j]))
         ex = task.examples[i]
-        check_context(loaded, loaded.encode([_rgb(ex.image)], [prompts[i]]), [ex.question])
+        check_context(loaded, loaded.encode([as_rgb(ex.image)], [prompts[i]]), [ex.question])
     key = extraction_key(loaded, task_fingerprint(task), prompts, sites, layers, chunk_size)
     return sites, layers, prompts, ActivationStore(key, root=root), -(-len(task.examples) // chunk_size)
 

@@ -79,6 +79,15 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
 
 
+def as_rgb(image: "Image.Image | str | os.PathLike | bytes | BinaryIO") -> Image.Image:
+    """An image as the model encoders take it: a PIL image is returned as is when RGB and otherwise converted with
+    ``Image.convert("RGB")`` (no compositing, no checks); anything else (a path, bytes, a file object) is opened
+    by :func:`load_image`, with its checks and conversions."""
+    if isinstance(image, Image.Image):
+        return image if image.mode == "RGB" else image.convert("RGB")
+    return load_image(image)
+
+
 def load_image(source: "str | os.PathLike | bytes | BinaryIO | Image.Image", *, name: str | None = None,
                max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Open, check and convert one user image to RGB. Raises :class:`ImageError` with a clear message."""

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sn_core.images import ImageError, load_image
+from sn_core.images import ImageError, as_rgb, load_image
 
 
 def _png(img: Image.Image, fmt="PNG", **kw) -> bytes:
@@ -72,3 +72,15 @@ def test_missing_path(tmp_path):
         load_image(tmp_path / "nope.png")
     with pytest.raises(ImageError, match="is a folder, not an image file"):
         load_image(tmp_path)
+
+
+def test_as_rgb_converts_in_memory_images_and_loads_paths(tmp_path):
+    rgb = Image.new("RGB", (4, 4), (1, 2, 3))
+    assert as_rgb(rgb) is rgb
+    rgba = Image.new("RGBA", (4, 4), (10, 20, 30, 0))
+    assert as_rgb(rgba).mode == "RGB" and as_rgb(rgba).getpixel((0, 0)) == (10, 20, 30)  # plain convert, no compositing
+    path = tmp_path / "a.png"
+    path.write_bytes(_png(Image.new("L", (4, 4), 7)))
+    assert as_rgb(path).mode == "RGB" and as_rgb(str(path)).getpixel((0, 0)) == (7, 7, 7)
+    with pytest.raises(ImageError, match="file not found"):
+        as_rgb(tmp_path / "nope.png")
