@@ -52,7 +52,17 @@ def _audit(event, args):
         if writing:
             paths.append(path)
     elif event in _WRITE_EVENTS:
-        paths += [a for a in args[:2] if isinstance(a, (str, bytes, os.PathLike))]
+        # (path, dir_fd) / (path, mode, dir_fd) / (src, dst, src_dir_fd, dst_dir_fd): a path relative to a folder
+        # descriptor (shutil.rmtree works that way) is resolved through /proc
+        fds = [a for a in args[1:] if isinstance(a, int) and not isinstance(a, bool) and a >= 0]
+        if event in ("os.mkdir",):
+            fds = [args[2]] if len(args) > 2 and isinstance(args[2], int) and args[2] >= 0 else []
+        base = os.readlink(f"/proc/self/fd/{fds[-1]}") if fds and os.path.exists(f"/proc/self/fd/{fds[-1]}") \
+            else None
+        for a in args[:2]:
+            if isinstance(a, (str, bytes, os.PathLike)):
+                a = os.fsdecode(a)
+                paths.append(os.path.join(base, a) if base and not os.path.isabs(a) else a)
     for p in paths:
         if isinstance(p, int):  # a file descriptor: opened (and checked) earlier
             continue
@@ -217,3 +227,117 @@ def test_security_fuzz_artifact_file_bytes(data):
                 SuperNeuronClassifier.from_json(path)
             except ArtifactError as e:
                 assert "c.json" in str(e)
+
+
+# ------------------------------------------------------------------------------------------------ ZIP uploads
+_ZIP_NAMES = st.sampled_from(["task.jsonl", "a.png", "red/1.png", "blue/", "../escape.png", "/abs.png",
+                              "a/../../up.png", "..", "./a.png", "\\win.png", "C:/drive.png", "dir/.sn-upload-complete",
+                              ".sn-upload-complete", "__MACOSX/._a.png", "a" * 300 + ".png"])
+_entry = st.tuples(st.one_of(_ZIP_NAMES, _text.filter(bool)), st.binary(max_size=40), st.booleans())
+
+
+def _zip_bytes(entries, corrupt_at) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data, link in entries:
+            info = zipfile.ZipInfo(name)
+            if link:
+                info.external_attr = (0o120777 << 16)  # a symbolic link entry
+            try:
+                zf.writestr(info, data)
+            except (ValueError, UnicodeEncodeError):  # a name zipfile itself cannot write
+                continue
+    data = bytearray(buf.getvalue())
+    if corrupt_at is not None and data:
+        data[corrupt_at % len(data)] ^= 0x5A
+    return bytes(data)
+
+
+def _zip_empty_name() -> bytes:
+    import struct
+
+    central = struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    return central + struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 1, 1, len(central), 0, 0)
+
+
+def _zip_one(name: str, data: bytes, compression) -> bytearray:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
+        zf.writestr(name, data)
+    return bytearray(buf.getvalue())
+
+
+def _zip_long_name() -> bytes:
+    import zipfile
+
+    return bytes(_zip_one("a" * 300 + ".png", b"x", zipfile.ZIP_STORED))
+
+
+def _zip_corrupt_deflate() -> bytes:
+    import zipfile
+
+    z = _zip_one("a.png", bytes(range(256)) * 8, zipfile.ZIP_DEFLATED)
+    z[30 + len("a.png")] = 0xFF  # first byte of the deflate stream: an invalid block type
+    return bytes(z)
+
+
+def _zip_unknown_method() -> bytes:
+    import zipfile
+
+    z = _zip_one("a.png", b"x", zipfile.ZIP_STORED)
+    z[8:10] = (99).to_bytes(2, "little")  # local header: compression method 99
+    c = z.index(b"PK\x01\x02")
+    z[c + 10:c + 12] = (99).to_bytes(2, "little")  # central directory too
+    return bytes(z)
+
+
+# Defects of sn_core/data/uploads.py the fuzz found (its save_task_upload documents ValueError or BadZipFile);
+# strict: once fixed, these pass and the markers must go.
+@pytest.mark.xfail(strict=True, reason="uploads.safe_extract passes these to zipfile.extractall, which raises "
+                   "IndexError / OSError / zlib.error / NotImplementedError instead of a ValueError")
+@pytest.mark.parametrize("make", [_zip_empty_name, _zip_long_name, _zip_corrupt_deflate, _zip_unknown_method],
+                         ids=["empty-entry-name", "name-too-long", "corrupt-deflate-data", "unknown-compression"])
+def test_security_malformed_zip_upload_is_a_clean_error(tmp_path, make):
+    import zipfile
+
+    from sn_core.data.uploads import save_task_upload
+
+    try:
+        save_task_upload([("task.zip", make())], root=tmp_path / "cache")
+    except (ValueError, zipfile.BadZipFile):
+        return
+    pytest.fail("the ZIP was accepted")
+
+
+@pytest.mark.xfail(strict=False, reason="finds the defects pinned by test_security_malformed_zip_upload_is_a_clean_"
+                   "error (sn_core/data/uploads.py)")
+@FUZZ
+@given(payload=st.one_of(st.binary(max_size=200),
+                         st.builds(_zip_bytes, st.lists(_entry, max_size=5), st.none() | st.integers(0, 10_000))))
+def test_security_fuzz_zip_upload(payload):
+    import zipfile
+
+    from sn_core.data.uploads import COMPLETE_MARKER, save_task_upload
+
+    with tempfile.TemporaryDirectory(prefix="sn-fuzz-") as tmp:
+        cache = Path(tmp) / "cache"
+        with _only_writes_under(cache):
+            try:
+                folder = save_task_upload([("task.zip", payload)], root=cache)
+            except (ValueError, zipfile.BadZipFile) as e:
+                assert str(e)
+                folder = None
+        uploads = cache / "uploads"
+        leftovers = [p.name for p in uploads.iterdir() if p.name.endswith((".tmp", ".stale"))] \
+            if uploads.is_dir() else []
+        assert not leftovers, leftovers
+        if folder is not None:
+            assert (folder / COMPLETE_MARKER).is_file()
+            for p in folder.rglob("*"):
+                assert not p.is_symlink() and p.resolve().is_relative_to(folder.resolve()), p
