@@ -27,6 +27,8 @@ import streamlit as st
 
 from sn_core.data import server_paths as _paths
 from sn_core.data import uploads as _uploads
+from sn_core.ranking import TOP_K_COLUMNS
+from sn_core.store import default_root
 
 log = logging.getLogger("super_neuron_explorer.app")
 
@@ -35,10 +37,8 @@ MODEL = "sn_model"  # model spec: "demo", a local folder or a cached hub id
 SEARCH = "sn_search_key"  # store key of the search the pages show
 NEURON = "sn_neuron"  # neuron id selected for the inspector, e.g. "blocks.3.mlp.hook_post[17]"
 TASK_LABEL = "sn_task_label"  # short description of the current task (sidebar)
-UPLOAD_DIR = "sn_upload_dir"  # folder holding the last uploaded task files
 
 DEFAULT_MODEL = "demo"
-MAX_UPLOAD_MB = 20  # keep in step with .streamlit/config.toml server.maxUploadSize
 
 STAGE_LABELS = {
     "load": "Loading the model",
@@ -93,21 +93,6 @@ def guarded(what: str, stop: bool = True):
 
 
 # -------------------------------------------------------------------------------------------------- caching
-def cache_root() -> Path:
-    """The store's root folder (``SN_CACHE_DIR`` or the store's default)."""
-    try:
-        from sn_core import store
-
-        for name in ("default_root", "cache_root", "resolve_root"):
-            fn = getattr(store, name, None)
-            if callable(fn):
-                return Path(fn())
-    except ImportError:
-        pass
-    env = os.environ.get("SN_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "super-neuron-explorer"
-
-
 def get_model(model: str, device: str = "cpu", dtype: str | None = None):
     """``sn_core.models.load_model`` once per (model, device, dtype) and process.
 
@@ -180,7 +165,7 @@ def current_result():
     key = st.session_state.get(SEARCH)
     if not key:
         return None
-    return get_result(key, str(cache_root()))
+    return get_result(key, str(default_root()))
 
 
 def require_result():
@@ -273,7 +258,7 @@ def remember_upload(folder: Path) -> None:
 
 def save_upload(files) -> Path:
     """Save a task upload under the cache (``sn_core.data.uploads.save_task_upload``) as this session's."""
-    folder = _uploads.save_task_upload(files, root=cache_root())
+    folder = _uploads.save_task_upload(files, root=default_root())
     remember_upload(folder)
     return folder
 
@@ -284,7 +269,7 @@ def visible_searches(rows: list[dict], skipped: list[str] | None = None) -> list
     search still opens from a link that carries its key, which only someone it was shared with has; a search of
     the uploads folder itself belongs to no one). A row that cannot be read is left out and, with a list given as
     ``skipped``, named there by its short key and the reason."""
-    cache = cache_root().resolve()
+    cache = default_root().resolve()
     uploads = cache / "uploads"
     mine = st.session_state.get(MY_UPLOADS, set())
     out = []
@@ -329,7 +314,7 @@ def allowed_roots() -> list[Path]:
 
 def private_folders() -> list[Path]:
     """Folders never readable through a path field: the cache (every visitor's uploads and searches)."""
-    return [cache_root()]
+    return [default_root()]
 
 
 def alias_path(real, shown: str) -> None:
@@ -347,7 +332,7 @@ def hide_paths(msg: str) -> str:
         aliases = dict(st.session_state.get(PATH_ALIASES, {}))
     except Exception:  # noqa: BLE001
         aliases = {}
-    root = cache_root()
+    root = default_root()
     for real in {str(root), str(root.resolve())}:
         aliases.setdefault(real, "<cache>")
     for real in sorted(aliases, key=len, reverse=True):
@@ -428,12 +413,10 @@ class Progress:
 
 
 # ----------------------------------------------------------------------------------------------------- tables
-TOP_COLUMNS = ["rank", "neuron_id", "site", "layer", "index", "probe_score", "test_accuracy", "separation", "rule"]
-
-
 def top_table(top):
-    """The ranking table in reading order (rank first), sorted by rank; extra columns kept at the end."""
-    cols = [c for c in TOP_COLUMNS if c in top.columns] + [c for c in top.columns if c not in TOP_COLUMNS]
+    """The ranking table in the engine's column order (``sn_core.ranking.TOP_K_COLUMNS``, rank first), sorted by
+    rank; extra columns kept at the end."""
+    cols = [c for c in TOP_K_COLUMNS if c in top.columns] + [c for c in top.columns if c not in TOP_K_COLUMNS]
     out = top[cols]
     return out.sort_values("rank").reset_index(drop=True) if "rank" in out else out
 

@@ -7,6 +7,8 @@ import streamlit as st
 
 import app_state as S
 from sn_core import plots
+from sn_core.store import default_root
+from sn_core.sites import parse_neuron_id
 
 st.title("📖 About the method")
 st.markdown(
@@ -76,7 +78,7 @@ with S.guarded("Opening the search", stop=False):
         res = cur
 if res is None:
     res = st.session_state.get("_about_result_key") and S.get_result(st.session_state["_about_result_key"],
-                                                                      str(S.cache_root()))
+                                                                      str(default_root()))
 if not res:
     st.info("The pictures below are drawn from a search on the demo model. Run one on the **Search** page, or "
             "compute a small one here (shapes-color, 200 images; about a minute on a laptop CPU, cached after).")
@@ -88,14 +90,19 @@ if not res:
         r = None
         with S.guarded("Demo search", stop=False):
             r = run_search(SearchConfig(model="demo", task="shapes-color", n_examples=200, baselines=False),
-                           loaded=S.get_model("demo"), progress=bar, root=str(S.cache_root()))
+                           loaded=S.get_model("demo"), progress=bar, root=str(default_root()))
             st.session_state["_about_result_key"] = r.key
         bar.clear()
         if r is not None:
             st.rerun()
 else:
     s = res.summary
-    nid = s.sn_neuron_id
+    options = ({f"recommended shortcut ({res.shortcut_neuron_id})": res.shortcut_neuron_id,
+                f"overall best ({s.sn_neuron_id})": s.sn_neuron_id} if res.shortcut_neuron_id != s.sn_neuron_id
+               else {f"overall best, also the recommended shortcut ({s.sn_neuron_id})": s.sn_neuron_id})
+    nid = options[st.radio("Neuron", list(options), key="about_neuron", horizontal=True,
+                           help="The page opens on the recommended shortcut; the overall best is one click away.")]
+    st.info(res.shortcut_explanation())
     site = res.sites[0]
     scores = None  # stays None if the scores cannot be read (the error says so; the histogram is left out)
     with S.guarded("Reading the scores", stop=False):
@@ -126,7 +133,7 @@ else:
         params = res.neuron_params(nid)
         classes = [str(c) for c in res.labels]
         fig = plots.class_histograms({"test": (vals[split == "test"], labels[split == "test"])}, classes,
-                                     **plots.rule_guides(params, classes), title=f"The best neuron, {nid}")
+                                     **plots.rule_guides(params, classes), title=f"The neuron {nid}")
         st.plotly_chart(fig, key="about_hist", alt="Histogram of the best neuron's value per class, test split")
         st.caption("Held-out images, coloured by their true class: the neuron's value alone separates them. "
                    + plots.rule_caption(params))
@@ -141,7 +148,7 @@ else:
 st.subheader("Why early exit is faster")
 n_layers, exit_layer = 16, 3  # the demo model's depth and a first-quarter exit, until a search gives real numbers
 if res:
-    exit_layer = int(res.summary.exit_layer or 0)
+    exit_layer = int(parse_neuron_id(nid)[1])
     n_layers = max(res.layers) + 1
     with S.guarded("Reading the model's depth", stop=False):
         n_layers = int(S.get_model(res.config.model, res.config.device, res.config.dtype).n_layers_total)

@@ -10,7 +10,9 @@ import streamlit as st
 
 import app_state as S
 from sn_core.flops import flop_limit
+from sn_core.stats import interval_from_accuracy
 from sn_core.timing import median_seconds
+from sn_core.store import default_root
 from sn_core import plots
 
 st.title("📊 Compare")
@@ -22,16 +24,26 @@ chance = s.chance
 # ------------------------------------------------------------------------------------------------------ accuracy
 st.subheader("Accuracy on the held-out test split")
 k = int(s.k or 1)
+front = res.frontier()
+short = front[front["recommended"].astype(bool)]
 rows = [
-    (f"Super Neuron{'s' if k > 1 else ''} (top-{k}, layer {s.exit_layer})", s.sn_test_accuracy,
-     "training-free: one threshold / class means per neuron"),
-    ("Base model (generated answer)", s.base_accuracy, "greedy answer matched to the label set"),
-    ("SAV (top-20 attention heads)", s.sav_test_accuracy, "training-free: class-mean head vectors vote"),
+    (f"Super Neuron{'s' if k > 1 else ''} (overall best, top-{k}, layer {s.exit_layer})", s.sn_test_accuracy,
+     s.sn_test_ci, "training-free: one threshold / class means per neuron"),
+    ("Base model (generated answer)", s.base_accuracy, s.base_ci, "greedy answer matched to the label set"),
+    ("SAV (top-20 attention heads)", s.sav_test_accuracy, interval_from_accuracy(s.sav_test_accuracy, s.n_test),
+     "training-free: class-mean head vectors vote"),
     ("Linear probe" + (f" (layer {s.probe_lr_layer})" if s.probe_lr_layer is not None else ""),
-     s.probe_lr_test_accuracy,
+     s.probe_lr_test_accuracy, interval_from_accuracy(s.probe_lr_test_accuracy, s.n_test),
      "logistic regression on the residual stream: trained, an upper reference"),
 ]
-table = pd.DataFrame(rows, columns=["method", "test_accuracy", "what it is"])
+if len(short) and short["neuron_id"].iloc[0] not in list(res.top_k["neuron_id"][:k]):
+    r = short.iloc[0]
+    rows.insert(0, (f"Recommended shortcut ({r['neuron_id']}, layer {int(r['layer'])})", r["test_accuracy"],
+                    (r["test_ci_low"], r["test_ci_high"]),
+                    f"earliest exit not significantly below the best on the probe split; FLOP limit "
+                    f"{r['flop_limit']:.1f}x"))
+rows = [(m, a, "" if ci is None or a is None else f"{ci[0]:.3f}–{ci[1]:.3f}", w) for m, a, ci, w in rows]
+table = pd.DataFrame(rows, columns=["method", "test_accuracy", "95% interval", "what it is"])
 st.dataframe(table, hide_index=True, column_config={
     "test_accuracy": st.column_config.ProgressColumn("test accuracy", format="%.3f", min_value=0.0, max_value=1.0)})
 shown = table.dropna(subset=["test_accuracy"])
@@ -40,13 +52,25 @@ if len(shown) < len(table):
                "Re-run the search with baselines on to fill them in.")
 if len(shown):
     st.plotly_chart(plots.accuracy_bars(shown, chance=chance), key="cmp_acc", alt="Test accuracy per method")
+p_text = "; ".join(f"vs {name}: p = {p:.2g}" for name, p in (("the base model", s.p_sn_vs_base),
+                                                              ("SAV", s.p_sn_vs_sav)) if p is not None)
 st.caption(f"Test split: {s.n_test} examples, {s.n_classes} classes (chance {chance:.2f}). The null "
-           f"control (best probe score with shuffled labels) is {s.null_probe_accuracy or float('nan'):.2f}.")
+           f"control (best probe score with shuffled labels) is {s.null_probe_accuracy or float('nan'):.2f}. "
+           "Intervals: 95% Wilson score intervals."
+           + (f" The overall best neuron on the same test examples (exact paired McNemar test): {p_text}; "
+              "p < 0.05 means a real difference, otherwise the two are not distinguishable on this split."
+              if p_text else ""))
 
 # ------------------------------------------------------------------------------------------------------- speed
 st.subheader("Speed: full generation vs early exit")
 st.caption("Measured here and now on this machine, on test-split images: the full model generating its answer "
-           "vs the early-exit path up to the Super Neuron's layer. Median of the repeats after a warm-up.")
+           "vs the early-exit path up to the chosen classifier's layer. Median of the repeats after a warm-up.")
+options = S.classifier_options(res)
+which = st.radio("Classifier", list(options), key="cmp_which", horizontal=True,
+                 help="The page opens on the recommended shortcut; the search's overall best neuron is one click away.")
+neurons = options[which]
+if neurons == [res.shortcut_neuron_id]:
+    st.info(res.shortcut_explanation())
 c1, c2, c3 = st.columns(3)
 n_img = int(c1.number_input("Images", 1, 256, 8, key="cmp_n"))
 batch_sizes = c2.multiselect("Batch sizes", [1, 4, 8, 16, 32], default=[1, 8], key="cmp_bs")
@@ -69,7 +93,7 @@ if st.button("Measure speed", key="cmp_speed", type="primary"):
         images = [load_image(task.examples[int(i)].image) for i in idx]
         questions = [task.examples[int(i)].question for i in idx]
         prompts = [loaded.prompt(task.prompt_text(q)) for q in questions]
-        pred = EarlyExitPredictor(loaded, res.classifier(), instruction=task.instruction)
+        pred = EarlyExitPredictor(loaded, res.classifier(neurons), instruction=task.instruction)
         runnable = sorted(bs for bs in batch_sizes if bs <= len(images))
         skipped = sorted(set(batch_sizes) - set(runnable))
         if not runnable:
@@ -88,16 +112,18 @@ if st.button("Measure speed", key="cmp_speed", type="primary"):
                 on_repeat=lambda i, n_done=n_done: bar("timing", n_done * repeats + i, total))
             out += [{"batch_size": bs, "path": "full model (generate)", "ms_per_example":
                      1000 * med["full"] / len(images)},
-                    {"batch_size": bs, "path": f"early exit (layer {s.exit_layer})", "ms_per_example":
+                    {"batch_size": bs, "path": f"early exit (layer {pred.exit_layer})", "ms_per_example":
                      1000 * med["ee"] / len(images)}]
+            if bs == 1 and len(neurons) == 1:
+                S.record_speed(res.key, pred.exit_layer, med["full"] / med["ee"])
         flop = flop_limit(pred, images[0], questions[0], res.labels)
         bar("timing", total, total)
-        st.session_state["cmp_speed_result"] = {"key": res.key, "rows": out, "flop": flop, "skipped": skipped,
+        st.session_state["cmp_speed_result"] = {"key": (res.key, tuple(neurons)), "rows": out, "flop": flop, "skipped": skipped,
                                                 "n_images": len(images)}
     bar.clear()
 
 sp = st.session_state.get("cmp_speed_result")
-if sp and sp["key"] == res.key:
+if sp and sp["key"] == (res.key, tuple(neurons)):
     df = pd.DataFrame(sp["rows"])
     wide = df.pivot(index="batch_size", columns="path", values="ms_per_example")
     full_col = [c for c in wide.columns if c.startswith("full")][0]
@@ -131,7 +157,7 @@ if st.button("Evaluate under the reworded prompt", key="cmp_robust"):
             raise ValueError(f"the reworded instruction {new!r} is the same as the original one")
         cfg2 = dataclasses.replace(cfg, instruction=new, baselines=False).validate()
         res2 = run_search(cfg2, progress=bar, loaded=S.get_model(cfg.model, cfg.device, cfg.dtype),
-                          root=str(S.cache_root()))
+                          root=str(default_root()))
         ids = [str(x) for x in S.top_table(res.top_k)["neuron_id"]][:int(s.k or 1)]
         clf = res.classifier(ids)  # fitted under the ORIGINAL prompt
         cols = [np.asarray(res2.neuron_values(n)[0], float) for n in ids]

@@ -27,13 +27,12 @@ with S.guarded("Opening the task"):
     task = res.task
 
 # ------------------------------------------------------------------------------------------------ the classifier
-chosen = st.session_state.get(S.NEURON)
-top_ids = [str(x) for x in S.top_table(res.top_k)["neuron_id"]][: int(s.k or 1)]
-options = {f"the search's Super Neuron{'s' if len(top_ids) > 1 else ''} ({', '.join(top_ids)})": top_ids}
-if chosen and chosen not in top_ids and res.neuron_problem(chosen) is None:  # a neuron this search can read
-    options[f"the inspector's neuron ({chosen})"] = [chosen]
-which = st.radio("Classifier", list(options), key="ee_which", horizontal=True)
+options = S.classifier_options(res)
+which = st.radio("Classifier", list(options), key="ee_which", horizontal=True,
+                 help="The page opens on the recommended shortcut; the search's overall best neuron is one click away.")
 neurons = options[which]
+if neurons == [res.shortcut_neuron_id]:
+    st.info(res.shortcut_explanation())
 with S.guarded("Fitting the classifier"):
     clf = res.classifier(neurons)
     from sn_core.early_exit import EarlyExitPredictor
@@ -148,6 +147,8 @@ if out and out.get("context") == context:
         st.markdown("**Speedup**")
         if out["full_s"]:
             speedup = out["full_s"] / out["ee_s"]
+            if len(out["neurons"]) == 1:
+                S.record_speed(res.key, out["exit_layer"], speedup)
             st.metric("Full / early exit", f"{speedup:.1f}×",
                       help="Ratio of the median latencies measured above (interleaved repeats, batch size 1).")
             if out.get("limit"):

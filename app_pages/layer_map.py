@@ -7,7 +7,7 @@ import streamlit as st
 
 import app_state as S
 from sn_core import plots
-from sn_core.search import LAYER_TOP
+from sn_core.ranking import LAYER_TOP
 from sn_core.sites import neuron_id
 
 st.title("🗺️ Layer map")
@@ -24,6 +24,41 @@ with S.guarded("Reading the scores"):
     scores = res.scores(site)  # [n_layers, width]
 chance = s.chance
 width = scores.shape[1]
+
+# ---------------------------------------------------------------------------------------------------- frontier
+st.subheader("Where to exit: accuracy against speed")
+with S.guarded("Exit-layer frontier", stop=False):
+    front = res.frontier()
+    st.info(res.shortcut_explanation())
+
+    def on_frontier_click():
+        """A clicked point selects its neuron (for the inspector and the playground)."""
+        points = (st.session_state.get("lm_frontier") or {}).get("selection", {}).get("points") or []
+        data = points[0].get("customdata") if points else None
+        if data:
+            S.select_neuron(str(data[0]))
+            st.session_state["lm_layer"] = int(data[1])
+
+    st.plotly_chart(plots.exit_frontier(front, S.measured_speeds(res.key), s.base_accuracy, chance),
+                    key="lm_frontier", on_select=on_frontier_click, selection_mode="points",
+                    alt="Test accuracy of the best neuron up to each exit layer against the FLOP limit of its exit")
+    st.caption("One point per exit: the best neuron (by probe score) among layers up to it, its held-out test "
+               "accuracy with a 95% interval, at the FLOP limit of exiting after its layer. The ringed point is the "
+               "recommended shortcut, chosen on the probe split only. Crosses: speed-ups measured on this server "
+               "(playground, Compare). Click a point to select its neuron.")
+    with st.expander("Frontier table"):
+        st.dataframe(front, hide_index=True, key="lm_frontier_table",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in
+                                    ("probe_score", "probe_accuracy", "test_accuracy", "test_ci_low", "test_ci_high",
+                                     "p_vs_best")} | {"flop_limit": st.column_config.NumberColumn(format="%.1fx")})
+    b1, b2 = st.columns(2)
+    if b1.button(f"Try the shortcut {res.shortcut_neuron_id} in the playground", key="lm_try_shortcut",
+                 type="primary"):
+        S.select_neuron(res.shortcut_neuron_id)
+        S.go("playground")
+    if b2.button(f"Inspect the overall best {s.sn_neuron_id}", key="lm_inspect_best"):
+        S.select_neuron(s.sn_neuron_id)
+        S.go("inspector")
 
 # ------------------------------------------------------------------------------------------------------ heatmap
 st.subheader("Every neuron's probe score")

@@ -7,6 +7,7 @@ import streamlit as st
 import app_state as S
 from sn_core.data.server_paths import ALLOWED_ROOTS_ENV
 from sn_core.data.uploads import find_task_source
+from sn_core.store import default_root
 
 st.title("🔎 Search for Super Neurons")
 st.caption(
@@ -160,7 +161,7 @@ def new_search() -> None:
         bar = S.Progress()
         res = None
         with S.guarded("Search", stop=False):
-            res = run_search(config, loaded=loaded, progress=bar, root=str(S.cache_root()))
+            res = run_search(config, loaded=loaded, progress=bar, root=str(default_root()))
         bar.clear()
         if res is None:
             return
@@ -178,7 +179,7 @@ with tab_new:
 with tab_prev:
     rows, skipped = [], []
     with S.guarded("Listing previous searches", stop=False):
-        rows = S.visible_searches(S.get_search_list(str(S.cache_root())), skipped)
+        rows = S.visible_searches(S.get_search_list(str(default_root())), skipped)
     if skipped:
         st.warning(f"Skipped {len(skipped)} stored search(es) that cannot be listed: {'; '.join(skipped)}.")
     if not rows:

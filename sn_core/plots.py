@@ -161,6 +161,48 @@ def best_per_layer(table: pd.DataFrame, base_accuracy: float | None = None, null
     return _layout(fig, title or "Best single neuron per layer", height=380)
 
 
+def exit_frontier(frontier: pd.DataFrame, measured: Mapping[int, float] | None = None,
+                  base_accuracy: float | None = None, chance: float | None = None,
+                  title: str | None = None) -> go.Figure:
+    """The exit-layer frontier (``SearchResult.frontier()``): per exit layer, the test accuracy (95% interval) of
+    the best neuron up to that layer against the FLOP limit of its exit, the recommended shortcut ringed; measured
+    speed-ups (``{exit layer: x}``) drawn where they were measured. One point per distinct neuron; its
+    ``customdata`` holds (neuron id, exit layer) for click handling."""
+    df = frontier.drop_duplicates("neuron_id").reset_index(drop=True)
+    fig = go.Figure()
+    err = dict(type="data", symmetric=False, array=df["test_ci_high"] - df["test_accuracy"],
+               arrayminus=df["test_accuracy"] - df["test_ci_low"], color=PALETTE[2])
+    fig.add_trace(go.Scatter(
+        x=df["flop_limit"], y=df["test_accuracy"], mode="markers+text", error_y=err, name="test accuracy (95% CI)",
+        text=[f"L{int(v)}" for v in df["layer"]], textposition="top center",
+        marker=dict(size=11, color=PALETTE[2], symbol="circle"),
+        customdata=np.stack([df["neuron_id"], df["layer"]], axis=1),
+        hovertemplate="%{customdata[0]}<br>exit after layer %{customdata[1]}<br>FLOP limit %{x:.1f}x"
+                      "<br>test accuracy %{y:.3f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=df["flop_limit"], y=df["probe_accuracy"], mode="markers", name="probe accuracy",
+                             marker=dict(size=8, color=PALETTE[0], symbol="diamond-open"), hoverinfo="skip"))
+    rec = df[df["recommended"].astype(bool)]
+    if len(rec):
+        fig.add_trace(go.Scatter(x=rec["flop_limit"], y=rec["test_accuracy"], mode="markers",
+                                 name="recommended shortcut", hoverinfo="skip",
+                                 marker=dict(size=22, color="rgba(0,0,0,0)", line=dict(color="#000000", width=2.5))))
+    if measured:
+        pts = [(float(df.loc[df["layer"] == L, "flop_limit"].iloc[0]), float(x)) for L, x in measured.items()
+               if (df["layer"] == L).any()]
+        if pts:
+            fig.add_trace(go.Scatter(
+                x=[p[1] for p in pts], y=[float(df.loc[df["flop_limit"] == p[0], "test_accuracy"].iloc[0])
+                                           for p in pts], mode="markers", name="measured speed-up (this server)",
+                marker=dict(size=10, color=PALETTE[5], symbol="x"),
+                hovertemplate="measured %{x:.1f}x<extra></extra>"))
+    _hline(fig, base_accuracy, "base model")
+    _hline(fig, chance, "chance")
+    fig.update_xaxes(title="speed-up limit of the exit (FLOPs of full generation / FLOPs of the early exit)",
+                     type="log")
+    fig.update_yaxes(title="accuracy (fraction correct)", range=[0, 1.05])
+    return _layout(fig, title or "Exit-layer frontier: accuracy against speed", height=400)
+
+
 # ---------------------------------------------------------------------------------------------- neuron inspector
 def _edges(values: Sequence[np.ndarray], bins: int) -> np.ndarray:
     allv = np.concatenate([np.asarray(v, dtype=float).ravel() for v in values if len(v)]) if values else np.zeros(1)

@@ -13,7 +13,8 @@ import numpy as np
 from .config import SearchConfig
 from .data import Split, Task
 from .data.resolve import TaskError, rebuild_task
-from .ranking import FRONTIER_COLUMNS, LAYER_BEST_COLUMNS, LAYER_TOP_COLUMNS, TOP_K_COLUMNS, recommended_row
+from .ranking import (FRONTIER_COLUMNS, LAYER_BEST_COLUMNS, LAYER_TOP_COLUMNS, SHORTCUT_ALPHA, TOP_K_COLUMNS,
+                      recommended_row)
 from .sites import parse_neuron_id, site_kind
 from .summary import SearchSummary
 
@@ -73,7 +74,7 @@ class SearchResult:
         return pd.DataFrame(self._layer_best[kind], columns=list(LAYER_BEST_COLUMNS))
 
     def layer_top(self, site: str, k: int | None = None):
-        """Per layer: the top ``k`` neurons by probe score (default ``config.k``; method.md: "top-k per layer"),
+        """Per layer: the top ``k`` neurons by probe score (default ``config.k``; docs/method.md: "top-k per layer"),
         ranked as the global table ranks them (``rank`` within the layer), each with its held-out test accuracy.
         Stored to depth ``max(k, LAYER_TOP)`` at search time; ``layer_top(site, 1)`` is ``layer_best(site)``."""
         import pandas as pd
@@ -201,6 +202,24 @@ class SearchResult:
         """The recommended shortcut's neuron (the Super Neuron where no frontier row qualifies)."""
         row = recommended_row(self._frontier)
         return row["neuron_id"] if row else self.summary.sn_neuron_id
+
+    def shortcut_explanation(self) -> str:
+        """One paragraph: which neuron is the recommended shortcut, and why (for pages and the CLI)."""
+        row, s = recommended_row(self._frontier), self.summary
+        if row is None:
+            return "No exit-layer frontier was computed for this search."
+        best = self._frontier[-1]
+        where = (f"**{row['neuron_id']}** exits after decoder layer {row['layer']} of {s.n_layers_total}"
+                 + (f" (FLOP limit {row['flop_limit']:.1f}x)" if row.get("flop_limit") else ""))
+        if row["neuron_id"] == best["neuron_id"]:
+            return (f"Recommended shortcut: {where}. It is the overall best neuron of the search; every earlier "
+                    f"exit's best neuron is significantly below it on the probe split (exact McNemar, "
+                    f"p < {SHORTCUT_ALPHA}).")
+        return (f"Recommended shortcut: {where}: the earliest exit whose best neuron is not significantly below the "
+                f"overall best ({best['neuron_id']}) on the probe split: probe accuracy {row['probe_accuracy']:.3f} "
+                f"vs {best['probe_accuracy']:.3f}, exact McNemar p = {row['p_vs_best']:.2g} (>= {SHORTCUT_ALPHA}). "
+                f"Held-out test accuracy {row['test_accuracy']:.3f} (95% CI {row['test_ci_low']:.3f}-"
+                f"{row['test_ci_high']:.3f}) vs {best['test_accuracy']:.3f} for the overall best.")
 
     def neuron_problem(self, nid: str) -> str | None:
         """Why neuron ``nid`` cannot be read in this search (not an id, a site / layer it did not search, an index

@@ -248,10 +248,16 @@ def test_layer_map_draws_and_opens_a_neuron(key):
     assert_clean(at)
     assert not errors(at)
     charts = at.get("plotly_chart")
-    assert len(charts) == 3  # heatmap, layer drill-down, per-layer curve
+    assert len(charts) == 4  # exit-layer frontier, heatmap, layer drill-down, per-layer curve
     from sn_core.search import LAYER_TOP, SearchResult
 
-    # the top neurons of each layer (method.md: top-k per layer), in the expander under the per-layer curve
+    # the frontier: its table, and the recommended shortcut named with its reason
+    front = SearchResult.load(key).frontier()
+    assert sum(d.value.equals(front) for d in at.dataframe) == 1
+    shortcut = front[front["recommended"]].iloc[0]
+    assert any(f"Recommended shortcut: **{shortcut['neuron_id']}**" in i.value for i in at.info)
+
+    # the top neurons of each layer (docs/method.md: top-k per layer), in the expander under the per-layer curve
     want = SearchResult.load(key).layer_top("mlp", LAYER_TOP)
     assert len(want) == LAYER_TOP * len(SMALL["layers"])
     assert sum(d.value.equals(want) for d in at.dataframe) == 1
