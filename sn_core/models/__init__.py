@@ -4,10 +4,10 @@
 (one file per family in this package, e.g. ``llava.py``).
 """
 from .base import ModelAdapter, get_module
-from .loading import (LoadedModel, ModelInfo, UnknownModelError, cache_root, load_model, peek_model, resolve_dtype,
+from .loading import (LoadedModel, ModelInfo, UnknownModelError, load_model, peek_model, resolve_dtype,
                       weights_hash, wrap_model)
 from .registry import adapter_for, register_adapter, supported_model_types
 
-__all__ = ["LoadedModel", "ModelAdapter", "UnknownModelError", "adapter_for", "cache_root", "get_module",
+__all__ = ["LoadedModel", "ModelAdapter", "UnknownModelError", "adapter_for", "get_module",
            "load_model", "ModelInfo", "peek_model", "register_adapter", "resolve_dtype", "supported_model_types", "weights_hash",
            "wrap_model"]

@@ -91,13 +91,6 @@ class LoadedModel:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def cache_root() -> Path:
-    """The cache folder shared with the store: ``$SN_CACHE_DIR`` or ``~/.cache/super-neuron-explorer``."""
-    from ..store import default_root
-
-    return default_root()
-
-
 def resolve_dtype(dtype, device: str) -> torch.dtype:
     """``None`` -> float32 on CPU (bf16 matmuls are slow there and change scores), bfloat16 on CUDA."""
     if dtype is None:
@@ -182,7 +175,9 @@ def weights_hash(path: Path) -> str:
     rehashed and an unchanged one is not re-read."""
     files = safetensors_files(Path(path))
     stamp = [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
-    cache_file = cache_root() / "weights-hash.json"
+    from ..store import default_root
+
+    cache_file = default_root() / "weights-hash.json"
     cache_key = hashlib.sha256(json.dumps(stamp).encode()).hexdigest()
     try:
         cache = json.loads(cache_file.read_text())
