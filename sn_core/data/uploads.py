@@ -19,9 +19,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 from filelock import FileLock
@@ -51,14 +53,27 @@ def safe_extract(zf: zipfile.ZipFile, dest: Path) -> None:
         raise ValueError(f"the ZIP unpacks to {total / 1e6:.0f} MB, more than {MAX_ZIP_BYTES / 1e6:.0f} MB")
     root = dest.resolve()
     for info in infos:
-        target = (dest / info.filename).resolve()
-        if info.filename.startswith(("/", "\\")) or not target.is_relative_to(root):
+        name = info.filename
+        if not name.strip("/\\"):
+            raise ValueError("the ZIP has an entry with an empty name; refused")
+        if any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in re.split(r"[/\\]", name)):
+            raise ValueError(f"the ZIP entry {name[:40]!r}... has a name too long for a file; refused")
+        try:
+            target = (dest / name).resolve()
+        except (OSError, RuntimeError, ValueError):
+            raise ValueError(f"the ZIP entry {name!r} is not a valid file name; refused") from None
+        if name.startswith(("/", "\\")) or not target.is_relative_to(root):
             raise ValueError(f"the ZIP entry {info.filename!r} points outside the archive; refused")
         if (info.external_attr >> 16) & 0o170000 == 0o120000:
             raise ValueError(f"the ZIP entry {info.filename!r} is a symbolic link; refused")
         if target == root / COMPLETE_MARKER:
             raise ValueError(f"the ZIP entry {info.filename!r} has a reserved name; refused")
-    zf.extractall(dest)
+    try:
+        zf.extractall(dest)
+    except (zlib.error, NotImplementedError, EOFError, RuntimeError) as e:  # damaged data, unknown compression
+        raise ValueError(f"the ZIP could not be unpacked ({type(e).__name__}: {e}); is it damaged?") from None
+    except OSError as e:  # a name the file system refuses; the message names no server path
+        raise ValueError(f"the ZIP could not be unpacked: {e.strerror or type(e).__name__}") from None
 
 
 _safe_extract = safe_extract  # the name app_state used

@@ -297,10 +297,8 @@ def _zip_unknown_method() -> bytes:
     return bytes(z)
 
 
-# Defects of sn_core/data/uploads.py the fuzz found (its save_task_upload documents ValueError or BadZipFile);
-# strict: once fixed, these pass and the markers must go.
-@pytest.mark.xfail(strict=True, reason="uploads.safe_extract passes these to zipfile.extractall, which raises "
-                   "IndexError / OSError / zlib.error / NotImplementedError instead of a ValueError")
+# Malformed ZIPs the fuzz found (they escaped as IndexError / OSError / zlib.error / NotImplementedError before
+# sn_core/data/uploads.py checked entry names and converted extraction errors): one ValueError each.
 @pytest.mark.parametrize("make", [_zip_empty_name, _zip_long_name, _zip_corrupt_deflate, _zip_unknown_method],
                          ids=["empty-entry-name", "name-too-long", "corrupt-deflate-data", "unknown-compression"])
 def test_security_malformed_zip_upload_is_a_clean_error(tmp_path, make):
@@ -315,8 +313,6 @@ def test_security_malformed_zip_upload_is_a_clean_error(tmp_path, make):
     pytest.fail("the ZIP was accepted")
 
 
-@pytest.mark.xfail(strict=False, reason="finds the defects pinned by test_security_malformed_zip_upload_is_a_clean_"
-                   "error (sn_core/data/uploads.py)")
 @FUZZ
 @given(payload=st.one_of(st.binary(max_size=200),
                          st.builds(_zip_bytes, st.lists(_entry, max_size=5), st.none() | st.integers(0, 10_000))))
