@@ -260,9 +260,9 @@ def control_images(kind: str, images: Sequence, seed: int = 0) -> list:
     ``shuffled`` (the images permuted so none stays in place), each the size of the image it replaces."""
     from PIL import Image
 
-    from .extract import _rgb
+    from .images import as_rgb
 
-    ims = [_rgb(im) for im in images]
+    ims = [as_rgb(im) for im in images]
     if kind == "blank":
         return [Image.new("RGB", im.size, BLANK_RGB) for im in ims]
     if kind == "noise":
