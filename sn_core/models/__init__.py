@@ -4,8 +4,8 @@
 (one file per family in this package, e.g. ``llava.py``).
 """
 from .base import ModelAdapter, get_module
-from .loading import (LoadedModel, ModelInfo, UnknownModelError, load_model, peek_model, resolve_dtype,
-                      weights_hash, wrap_model)
+from .files import UnknownModelError, weights_hash
+from .loading import LoadedModel, ModelInfo, load_model, peek_model, resolve_dtype, wrap_model
 from .registry import adapter_for, register_adapter, supported_model_types
 
 __all__ = ["LoadedModel", "ModelAdapter", "UnknownModelError", "adapter_for", "get_module",
