@@ -136,7 +136,8 @@ class ShortcutModule(torch.nn.Module):
             return _siglip_image_features(core, pixel_values)
         return torch.cat(core.get_image_features(pixel_values=pixel_values, return_dict=True).pooler_output, dim=0)
 
-    def forward(self, input_ids, attention_mask, pixel_values, feature_index=None):
+    def embed(self, input_ids, attention_mask, pixel_values, feature_index=None):
+        """``(inputs_embeds [batch, pos, d_model], position_ids [batch, pos])``: image features in place."""
         core = self.net.model
         lm = core.language_model
         embeds = lm.embed_tokens(input_ids)  # [batch, pos, d_model]
@@ -148,6 +149,11 @@ class ShortcutModule(torch.nn.Module):
         gathered = rows[order].reshape(embeds.shape)  # the n-th image token takes row n (masked_scatter's order)
         embeds = torch.where(is_img.unsqueeze(-1), gathered, embeds)
         position_ids = (attention_mask.to(torch.int64).cumsum(-1) - 1).clamp(min=0)  # [batch, pos]
+        return embeds, position_ids
+
+    def forward(self, input_ids, attention_mask, pixel_values, feature_index=None):
+        lm = self.net.model.language_model
+        embeds, position_ids = self.embed(input_ids, attention_mask, pixel_values, feature_index)
         captured = {}
         handles = []
         for kind, layer, _ in self.neurons:
@@ -341,24 +347,8 @@ def _write(tmp: Path, loaded, clf, pred, exit_layer: int, test_accuracy, search_
     batch = _example_batch(loaded, lambda q: f"{q} {pred.instruction}".strip() if pred.instruction else q)
     feeds = graph_inputs(model_type, batch, layout)
     names = INPUT_NAMES[model_type]
-    args = tuple(torch.from_numpy(feeds[n]) for n in names)
-    Dim = torch.export.Dim
-    bsz, seq = Dim("batch", min=1, max=4096), Dim("pos", min=2, max=1 << 16)
-    dyn = {"input_ids": {0: bsz, 1: seq}, "attention_mask": {0: bsz, 1: seq}}
-    if model_type == "llava_onevision":
-        dyn["pixel_values"] = {0: Dim("tiles", min=1, max=1 << 16)}
-        dyn["feature_index"] = {0: Dim("image_tokens", min=2, max=1 << 20)}
-    else:
-        dyn["pixel_values"] = {0: bsz}
     graph = tmp / GRAPH_NAME
-    try:
-        with torch.inference_mode(False), torch.no_grad(), _quiet():
-            torch.onnx.export(module, args, str(graph), dynamo=True, input_names=list(names),
-                              output_names=list(OUTPUT_NAMES), dynamic_shapes={n: dyn[n] for n in names},
-                              opset_version=OPSET, external_data=False, verbose=False)
-    except Exception as e:  # the exporter's messages run to pages: keep the first line
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ShortcutError(f"ONNX export of model {loaded.model_id!r} ({model_type}) failed: {first}") from None
+    export_graph(module, feeds, model_type, graph, OUTPUT_NAMES, loaded.model_id)
     proto = onnx.load(str(graph), load_external_data=False)
     opset = next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), OPSET)
     with loaded.lock:
@@ -401,6 +391,29 @@ def _write(tmp: Path, loaded, clf, pred, exit_layer: int, test_accuracy, search_
         "files": processor_files(tmp),
         "classifier": art,
     }
+
+
+def export_graph(module, feeds: dict, model_type: str, path: Path, output_names, model_id: str = "") -> None:
+    """``torch.onnx.export(dynamo=True)`` of ``module`` on example ``feeds`` (numpy, ``graph_inputs``) with a
+    dynamic batch, prompt length and (OneVision) tile / image-token counts; ShortcutError (one line) on failure."""
+    names = INPUT_NAMES[model_type]
+    args = tuple(torch.from_numpy(feeds[n]) for n in names)
+    Dim = torch.export.Dim
+    bsz, seq = Dim("batch", min=1, max=4096), Dim("pos", min=2, max=1 << 16)
+    dyn = {"input_ids": {0: bsz, 1: seq}, "attention_mask": {0: bsz, 1: seq}}
+    if model_type == "llava_onevision":
+        dyn["pixel_values"] = {0: Dim("tiles", min=1, max=1 << 16)}
+        dyn["feature_index"] = {0: Dim("image_tokens", min=2, max=1 << 20)}
+    else:
+        dyn["pixel_values"] = {0: bsz}
+    try:
+        with torch.inference_mode(False), torch.no_grad(), _quiet():
+            torch.onnx.export(module, args, str(path), dynamo=True, input_names=list(names),
+                              output_names=list(output_names), dynamic_shapes={n: dyn[n] for n in names},
+                              opset_version=OPSET, external_data=False, verbose=False)
+    except Exception as e:  # the exporter's messages run to pages: keep the first line
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ShortcutError(f"ONNX export of model {model_id!r} ({model_type}) failed: {first}") from None
 
 
 class _quiet:
@@ -448,5 +461,5 @@ def shortcut_zip_bytes(classifier=None, model: str | None = None, loaded=None, f
     return buf.getvalue()
 
 
-__all__ = ["EXPORT_FAMILIES", "OPSET", "ShortcutModule", "RuleModule", "check_family", "export_shortcut",
+__all__ = ["EXPORT_FAMILIES", "OPSET", "ShortcutModule", "RuleModule", "check_family", "export_graph", "export_shortcut",
            "shortcut_zip_bytes", "graph_inputs", "onevision_layout"]
