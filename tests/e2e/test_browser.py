@@ -82,14 +82,17 @@ def test_layer_map_and_heatmap_click(session):
     page = session
     _nav(page, "Layer map")
     _clean(page)
-    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(3)  # charts load lazily
+    # frontier, heatmap, drill-down, per-layer curve (charts load lazily)
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(4)
+    expect(page.get_by_text("Recommended shortcut:")).to_be_visible()
     # clicking a heatmap cell of the bottom row (the last layer) opens that layer in the drill-down
     from sn_core import DEMO_MODEL_DIR
 
     last = json.loads((DEMO_MODEL_DIR / "config.json").read_text())["text_config"]["num_hidden_layers"] - 1
-    drag = page.locator('[data-testid="stPlotlyChart"]').first.locator(".nsewdrag").first
-    drill = page.locator('[data-testid="stPlotlyChart"]').nth(1)
+    drag = page.locator('[data-testid="stPlotlyChart"]').nth(1).locator(".nsewdrag").first
+    drill = page.locator('[data-testid="stPlotlyChart"]').nth(2)
     for attempt in range(3):  # plotly binds its click handler a moment after the chart is drawn
+        drag.scroll_into_view_if_needed()  # mouse coordinates are the viewport's
         box = drag.bounding_box()
         x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.95
         page.mouse.move(x, y)  # hover first, as a user does; plotly picks the point under the cursor
@@ -98,6 +101,25 @@ def test_layer_map_and_heatmap_click(session):
         wait_idle(page)
         try:
             expect(drill).to_contain_text(f"Layer {last}:", timeout=10_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+    # clicking a frontier point selects its neuron (named in its hover label): the sidebar then names it
+    frontier = page.locator('[data-testid="stPlotlyChart"]').first
+    point = frontier.locator(".scatterlayer .trace").first.locator(".point").first
+    for attempt in range(3):
+        point.scroll_into_view_if_needed()
+        box = point.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.wait_for_timeout(500)
+        nid = re.search(r"blocks\.\d+\.[\w.]+\[\d+\]", frontier.locator(".hoverlayer").text_content() or "")
+        page.mouse.click(x, y)
+        wait_idle(page)
+        try:
+            assert nid, "no neuron id in the frontier's hover label"
+            expect(page.locator('[data-testid="stSidebar"]')).to_contain_text(nid.group(0), timeout=10_000)
             break
         except AssertionError:
             if attempt == 2:
