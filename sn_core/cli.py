@@ -3,7 +3,9 @@
 ``export`` writes a standalone shortcut (one ONNX graph, processor files, a card; docs/shortcut.md); ``predict
 --task`` evaluates a classifier or a shortcut on many examples. ``search`` runs extraction + search + baselines and prints a readable summary (progress bars on stderr); with
 ``--json`` it prints exactly one JSON object on stdout. ``predict`` answers one image with a saved classifier by
-early exit and prints the label and the time taken. Errors print one line ``error: ...`` on stderr and exit 2.
+early exit and prints the label and the time taken. ``robustness`` and ``probe-curve`` (``sn_core/cli_reports.py``)
+take the options of ``search`` and report on its (cached) result. Errors print one line ``error: ...`` on stderr
+and exit 2.
 """
 from __future__ import annotations
 
