@@ -87,9 +87,9 @@ def search_extraction_plan(cfg, task, n_layers: int) -> tuple:
     ``sn_core.search.run_search``; ``tests/integration/test_distributed.py`` checks that the search then hits
     the cache, so a drift shows up there."""
     from .data import Task, make_split
-    from .search import _search_layers
+    from .search_plan import search_layers
 
-    layers = _search_layers(cfg, n_layers)
+    layers = search_layers(cfg, n_layers)
     split = make_split(task.y, cfg.probe_per_class, cfg.test_per_class, cfg.seed)
     used = np.union1d(split.probe, split.test)
     sub = task if len(used) == len(task) else Task(task.name, task.labels, [task.examples[i] for i in used],

@@ -113,6 +113,24 @@ def exit_flop_limits(loaded, prompt_len: int, layers, new_tokens: int = 1) -> di
     return {int(L): float(full / early_exit_flops(d, prompt_len, int(L))) for L in layers}
 
 
+def search_flop_limits(loaded, task, prompts, labels, layers) -> dict[int, float]:
+    """FLOP limit of an exit after each of ``layers``, at the prompt length of the task's first example (all of a
+    bundled task's prompts have one length). Empty where the family's dimensions cannot be counted (an extra beside
+    the accuracies, never a reason to fail a search)."""
+    import logging
+    import traceback
+
+    try:
+        from .baselines import label_token_budget
+        from .images import load_image
+
+        plen = int(loaded.encode([load_image(task.examples[0].image)], [prompts[0]])["input_ids"].shape[1])
+        return exit_flop_limits(loaded, plen, layers, label_token_budget(loaded.processor, labels))
+    except Exception:  # noqa: BLE001
+        logging.getLogger(__name__).warning("FLOP limits not computed:\n%s", traceback.format_exc())
+        return {}
+
+
 def flop_limit(predictor, image, question: str, labels) -> float | None:
     """The analytic bound on early exit's speed-up for one example: FLOPs of the full model's greedy answer over
     FLOPs of ``predictor``'s truncated pass. None where it cannot be computed (it is an extra beside measured

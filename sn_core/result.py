@@ -16,11 +16,9 @@ from .data.resolve import TaskError, rebuild_task
 from .ranking import (FRONTIER_COLUMNS, LAYER_BEST_COLUMNS, LAYER_TOP_COLUMNS, SHORTCUT_ALPHA, TOP_K_COLUMNS,
                       recommended_row)
 from .sites import parse_neuron_id, site_kind
+from .search_plan import SEARCH_FORMAT  # 2: typed summary, frontier, per-layer top-k always stored
 from .summary import SearchSummary
 
-# Format of a stored search. 2: typed summary with the exit-layer frontier and the recommended shortcut, per-layer
-# top-k rankings always present. A search stored in another format is refused with a message to re-run it.
-SEARCH_FORMAT = 2
 
 
 class NeuronValues(NamedTuple):

@@ -79,4 +79,37 @@ class SearchSummary:
         return cls(**known, extra={k: v for k, v in doc.items() if k not in names})
 
 
-__all__ = ["SearchSummary"]
+def build_summary(p, loaded, layers, labels, clf, top, frontier, limits: dict, base: dict, extraction_cache_hit: bool,
+                  null: float, sn_test: float, sn_probe: float, chance: float, seconds: float) -> SearchSummary:
+    """The summary of a freshly computed search (``p``: its ``search_plan.Plan``); uncertainty is added after."""
+    from .ranking import recommended_row
+    from .sites import parse_neuron_id, site_kind
+
+    def acc(name):
+        b = base.get(name)
+        return None if not b or "test_accuracy" not in b else float(b["test_accuracy"])
+
+    chosen = list(clf.neurons_)
+    kind0, layer0, idx0 = parse_neuron_id(chosen[0])
+    short = recommended_row(frontier) or {}
+    return SearchSummary(
+        model_id=loaded.model_id, weights_hash=loaded.weights_hash, task=p.task.name,
+        dtype=str(loaded.dtype).replace("torch.", ""), task_fingerprint=p.fingerprint,
+        instruction=p.task.instruction, prompt_template=loaded.prompt(p.task.prompt_text("{question}")),
+        n_examples=int(len(p.used)), n_probe=int(len(p.split.probe)), n_test=int(len(p.split.test)),
+        n_classes=len(labels), labels=list(labels), chance=chance, seed=p.cfg.seed,
+        rule=clf.rule_, metric=p.cfg.metric, k=p.cfg.k, sites=list(p.cfg.sites), layers=list(layers),
+        n_neurons_searched=sum(int(loaded.widths[site_kind(s)]) for s in p.cfg.sites) * len(layers),
+        n_layers_total=int(loaded.n_layers_total),
+        sn_neuron_id=chosen[0], sn_site=kind0, sn_layer=layer0, sn_neuron=idx0, sn_neuron_ids=chosen,
+        sn_probe_score=float(top["probe_score"][0]), sn_probe_accuracy=sn_probe, sn_test_accuracy=sn_test,
+        exit_layer=int(clf.exit_layer_), null_probe_accuracy=null,
+        shortcut_neuron_id=short.get("neuron_id"), shortcut_layer=short.get("layer"),
+        shortcut_probe_accuracy=short.get("probe_accuracy"), shortcut_test_accuracy=short.get("test_accuracy"),
+        shortcut_flop_limit=short.get("flop_limit"), sn_flop_limit=limits.get(int(clf.exit_layer_)),
+        base_accuracy=acc("base"), sav_test_accuracy=acc("sav"), probe_lr_test_accuracy=acc("probe_lr"),
+        probe_lr_layer=base["probe_lr"]["layer"] if base.get("probe_lr") else None,
+        extraction_cache_hit=extraction_cache_hit, cache_hit=False, seconds=seconds, compute_seconds=seconds)
+
+
+__all__ = ["SearchSummary", "build_summary"]
