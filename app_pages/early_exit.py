@@ -39,6 +39,26 @@ with S.guarded("Fitting the classifier"):
 
     predictor = EarlyExitPredictor(loaded, clf, instruction=task.instruction)
 
+with st.expander("Take this shortcut with you: export it as a standalone ONNX model"):
+    st.caption("One ONNX graph (vision encoder, projector, embeddings, the decoder layers up to the exit, the "
+               "neuron read-out and its rule), the processor files it needs and a JSON card with the source model, "
+               "rule, accuracies and sha256 hashes. Run it anywhere with onnxruntime, without torch: "
+               "`load_shortcut(folder).predict(images, questions)` or `python -m sn_core predict --shortcut folder "
+               "--task ...` (docs/shortcut.md).")
+    zip_context = (res.key, tuple(neurons))
+    if st.button("Build the shortcut", key="ee_export"):
+        from sn_core.shortcut import shortcut_zip_bytes
+
+        with st.spinner("Exporting the ONNX graph (tens of seconds)..."), S.guarded("Exporting the shortcut",
+                                                                                   stop=False):
+            data = shortcut_zip_bytes(classifier=clf, model=cfg.model, test_accuracy=res.test_accuracy(neurons))
+            st.session_state["ee_zip"] = {"context": zip_context, "data": data}
+    built = st.session_state.get("ee_zip")
+    if built and built["context"] == zip_context:
+        st.download_button(f"Download shortcut.zip ({len(built['data']) / 2 ** 20:.1f} MB)", built["data"],
+                           file_name=f"shortcut-{clf.exit_layer_}-{S.short_key(res.key)}.zip",
+                           mime="application/zip", key="ee_download")
+
 # ------------------------------------------------------------------------------------------ image and question
 st.subheader("1 · Image and question")
 c1, c2 = st.columns([1, 2])

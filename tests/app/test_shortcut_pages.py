@@ -64,3 +64,34 @@ def test_layer_map_frontier_point_selects_its_neuron_and_button_opens_the_playgr
     assert_clean(at)
     assert at.session_state[S.NEURON] == res.shortcut_neuron_id
     assert at.radio(key="ee_which").value.startswith("recommended shortcut")
+
+
+def test_playground_exports_the_shortcut_as_a_zip(res):
+    import io
+    import json
+    import zipfile
+
+    at = open_page("early_exit", **{S.SEARCH: res.key})
+    at.button(key="ee_export").click().run(timeout=400)
+    assert_clean(at)
+    assert not errors(at)
+    data = at.session_state["ee_zip"]["data"]
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        names = zf.namelist()
+        card = json.loads(zf.read(next(n for n in names if n.endswith("card.json"))))
+    assert any(n.endswith(".onnx") for n in names)
+    assert res.shortcut_neuron_id in json.dumps(card)
+
+
+def test_playground_export_error_is_one_message(res, monkeypatch):
+    import sn_core.shortcut.export as ex
+    from sn_core.shortcut.card import ShortcutError
+
+    def refuse(*a, **k):
+        raise ShortcutError("onnxruntime is not installed: pip install onnxruntime")
+
+    monkeypatch.setattr(ex, "export_shortcut", refuse)
+    at = open_page("early_exit", **{S.SEARCH: res.key})
+    at.button(key="ee_export").click().run()
+    assert_clean(at)
+    assert any("onnxruntime is not installed" in e for e in errors(at))
