@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 
 import app_state as S
+from sn_core.data.manifest import MAX_QUESTION_CHARS
 from sn_core.flops import flop_limit
 from sn_core.timing import median_seconds
 from sn_core import plots
@@ -93,7 +94,7 @@ c2.image(image.resize((192, 192), 0) if max(image.size) < 192 else image, width=
 if not question.strip():
     st.error("**Question**: type a question to ask about the image.")
     st.stop()
-MAX_QUESTION = 1000  # characters: a categorical question is a sentence; thousands of characters only slow both paths
+MAX_QUESTION = MAX_QUESTION_CHARS  # as for manifests: a categorical question is a sentence
 if len(question) > MAX_QUESTION:
     st.error(f"**Question**: {len(question):,} characters is more than the {MAX_QUESTION:,} this page accepts; ask "
              "a short categorical question, as in the search.")

@@ -57,6 +57,9 @@ def extract_sharded(loaded, task, sites: Sequence[str] = ("mlp",), layers: Seque
     cache_hit = store.is_complete()
     state.wait_for_everyone()  # every rank decided cache_hit before anyone marks the store complete
     if not cache_hit:
+        if state.is_main_process:  # one rank checks every chunk on disk and deletes a corrupt one (recomputed below)
+            store.verified_chunks()
+        state.wait_for_everyone()
         done = set(store.finished_chunks())
         todo = [c for c in range(n_chunks) if c not in done]
         with state.split_between_processes(todo) as mine:  # contiguous share of the missing chunks

@@ -412,8 +412,8 @@ class ActivationStore:
         """The ``meta`` given to ``mark_complete`` ({} while incomplete or unreadable)."""
         try:
             return json.loads((self.path / "complete.json").read_text()).get("meta", {})
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            return {}  # (AttributeError: valid JSON that is not an object)
 
 
 def list_stores(root: str | os.PathLike | None = None) -> list[dict]:

@@ -28,6 +28,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from ..images import format_mb
+
 MAX_ZIP_FILES = 20_000
 MAX_ZIP_BYTES = 500 * 1024 * 1024  # uncompressed
 COMPLETE_MARKER = ".sn-upload-complete"  # written last; a folder without it is incomplete
@@ -50,7 +52,7 @@ def safe_extract(zf: zipfile.ZipFile, dest: Path) -> None:
         raise ValueError(f"the ZIP holds {len(infos)} entries, more than the {MAX_ZIP_FILES} allowed")
     total = sum(i.file_size for i in infos)
     if total > MAX_ZIP_BYTES:
-        raise ValueError(f"the ZIP unpacks to {total / 1e6:.0f} MB, more than {MAX_ZIP_BYTES / 1e6:.0f} MB")
+        raise ValueError(f"the ZIP unpacks to {format_mb(total)}, more than {format_mb(MAX_ZIP_BYTES)}")
     root = dest.resolve()
     for info in infos:
         name = info.filename
