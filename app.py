@@ -21,15 +21,18 @@ PAGES = {
     "layer_map": st.Page("app_pages/layer_map.py", title="Layer map", icon="🗺️", url_path="layer_map"),
     "inspector": st.Page("app_pages/neuron_inspector.py", title="Neuron inspector", icon="🔬",
                          url_path="neuron_inspector"),
-    "playground": st.Page("app_pages/early_exit.py", title="Early-exit playground", icon="⚡",
-                          url_path="early_exit"),
+    "playground": st.Page("app_pages/playground.py", title="Early-exit playground", icon="⚡",
+                          url_path="playground"),
     "compare": st.Page("app_pages/compare.py", title="Compare", icon="📊", url_path="compare"),
+    "robustness": st.Page("app_pages/robustness.py", title="Robustness", icon="🛡️", url_path="robustness"),
+    "atlas": st.Page("app_pages/atlas.py", title="Neuron atlas", icon="🧭", url_path="atlas"),
     "about": st.Page("app_pages/about.py", title="About the method", icon="📖", url_path="about"),
 }
 app_state.PAGES.update(PAGES)
 
 nav = st.navigation({
     "Find Super Neurons": [PAGES["search"], PAGES["layer_map"], PAGES["inspector"]],
+    "Check them": [PAGES["robustness"], PAGES["atlas"]],
     "Use them": [PAGES["playground"], PAGES["compare"]],
     "Learn": [PAGES["about"]],
 })

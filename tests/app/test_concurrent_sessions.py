@@ -119,7 +119,7 @@ def _problems(at) -> list[str]:
 
 def _predict_session(key: str, example: int, out: dict, name: str) -> None:
     try:
-        at = open_page("early_exit", **{S.SEARCH: key})
+        at = open_page("playground", **{S.SEARCH: key})
         at.number_input(key="ee_example").set_value(example)
         at.slider(key="ee_repeats").set_value(1)
         at.button(key="ee_go").click().run(timeout=SEARCH_TIMEOUT)

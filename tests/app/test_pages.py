@@ -14,7 +14,7 @@ from apphelpers import PAGE_TIMEOUT, SEARCH_TIMEOUT, SMALL, assert_clean, errors
 
 import app_state as S
 
-PAGES = ["search", "layer_map", "neuron_inspector", "early_exit", "compare", "about"]
+PAGES = ["search", "layer_map", "neuron_inspector", "playground", "compare", "about"]
 
 
 def _set_small_search(at):
@@ -347,7 +347,7 @@ def test_unknown_search_key_in_the_url_shows_an_error():
 
 # -------------------------------------------------------------------------------------------------- playground
 def test_playground_predicts_an_example_with_both_paths(key):
-    at = open_page("early_exit", **{S.SEARCH: key})
+    at = open_page("playground", **{S.SEARCH: key})
     assert_clean(at)
     at.slider(key="ee_repeats").set_value(1)
     at.button(key="ee_go").click().run()
@@ -363,7 +363,7 @@ def test_playground_predicts_an_example_with_both_paths(key):
 
 
 def test_playground_result_belongs_to_its_image_and_question(key):
-    at = open_page("early_exit", **{S.SEARCH: key})
+    at = open_page("playground", **{S.SEARCH: key})
     at.slider(key="ee_repeats").set_value(1)
     at.button(key="ee_go").click().run()
     assert any(h.value == "2 · Answers" for h in at.subheader)
@@ -376,7 +376,7 @@ def test_playground_result_belongs_to_its_image_and_question(key):
 
 
 def test_playground_upload_an_image_and_predict(key):
-    at = open_page("early_exit", **{S.SEARCH: key})
+    at = open_page("playground", **{S.SEARCH: key})
     at.radio(key="ee_source").set_value("upload").run()
     at.file_uploader(key="ee_upload").set_value(("red.png", png_bytes((220, 40, 40), (64, 64)), "image/png")).run()
     assert_clean(at)
@@ -388,15 +388,15 @@ def test_playground_upload_an_image_and_predict(key):
 
 
 def test_playground_refuses_an_overlong_question(key):
-    at = open_page("early_exit", **{S.SEARCH: key})
+    at = open_page("playground", **{S.SEARCH: key})
     at.text_input[0].set_value("Is it red? " * 120).run()  # 1,320 characters
     assert_clean(at)
     assert any("1,320 characters is more than the 1,000" in e for e in errors(at)), errors(at)
-    assert not at.button  # nothing to run until the question is short
+    assert not [b for b in at.button if b.key == "ee_go"]  # nothing to answer until the question is short
 
 
 def test_playground_corrupt_upload_shows_an_error(key):
-    at = open_page("early_exit", **{S.SEARCH: key})
+    at = open_page("playground", **{S.SEARCH: key})
     at.radio(key="ee_source").set_value("upload").run()
     at.file_uploader(key="ee_upload").set_value(("broken.png", png_bytes()[:60], "image/png")).run()
     assert_clean(at)

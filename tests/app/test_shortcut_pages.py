@@ -21,7 +21,7 @@ def res(cache_dir):
 
 
 def test_playground_opens_on_the_shortcut_and_measures_a_speedup(res):
-    at = open_page("early_exit", **{S.SEARCH: res.key})
+    at = open_page("playground", **{S.SEARCH: res.key})
     assert_clean(at)
     assert at.radio(key="ee_which").value.startswith(f"recommended shortcut ({res.shortcut_neuron_id}")
     assert any(f"Recommended shortcut: **{res.shortcut_neuron_id}**" in i.value for i in at.info)
@@ -71,7 +71,7 @@ def test_playground_exports_the_shortcut_as_a_zip(res):
     import json
     import zipfile
 
-    at = open_page("early_exit", **{S.SEARCH: res.key})
+    at = open_page("playground", **{S.SEARCH: res.key})
     at.button(key="ee_export").click().run(timeout=400)
     assert_clean(at)
     assert not errors(at)
@@ -91,7 +91,7 @@ def test_playground_export_error_is_one_message(res, monkeypatch):
         raise ShortcutError("onnxruntime is not installed: pip install onnxruntime")
 
     monkeypatch.setattr(ex, "export_shortcut", refuse)
-    at = open_page("early_exit", **{S.SEARCH: res.key})
+    at = open_page("playground", **{S.SEARCH: res.key})
     at.button(key="ee_export").click().run()
     assert_clean(at)
     assert any("onnxruntime is not installed" in e for e in errors(at))

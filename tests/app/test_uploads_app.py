@@ -56,7 +56,7 @@ def search_key():
 
 
 def _playground_upload(search_key):
-    at = open_page("early_exit", **{S.SEARCH: search_key})
+    at = open_page("playground", **{S.SEARCH: search_key})
     assert_clean(at)
     at.radio(key="ee_source").set_value("upload").run()
     assert_clean(at)

@@ -185,7 +185,7 @@ def test_security_a_second_visitor_never_sees_the_first_visitors_upload(browser,
     # URL parameters carry no path: each gives one error line, nothing of A's
     for query in ({"search": f"../uploads/{folder.name}"}, {"search": str(folder)}, {"search": "uploads"},
                   {"search": "0" * 64, "neuron": str(folder)}, {"neuron": f"../{folder.name}"}):
-        for path in ("", "neuron_inspector", "early_exit"):
+        for path in ("", "neuron_inspector", "playground"):
             b.goto(f"{url}/{path}?{urllib.parse.urlencode(query)}")
             b.wait_for_selector('[data-testid="stSidebarNav"]')
             wait_idle(b)
