@@ -47,6 +47,8 @@ STAGE_LABELS = {
     "baselines": "Running baselines",
     "generate": "Generating full-model answers (examples)",
     "timing": "Timing both paths (repeats)",
+    "robustness": "Scoring the conditions",
+    "probe-curve": "Re-ranking every neuron (probe sizes x split seeds)",
 }
 
 
@@ -203,6 +205,8 @@ def select_neuron(nid: str) -> None:
 
 
 MEASURED = "sn_measured_speed"  # {search key: {exit layer: speed-up measured on the playground}}
+ROBUSTNESS = "sn_robustness_reports"  # {search key: {"report": RobustnessReport.to_json()}} (Robustness page)
+PROBE_CURVES = "sn_probe_curves"  # {search key: {"sizes", "seeds", "curve": probe_curve.curve_to_json(...)}}
 
 
 def classifier_options(res) -> dict[str, list[str]]:
@@ -433,6 +437,10 @@ def top_table_config() -> dict:
         "separation": st.column_config.NumberColumn("separation", format="%.2f",
                                                     help="Fisher ratio of the classes on the probe split "
                                                          "(tie-breaker of the ranking)"),
+        "test_ci_low": st.column_config.NumberColumn("95% CI low", format="%.3f",
+                                                     help="Wilson 95% interval of the test accuracy (lower end)"),
+        "test_ci_high": st.column_config.NumberColumn("95% CI high", format="%.3f",
+                                                      help="Wilson 95% interval of the test accuracy (upper end)"),
     }
 
 
@@ -442,7 +450,8 @@ PAGES: dict = {}
 
 
 def go(page: str) -> None:
-    """Switch to a registered page by its short name (``search``, ``layer_map``, ``inspector``, ...)."""
+    """Switch to a registered page by its short name (``search``, ``layer_map``, ``inspector``, ``playground``,
+    ``compare``, ``robustness``, ``atlas``, ``about``)."""
     key = st.session_state.get(SEARCH)
     st.switch_page(PAGES[page], query_params={"search": key} if key else None)
 
