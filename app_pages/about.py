@@ -144,6 +144,46 @@ else:
                         key="about_curve", alt="Best neuron per layer")
         st.caption("The earliest layer whose best neuron is good enough is where the model can exit.")
 
+# ----------------------------------------------------------------------------------------------------- robustness
+st.subheader("Does the neuron hold up?")
+st.markdown(
+    """
+A neuron that classifies one test split well may still lean on the exact wording, or answer from the question
+without looking at the image. The **Robustness** page scores the chosen neuron, fitted once and never refitted,
+under reworded questions and instructions, shifted images (where the task has a variant) and **grounding
+controls** that keep the question but blank, noise or shuffle the image, beside the base model on the same
+inputs; a classifier that stays above chance without its image is flagged *answers from the question, not the
+image*. Every accuracy carries a 95% interval, and the page's **probe-size curve** shows how many labelled
+examples per class a task needs. The **Neuron atlas** shows which layers and neurons several tasks share.
+"""
+)
+stored = (st.session_state.get(S.ROBUSTNESS) or {}).get(res.key) if res else None
+if stored:
+    with S.guarded("Robustness findings", stop=False):
+        from sn_core.robustness import RobustnessReport
+
+        rep = RobustnessReport.from_json(stored["report"])
+        rows = rep.rows[rep.rows["available"].astype(bool)]
+
+        def acc(r, who="neuron"):
+            return (f"{100 * r[f'{who}_accuracy']:.1f}% (95% CI {100 * r[f'{who}_ci_low']:.1f}–"
+                    f"{100 * r[f'{who}_ci_high']:.1f}%)")
+
+        lines = [f"Findings of the report run on this search ({rep.task}, neuron {', '.join(rep.neuron_ids)}, "
+                 f"{rep.n_test} test examples, chance {100 * rep.chance:.1f}%):"]
+        for r in rows.to_dict(orient="records"):
+            if r["kind"] in ("original", "shifted", "control"):
+                base = f"; base model {acc(r, 'base')}" if r["base_accuracy"] == r["base_accuracy"] else ""
+                lines.append(f"- {r['condition']}: neuron {acc(r)}{base}")
+        reworded = rows[rows["kind"] == "rewording"]["neuron_accuracy"].astype(float)
+        if len(reworded):
+            lines.append(f"- {len(reworded)} rewording(s): neuron accuracy from {100 * reworded.min():.1f}% to "
+                         f"{100 * reworded.max():.1f}%")
+        lines.append("- flagged: " + ("; ".join(rep.flags) if rep.flags else "no grounding control"))
+        st.markdown("\n".join(lines))
+else:
+    st.page_link(S.PAGES["robustness"], label="Run the robustness report on the Robustness page", icon="🛡️")
+
 # ----------------------------------------------------------------------------------------------------- early exit
 st.subheader("Why early exit is faster")
 n_layers, exit_layer = 16, 3  # the demo model's depth and a first-quarter exit, until a search gives real numbers

@@ -9,6 +9,7 @@ import app_state as S
 from sn_core import plots
 from sn_core.ranking import LAYER_TOP
 from sn_core.sites import neuron_id
+from sn_core.uncertainty import with_intervals
 
 st.title("🗺️ Layer map")
 res = S.require_result()
@@ -117,23 +118,26 @@ c2.plotly_chart(plots.layer_profile(row, layer, site, highlight=index, chance=ch
 # ---------------------------------------------------------------------------------------------- per-layer curve
 st.subheader("Best neuron per layer")
 with S.guarded("Per-layer table", stop=False):
-    lb = res.layer_best(site)
+    lb = with_intervals(res.layer_best(site), int(s.n_test or 0))  # + 95% interval of each test accuracy
     st.plotly_chart(plots.best_per_layer(lb, s.base_accuracy, s.null_probe_accuracy, chance),
                     key="lm_curve", alt="Best probe score and its test accuracy per layer")
     st.caption("Blue: the best probe score in each layer (optimistic: chosen on that split). Green: the same "
-               "neuron's accuracy on the held-out test split. Reference lines: the full model's generated answer "
-               "(test split), the null control (best probe score after shuffling labels) and chance.")
+               "neuron's accuracy on the held-out test split, with its 95% interval. Reference lines: the full "
+               "model's generated answer (test split), the null control (best probe score after shuffling labels) "
+               "and chance.")
 with st.expander(f"Top {LAYER_TOP} neurons of each layer"), S.guarded("Per-layer ranking", stop=False):
     per_layer = res.layer_top(site, min(LAYER_TOP, width))  # [n_layers * k rows], ranked within each layer
+    per_layer = with_intervals(per_layer, int(s.n_test or 0))  # + test_ci_low / test_ci_high (Wilson, 95%)
     st.dataframe(per_layer, hide_index=True, key="lm_layer_top", height=320,
                  column_config={**S.top_table_config(),
                                 "rank": st.column_config.NumberColumn("rank in layer", width="small")})
     st.caption("Ranked by probe score within each layer, ties broken by separation, as the global table below "
-               "ranks all neurons; test accuracy is each neuron's own rule on the held-out split.")
+               "ranks all neurons; test accuracy is each neuron's own rule on the held-out split, with its 95% "
+               "interval.")
 
 # ------------------------------------------------------------------------------------------------------ top table
 st.subheader("Top neurons")
-top = S.top_table(res.top_k)
+top = with_intervals(S.top_table(res.top_k), int(s.n_test or 0))
 if len(sites) > 1 and "site" in top and st.checkbox("Only this site", False, key="lm_only_site"):
     top = top[top["site"] == site].reset_index(drop=True)
 st.caption("Click a column header to sort; select a row, then press the Inspect button below it to open the "

@@ -12,6 +12,7 @@ import streamlit as st
 import app_state as S
 from sn_core import plots
 from sn_core.sites import neuron_id, parse_neuron_id
+from sn_core.stats import accuracy_ci, interval_from_accuracy
 
 st.title("🔬 Neuron inspector")
 res = S.require_result()
@@ -71,6 +72,8 @@ X_probe, X_test = values[is_probe, None], values[is_test, None]  # [n_probe, 1],
 pred_test = np.asarray(clf.predict(X_test)).astype(str)  # [n_test]
 probe_acc = float(clf.score(X_probe, labels[is_probe]))
 test_acc = float(clf.score(X_test, labels[is_test]))
+_, test_lo, test_hi = accuracy_ci(pred_test == labels[is_test])  # 95% Wilson interval of the test accuracy
+base_ci = s.base_ci or interval_from_accuracy(s.base_accuracy, int(s.n_test or 0))
 rank_txt = f"rank {pos + 1} of the top {len(ranked)}" if in_rank else "not in the top list"
 
 st.subheader(f"`{nid}`")
@@ -78,10 +81,15 @@ st.caption(f"Layer {layer}, {kind} site, neuron {index}; {rank_txt}. Rule: **{pa
            + plots.rule_caption(params))
 m = st.columns(4)
 m[0].metric("Probe accuracy", f"{100 * probe_acc:.1f}%", help="On the split that fitted the rule and ranked it.")
-m[1].metric("Test accuracy", f"{100 * test_acc:.1f}%", help="Held-out split: the honest number.")
-m[2].metric("Base model (test)", "n/a" if s.base_accuracy is None else f"{100 * s.base_accuracy:.1f}%")
+m[1].metric("Test accuracy", f"{100 * test_acc:.1f}%", help=f"Held-out split: the honest number. 95% interval "
+            f"{100 * test_lo:.1f}–{100 * test_hi:.1f}% ({int(is_test.sum())} test examples).")
+m[2].metric("Base model (test)", "n/a" if s.base_accuracy is None else f"{100 * s.base_accuracy:.1f}%",
+            help=None if not base_ci else f"95% interval {100 * base_ci[0]:.1f}–{100 * base_ci[1]:.1f}%.")
 m[3].metric("Null control (probe)", "n/a" if s.null_probe_accuracy is None
             else f"{100 * s.null_probe_accuracy:.1f}%")
+st.caption(f"Test accuracy {100 * test_acc:.1f}%, 95% interval {100 * test_lo:.1f}–{100 * test_hi:.1f}% on "
+           f"{int(is_test.sum())} held-out examples (Wilson)"
+           + (f"; base model {100 * base_ci[0]:.1f}–{100 * base_ci[1]:.1f}% on the same split." if base_ci else "."))
 
 # ------------------------------------------------------------------------------------------------------- plots
 fig = plots.class_histograms({"probe": (values[is_probe], labels[is_probe]), "test": (values[is_test],

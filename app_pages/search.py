@@ -7,7 +7,9 @@ import streamlit as st
 import app_state as S
 from sn_core.data.server_paths import ALLOWED_ROOTS_ENV
 from sn_core.data.uploads import find_task_source
+from sn_core.stats import interval_from_accuracy
 from sn_core.store import default_root
+from sn_core.uncertainty import with_intervals
 
 st.title("🔎 Search for Super Neurons")
 st.caption(
@@ -185,13 +187,20 @@ with tab_prev:
     if not rows:
         st.info("No previous searches in the store yet.")
     else:
+        def ci_cell(acc, n) -> str | None:
+            try:
+                ci = interval_from_accuracy(None if acc is None else float(acc), int(n or 0))
+            except (TypeError, ValueError):
+                ci = None
+            return None if ci is None else f"{ci[0]:.3f}–{ci[1]:.3f}"
+
         def row(r: dict) -> dict:
             summ, conf = r.get("summary") or {}, r.get("config") or {}
             return {"created": pd.to_datetime(r.get("created"), errors="coerce", utc=True), "model": r.get("model_id"),
                     "task": r.get("task"), "probe / test": f"{summ.get('n_probe', '?')} / {summ.get('n_test', '?')}",
                     "instruction": conf.get("instruction") or "(the task's own)",
                     "Super Neuron": summ.get("sn_neuron_id"), "test accuracy": summ.get("sn_test_accuracy"),
-                    "key": r.get("key")}
+                    "95% CI": ci_cell(summ.get("sn_test_accuracy"), summ.get("n_test")), "key": r.get("key")}
 
         table = pd.DataFrame([row(r) for r in rows])  # probe / test and instruction tell look-alike searches apart
         st.caption("Select a row to reopen that search (results come from the store; nothing is recomputed).")
@@ -218,16 +227,29 @@ if res is not None:
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.1f}%"
 
+    def ci_text(ci) -> str:
+        return "n/a" if not ci or ci[0] is None else f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}%"
+
+    def p_text(p) -> str:
+        return "n/a" if p is None else f"{p:.2g}"
+
+    # 95% Wilson intervals and exact paired McNemar p-values (computed by the search; older searches: the
+    # interval from the accuracy and the test size)
+    sn_ci = s.sn_test_ci or interval_from_accuracy(s.sn_test_accuracy, int(s.n_test or 0))
+    base_ci = s.base_ci or interval_from_accuracy(s.base_accuracy, int(s.n_test or 0))
     m = st.columns(5)
     m[0].metric("Super Neuron (test)", pct(s.sn_test_accuracy),
-                help=f"Held-out accuracy of the top-{s.k} neuron(s): {s.sn_neuron_id}")
+                help=f"Held-out accuracy of the top-{s.k} neuron(s): {s.sn_neuron_id}. 95% interval "
+                     f"{ci_text(sn_ci)} ({s.n_test} test examples); exact McNemar p-value against the base model "
+                     f"{p_text(s.p_sn_vs_base)}, against SAV {p_text(s.p_sn_vs_sav)}.")
     m[1].metric("Super Neuron (probe)", pct(s.sn_probe_accuracy),
                 help="On the probe split, which chose it: optimistic.")
     base_skipped = (res.baselines.get("base") or {}).get("skipped") if isinstance(res.baselines, dict) else None
     why_na = ("" if s.base_accuracy is not None else
               f" n/a: {base_skipped}." if base_skipped else " n/a: this search ran without the baselines.")
     m[2].metric("Base model (test)", pct(s.base_accuracy),
-                help="The full model's generated answer, matched to the label set, on the test split." + why_na)
+                help="The full model's generated answer, matched to the label set, on the test split."
+                     + (f" 95% interval {ci_text(base_ci)}." if base_ci else "") + why_na)
     m[3].metric("Null control", pct(s.null_probe_accuracy),
                 help="Best probe score of any neuron after shuffling the labels: what chance alone reaches.")
     m[4].metric("Chance", pct(s.chance))
@@ -235,9 +257,13 @@ if res is not None:
                f"rule **{s.rule}**, sites {', '.join(s.sites or [])}, "
                f"layers {', '.join(str(x) for x in s.layers or [])}; instruction “{s.instruction}”"
                + ("; baselines not run." if s.base_accuracy is None and not base_skipped else "."))
+    st.caption(f"**Uncertainty** (95% Wilson intervals on the {s.n_test} test examples): Super Neuron "
+               f"{ci_text(sn_ci)}, base model {ci_text(base_ci)}. Exact paired McNemar p-value of the neuron against "
+               f"the base model **{p_text(s.p_sn_vs_base)}**, against SAV **{p_text(s.p_sn_vs_sav)}** (same test "
+               "examples; below 0.05, the difference is unlikely to be noise).")
 
     st.markdown("**Top neurons** (ranked by probe score; select a row to inspect it)")
-    top = S.top_table(res.top_k)
+    top = with_intervals(S.top_table(res.top_k), int(s.n_test or 0))  # + 95% interval of each test accuracy
     ev = st.dataframe(top, hide_index=True, on_select="rerun", selection_mode="single-row", key="top_table",
                       column_config=S.top_table_config(), height=320)
     picked = ev.selection.rows if ev is not None else []

@@ -141,7 +141,8 @@ def best_per_layer(table: pd.DataFrame, base_accuracy: float | None = None, null
                    chance: float | None = None, title: str | None = None) -> go.Figure:
     """Per-layer best neuron: its probe score and its held-out test accuracy, with reference lines.
 
-    ``table`` has a ``layer`` column and any of ``probe_score`` / ``test_accuracy`` (one row per layer).
+    ``table`` has a ``layer`` column and any of ``probe_score`` / ``test_accuracy`` (one row per layer); with
+    ``test_ci_low`` / ``test_ci_high`` columns the test accuracy gets its interval as error bars.
     """
     if "layer" not in table:
         raise ValueError(f"table needs a 'layer' column, has {list(table.columns)}")
@@ -150,7 +151,12 @@ def best_per_layer(table: pd.DataFrame, base_accuracy: float | None = None, null
               ("test_accuracy", "its test accuracy (held out)", PALETTE[2], "square")]
     for col, name, color, symbol in series:
         if col in table:
-            fig.add_trace(go.Scatter(x=table["layer"], y=table[col], mode="lines+markers", name=name,
+            err = None
+            if col == "test_accuracy" and {"test_ci_low", "test_ci_high"} <= set(table.columns):
+                err = dict(type="data", symmetric=False, array=table["test_ci_high"] - table[col],
+                           arrayminus=table[col] - table["test_ci_low"], color=color, thickness=1.2)
+                name += ", 95% CI"
+            fig.add_trace(go.Scatter(x=table["layer"], y=table[col], mode="lines+markers", name=name, error_y=err,
                                      line=dict(color=color, width=2.5), marker=dict(symbol=symbol, size=8),
                                      hovertemplate="layer %{x}<br>%{y:.3f}<extra>" + name + "</extra>"))
     _hline(fig, base_accuracy, "base model")

@@ -258,8 +258,11 @@ def test_layer_map_draws_and_opens_a_neuron(key):
     assert any(f"Recommended shortcut: **{shortcut['neuron_id']}**" in i.value for i in at.info)
 
     # the top neurons of each layer (docs/method.md: top-k per layer), in the expander under the per-layer curve
+    from sn_core.uncertainty import with_intervals
+
     want = SearchResult.load(key).layer_top("mlp", LAYER_TOP)
     assert len(want) == LAYER_TOP * len(SMALL["layers"])
+    want = with_intervals(want, SearchResult.load(key).summary.n_test)  # each test accuracy with its 95% interval
     assert sum(d.value.equals(want) for d in at.dataframe) == 1
     # the drill-down opens on the Super Neuron's layer and names that layer's best neuron as the search ranked it
     res = SearchResult.load(key)
