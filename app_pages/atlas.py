@@ -70,10 +70,16 @@ m[1].metric("Neurons in 2+ top lists", len(atlas.shared_neurons),
             help=f"Neurons among the top {top_n} of two or more tasks.")
 m[2].metric("Layers shared by top neurons", n_shared_top,
             help=f"Layers holding a top-{top_n} neuron of two or more tasks.")
-m[3].metric("Layers shared above the null control", n_shared_null,
+m[3].metric("Layers shared (above null)", n_shared_null,
             help="Layers where two or more tasks have a neuron scoring above their null control.")
 
+if len(searches) == 1:
+    st.info(f"Only one task has a stored search on `{model}`: run searches of other tasks on the same model to see "
+            "which neurons and layers they share.", icon="ℹ️")
 st.subheader("Tasks")
+searches = searches[["task", "sn_neuron_id", "sn_test_accuracy", "sn_test_ci_low", "sn_test_ci_high", "base_accuracy",
+                     "null_probe_accuracy", "neurons_above_null", "n_probe", "n_test", "sites", "layers", "key",
+                     "created"]]
 st.dataframe(searches, hide_index=True, key="at_searches", column_config={
     "sn_neuron_id": st.column_config.TextColumn("Super Neuron"),
     "sn_test_accuracy": st.column_config.NumberColumn("test accuracy", format="%.3f"),

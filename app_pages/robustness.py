@@ -57,8 +57,8 @@ with st.form("rb_form", border=True):
                              "(empty after '|': none). Every word must be in the model's vocabulary.")
     c1, c2, c3 = st.columns(3)
     shifted = c1.checkbox("Shifted images (where the task has a variant)", True, key="rb_shifted")
-    base = c1.checkbox("Base model rows (generates an answer per example and condition: slower)", True,
-                       key="rb_base")
+    base = c1.checkbox("Base model rows (slower)", True, key="rb_base",
+                       help="The base model generates an answer per example and condition, beside the neuron.")
     controls = c2.multiselect("Grounding controls", list(CONTROLS), default=list(CONTROLS), key="rb_controls",
                               format_func=CONTROL_NAMES.get)
     n_default = 0 if s.n_test <= 100 else 100
@@ -164,8 +164,8 @@ if kept is None:
 else:
     doc = kept["curve"]
     curve = pd.DataFrame(doc["rows"], columns=list(CURVE_COLUMNS))
-    for note in doc.get("notes") or []:
-        st.info(note)
+    if doc.get("notes"):
+        st.info("\n".join(f"- {note}" for note in doc["notes"]))
     st.plotly_chart(plots_claims.probe_size_curve(curve, s.base_accuracy, s.chance), key="rb_curve_chart",
                     alt="Test accuracy of the selected neuron against probe examples per class")
     summ = probe_curve_summary(curve)

@@ -57,8 +57,9 @@ def robustness_conditions(rows: pd.DataFrame, chance: float | None = None, title
     fig.update_xaxes(tickmode="array", tickvals=x, ticktext=[str(c) for c in df["condition"]], tickangle=-30,
                      range=[-0.6, len(df) - 0.4])
     fig.update_yaxes(title="accuracy (fraction correct)", range=[0, 1.05])
-    return _layout(fig, title or "The same neuron under changed prompts and images (grey: grounding controls)",
-                   height=440)
+    _layout(fig, title or "The same neuron under changed prompts and images (grey: grounding controls)", height=480)
+    fig.update_layout(margin=dict(t=90))  # room for the title above the legend
+    return fig
 
 
 def probe_size_curve(curve: pd.DataFrame, base_accuracy: float | None = None, chance: float | None = None,
@@ -93,9 +94,14 @@ def probe_size_curve(curve: pd.DataFrame, base_accuracy: float | None = None, ch
                                      hovertemplate="%{x} per class<br>mean test accuracy %{y:.3f}<extra></extra>"))
     _hline(fig, base_accuracy, "base model")
     _hline(fig, chance, "chance")
-    fig.update_xaxes(title="probe examples per class", type="log")
+    sizes_all = sorted({int(v) for v in df["probe_per_class"]}) if not df.empty else []
+    fig.update_xaxes(title="probe examples per class", type="log", tickmode="array", tickvals=sizes_all,
+                     ticktext=[str(v) for v in sizes_all])
     fig.update_yaxes(title="test accuracy (fraction correct)", range=[0, 1.05])
-    return _layout(fig, title or "How many probe examples does the task need?", height=400)
+    _layout(fig, title or "How many probe examples does the task need?", height=440)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.18, x=0.0, xanchor="left"),
+                      margin=dict(b=110))
+    return fig
 
 
 def atlas_heatmap(matrix: pd.DataFrame, site: str, title: str | None = None) -> go.Figure:

@@ -62,6 +62,9 @@ def robust(keys):
     at = open_page("robustness", **{S.SEARCH: keys["shapes-color"]})
     assert_clean(at)
     at.number_input(key="rb_max_examples").set_value(8)
+    area = next(a for a in at.text_area if a.key.startswith("rb_rewordings_"))
+    assert "What color is it?" in area.value  # the task's default rewordings, editable
+    area.set_value("Which color is the shape?\n{question} | Answer with a word.")  # two, to keep it short
     at.button(key="rb_run").click().run(timeout=SEARCH_TIMEOUT)
     return at
 
@@ -84,8 +87,11 @@ def test_robustness_report_table_chart_and_flag_logic(robust, keys):
     assert list(table["condition"]) == list(report.rows["condition"])
     kinds = set(table["kind"])
     assert {"original", "rewording", "shifted", "control"} <= kinds
+    assert list(table[table["kind"] == "rewording"]["question"]) == ["Which color is the shape?", "What color is the "
+                                                                     "shape?"]
+    assert list(table[table["kind"] == "rewording"]["instruction"])[1] == "Answer with a word."
     ok = table[table["neuron_accuracy"].notna()]
-    assert len(ok) >= 6 and (ok["n"] == 8).all()
+    assert len(ok) == 7 and (ok["n"] == 8).all()  # original, 2 rewordings, shifted, 3 controls
     for who in ("neuron", "base"):  # every accuracy with its interval around it
         assert (ok[f"{who}_ci_low"] <= ok[f"{who}_accuracy"] + 1e-12).all()
         assert (ok[f"{who}_accuracy"] <= ok[f"{who}_ci_high"] + 1e-12).all()
@@ -195,7 +201,7 @@ def test_atlas_page_shows_both_tasks_and_shared_layers(keys, broken):
     assert {"sn_test_ci_low", "sn_test_ci_high"} <= set(tasks.columns)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Tasks"] == "2"
-    assert int(metrics["Layers shared above the null control"]) >= 1
+    assert int(metrics["Layers shared (above null)"]) >= 1
     assert frame(at, "n_tasks_in_top")["layer"].tolist() == [0, 2, 4]
     assert len(at.get("plotly_chart")) == 1  # the task x layer heatmap
     assert any("cannot be opened" in w.value and broken[:10] in w.value for w in at.warning)
