@@ -130,6 +130,8 @@ def probe_size_curve(res, sizes: Sequence[int] = DEFAULT_SIZES, seeds: Sequence[
             if progress:
                 progress("probe-curve", done, total)
     df = pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
+    for c in ("seed", "n_probe", "n_test"):  # integers, missing on a skipped size's row
+        df[c] = df[c].astype("Int64")
     df.attrs["notes"] = [r["note"] for r in rows if r.get("note")]
     df.attrs["search_neuron_ids"] = search_ids
     return df
@@ -153,7 +155,10 @@ def probe_curve_summary(curve):
                     "test_accuracy_min": float(acc.min()), "test_accuracy_max": float(acc.max()),
                     "search_neuron_test_accuracy_mean": float(ok["search_neuron_test_accuracy"].astype(float).mean()),
                     "share_same_as_search": float(ok["same_as_search"].astype(bool).mean()), "note": None})
-    return pd.DataFrame(out, columns=list(SUMMARY_COLUMNS))
+    df = pd.DataFrame(out, columns=list(SUMMARY_COLUMNS))
+    for c in ("n_probe", "n_test"):
+        df[c] = df[c].astype("Int64")
+    return df
 
 
 def curve_to_json(curve) -> dict:
@@ -171,9 +176,15 @@ def _native(v):
         return [_native(x) for x in v]
     if isinstance(v, np.generic):
         v = v.item()
-    if isinstance(v, float) and v != v:
+    if v is None or (isinstance(v, float) and v != v) or v is _NA:
         return None
     return v
+
+
+try:
+    from pandas import NA as _NA
+except ImportError:  # pragma: no cover - pandas is a dependency
+    _NA = object()
 
 
 __all__ = ["CURVE_COLUMNS", "DEFAULT_SEEDS", "DEFAULT_SIZES", "SUMMARY_COLUMNS", "curve_to_json",
