@@ -12,12 +12,13 @@ import shutil
 
 import pandas as pd
 import pytest
-from apphelpers import PAGE_TIMEOUT, SEARCH_TIMEOUT, assert_clean, errors, open_page
+from apphelpers import PAGE_TIMEOUT, SEARCH_TIMEOUT, SMALL, assert_clean, errors, open_page
 
 import app_state as S
 from sn_core.robustness import FLAG, RobustnessReport
 
-SEARCHES = {"shapes-color": dict(n_examples=48, probe_per_class=6, layers=(0, 2, 4)),
+# shapes-color: the same settings as the Search page's AppTests (a cache hit when they ran first)
+SEARCHES = {"shapes-color": {k: v for k, v in SMALL.items() if k != "task"},
             "digits-parity": dict(n_examples=48, probe_per_class=6, layers=(0, 2, 4))}
 
 
@@ -223,3 +224,60 @@ def test_atlas_with_an_empty_store(monkeypatch):
     at = open_page("atlas")
     assert_clean(at)
     assert any("No stored searches yet" in i.value for i in at.info)
+
+
+# --------------------------------------------------------------------------------------- uncertainty on the pages
+def test_accuracies_carry_their_intervals_on_search_inspector_and_layer_map(keys):
+    from sn_core.search import SearchResult
+    from sn_core.stats import interval_from_accuracy
+
+    key = keys["shapes-color"]
+    s = SearchResult.load(key).summary
+    at = open_page(None, **{S.SEARCH: key})  # the Search page
+    assert_clean(at)
+    lo, hi = s.sn_test_ci or interval_from_accuracy(s.sn_test_accuracy, s.n_test)
+    caption = next(c.value for c in at.caption if "Uncertainty" in c.value)
+    assert f"{100 * lo:.1f}–{100 * hi:.1f}%" in caption and "McNemar" in caption
+    assert f"{s.p_sn_vs_base:.2g}" in caption and f"{s.p_sn_vs_sav:.2g}" in caption
+    metric = next(m for m in at.metric if m.label == "Super Neuron (test)")
+    assert f"{100 * lo:.1f}–{100 * hi:.1f}%" in metric.help
+    top = at.dataframe(key="top_table").value
+    assert (top["test_ci_low"] <= top["test_accuracy"]).all() and (top["test_accuracy"] <= top["test_ci_high"]).all()
+
+    at.button(key="open_inspector").click().run()  # the inspector: the test accuracy's interval
+    assert_clean(at)
+    assert any("95% interval" in c.value and "held-out examples" in c.value for c in at.caption)
+
+    at = open_page("layer_map", **{S.SEARCH: key})  # per-layer tables
+    assert_clean(at)
+    assert not errors(at)
+    assert frame(at, "layer", "rank", "test_ci_low", "test_ci_high") is not None
+
+
+def test_claims_figures_on_synthetic_tables():
+    from sn_core import plots_claims
+
+    rows = pd.DataFrame([
+        {"condition": "original", "kind": "original", "available": True, "neuron_accuracy": 0.9, "neuron_ci_low": 0.8,
+         "neuron_ci_high": 0.95, "base_accuracy": 1.0, "base_ci_low": 0.9, "base_ci_high": 1.0, "neuron_flag": None,
+         "base_flag": None},
+        {"condition": "blank image", "kind": "control", "available": True, "neuron_accuracy": 0.7,
+         "neuron_ci_low": 0.5, "neuron_ci_high": 0.85, "base_accuracy": float("nan"), "base_ci_low": float("nan"),
+         "base_ci_high": float("nan"), "neuron_flag": FLAG, "base_flag": None},
+        {"condition": "shifted images", "kind": "shifted", "available": False, "neuron_accuracy": float("nan"),
+         "neuron_ci_low": float("nan"), "neuron_ci_high": float("nan"), "base_accuracy": float("nan"),
+         "base_ci_low": float("nan"), "base_ci_high": float("nan"), "neuron_flag": None, "base_flag": None}])
+    fig = plots_claims.robustness_conditions(rows, chance=0.25)
+    neuron, base = fig.data[0], fig.data[1]
+    assert len(neuron.y) == 2 and len(base.y) == 1  # unavailable left out; no base figures on the control
+    assert list(fig.layout.xaxis.ticktext) == ["original", "blank image"]
+    curve = pd.DataFrame([{"probe_per_class": s, "seed": seed, "neuron_id": "n", "test_accuracy": a,
+                           "search_neuron_test_accuracy": a, "note": None}
+                          for s, seed, a in ((5, 0, 0.8), (5, 1, 0.9), (10, 0, 0.95))]
+                         + [{"probe_per_class": 50, "seed": None, "note": "skipped"}])
+    fig = plots_claims.probe_size_curve(curve, base_accuracy=1.0, chance=0.5)
+    mean = next(t for t in fig.data if t.name == "selected neuron (mean)")
+    assert list(mean.x) == [5, 10] and list(mean.y) == pytest.approx([0.85, 0.95])
+    mat = pd.DataFrame([[3.0, float("nan")], [1.0, 2.0]], index=["a", "b"], columns=[0, 4])
+    fig = plots_claims.atlas_heatmap(mat, "mlp")
+    assert fig.data[0].text[0][1] == ""  # a layer the task did not search: an empty cell
