@@ -8,15 +8,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import app_state as S
+import app_state
 from sn_core.flops import flop_limit
 from sn_core.stats import interval_from_accuracy
+from sn_core.uncertainty import with_intervals
 from sn_core.timing import median_seconds
 from sn_core.store import default_root
 from sn_core import plots
 
 st.title("📊 Compare")
-res = S.require_result()
+res = app_state.require_result()
 s = res.summary
 cfg = res.config
 chance = s.chance
@@ -65,7 +66,7 @@ st.caption(f"Test split: {s.n_test} examples, {s.n_classes} classes (chance {cha
 st.subheader("Speed: full generation vs early exit")
 st.caption("Measured here and now on this machine, on test-split images: the full model generating its answer "
            "vs the early-exit path up to the chosen classifier's layer. Median of the repeats after a warm-up.")
-options = S.classifier_options(res)
+options = app_state.classifier_options(res)
 which = st.radio("Classifier", list(options), key="cmp_which", horizontal=True,
                  help="The page opens on the recommended shortcut; the search's overall best neuron is one click away.")
 neurons = options[which]
@@ -79,11 +80,11 @@ if st.button("Measure speed", key="cmp_speed", type="primary"):
     from sn_core.baselines import generate_answers
     from sn_core.early_exit import EarlyExitPredictor
 
-    bar = S.Progress()
-    with S.guarded("Speed measurement", stop=False):
+    bar = app_state.Progress()
+    with app_state.guarded("Speed measurement", stop=False):
         if not batch_sizes:
             raise ValueError("choose at least one batch size")
-        loaded = S.get_model(cfg.model, cfg.device, cfg.dtype)
+        loaded = app_state.get_model(cfg.model, cfg.device, cfg.dtype)
         if getattr(loaded, "truncated", False):
             raise ValueError("the model was loaded with only its first layers: full generation cannot run")
         task = res.task
@@ -115,11 +116,11 @@ if st.button("Measure speed", key="cmp_speed", type="primary"):
                     {"batch_size": bs, "path": f"early exit (layer {pred.exit_layer})", "ms_per_example":
                      1000 * med["ee"] / len(images)}]
             if bs == 1 and len(neurons) == 1:
-                S.record_speed(res.key, pred.exit_layer, med["full"] / med["ee"])
+                app_state.record_speed(res.key, pred.exit_layer, med["full"] / med["ee"])
         flop = flop_limit(pred, images[0], questions[0], res.labels)
         bar("timing", total, total)
-        st.session_state["cmp_speed_result"] = {"key": (res.key, tuple(neurons)), "rows": out, "flop": flop, "skipped": skipped,
-                                                "n_images": len(images)}
+        st.session_state["cmp_speed_result"] = {"key": (res.key, tuple(neurons)), "rows": out, "flop": flop,
+                                                "skipped": skipped, "n_images": len(images)}
     bar.clear()
 
 sp = st.session_state.get("cmp_speed_result")
@@ -151,14 +152,14 @@ new = st.text_input("Reworded instruction", "One word answer." if orig != "One w
 if st.button("Evaluate under the reworded prompt", key="cmp_robust"):
     from sn_core.search import run_search
 
-    bar = S.Progress()
-    with S.guarded("Reworded-prompt search", stop=False):
+    bar = app_state.Progress()
+    with app_state.guarded("Reworded-prompt search", stop=False):
         if new.strip() == (orig or "").strip():
             raise ValueError(f"the reworded instruction {new!r} is the same as the original one")
         cfg2 = dataclasses.replace(cfg, instruction=new, baselines=False).validate()
-        res2 = run_search(cfg2, progress=bar, loaded=S.get_model(cfg.model, cfg.device, cfg.dtype),
+        res2 = run_search(cfg2, progress=bar, loaded=app_state.get_model(cfg.model, cfg.device, cfg.dtype),
                           root=str(default_root()))
-        ids = [str(x) for x in S.top_table(res.top_k)["neuron_id"]][:int(s.k or 1)]
+        ids = [str(x) for x in app_state.top_table(res.top_k)["neuron_id"]][:int(s.k or 1)]
         clf = res.classifier(ids)  # fitted under the ORIGINAL prompt
         cols = [np.asarray(res2.neuron_values(n)[0], float) for n in ids]
         X = np.stack(cols, axis=1)  # [n_examples, k]
@@ -176,8 +177,9 @@ if st.button("Evaluate under the reworded prompt", key="cmp_robust"):
     bar.clear()
 rb = st.session_state.get("cmp_robust_result")
 if rb and rb["key"] == res.key:
-    df = pd.DataFrame(rb["rows"])
-    st.dataframe(df, hide_index=True, column_config={"test_accuracy": st.column_config.NumberColumn(format="%.3f")})
+    df = with_intervals(pd.DataFrame(rb["rows"]), s.n_test)  # 95% Wilson intervals on the same test split
+    st.dataframe(df, hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                                     for c in ("test_accuracy", "test_ci_low", "test_ci_high")})
     st.plotly_chart(plots.robustness_bars(df), key="cmp_rob", alt="Test accuracy under the original and reworded "
                                                                    "prompt")
     st.caption(f"Original instruction: “{orig}”; reworded: “{rb['instruction']}”.")

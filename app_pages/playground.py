@@ -8,33 +8,33 @@ import time
 import numpy as np
 import streamlit as st
 
-import app_state as S
+import app_state
 from sn_core.data.manifest import MAX_QUESTION_CHARS
 from sn_core.flops import flop_limit
 from sn_core.timing import median_seconds
 from sn_core import plots
 
 st.title("⚡ Early-exit playground")
-res = S.require_result()
+res = app_state.require_result()
 s = res.summary
 cfg = res.config
 st.caption("The Super Neuron answers after running the vision encoder and the first decoder layers only; the full "
            "model runs every layer and decodes its answer token by token. Same image, same question, same machine.")
 
 loaded = None
-with S.guarded(f"Loading model {cfg.model!r}"):
-    loaded = S.get_model(cfg.model, cfg.device, cfg.dtype)
-with S.guarded("Opening the task"):
+with app_state.guarded(f"Loading model {cfg.model!r}"):
+    loaded = app_state.get_model(cfg.model, cfg.device, cfg.dtype)
+with app_state.guarded("Opening the task"):
     task = res.task
 
 # ------------------------------------------------------------------------------------------------ the classifier
-options = S.classifier_options(res)
+options = app_state.classifier_options(res)
 which = st.radio("Classifier", list(options), key="ee_which", horizontal=True,
                  help="The page opens on the recommended shortcut; the search's overall best neuron is one click away.")
 neurons = options[which]
 if neurons == [res.shortcut_neuron_id]:
     st.info(res.shortcut_explanation())
-with S.guarded("Fitting the classifier"):
+with app_state.guarded("Fitting the classifier"):
     clf = res.classifier(neurons)
     from sn_core.early_exit import EarlyExitPredictor
 
@@ -50,14 +50,14 @@ with st.expander("Take this shortcut with you: export it as a standalone ONNX mo
     if st.button("Build the shortcut", key="ee_export"):
         from sn_core.shortcut import shortcut_zip_bytes
 
-        with st.spinner("Exporting the ONNX graph (tens of seconds)..."), S.guarded("Exporting the shortcut",
+        with st.spinner("Exporting the ONNX graph (tens of seconds)..."), app_state.guarded("Exporting the shortcut",
                                                                                    stop=False):
             data = shortcut_zip_bytes(classifier=clf, model=cfg.model, test_accuracy=res.test_accuracy(neurons))
             st.session_state["ee_zip"] = {"context": zip_context, "data": data}
     built = st.session_state.get("ee_zip")
     if built and built["context"] == zip_context:
         st.download_button(f"Download shortcut.zip ({len(built['data']) / 2 ** 20:.1f} MB)", built["data"],
-                           file_name=f"shortcut-{clf.exit_layer_}-{S.short_key(res.key)}.zip",
+                           file_name=f"shortcut-{clf.exit_layer_}-{app_state.short_key(res.key)}.zip",
                            mime="application/zip", key="ee_download")
 
 # ------------------------------------------------------------------------------------------ image and question
@@ -72,7 +72,7 @@ if src == "upload":
     if up is not None:
         from sn_core.images import load_image
 
-        with S.guarded("Reading the uploaded image"):
+        with app_state.guarded("Reading the uploaded image"):
             image = load_image(up.getvalue(), name=up.name)
     default_q = task.examples[int(test_idx[0])].question if len(test_idx) else ""
 else:
@@ -81,7 +81,7 @@ else:
     ex = task.examples[int(test_idx[pick])]
     from sn_core.images import load_image
 
-    with S.guarded("Reading the example image"):
+    with app_state.guarded("Reading the example image"):
         image = load_image(ex.image)
     default_q, true_label = ex.question, ex.label
 question = c2.text_input("Question", default_q, key=f"ee_question_{src}_{default_q}",
@@ -107,9 +107,9 @@ repeats = st.slider("Timing repeats (median reported, after one warm-up run)", 1
 # What a shown result belongs to: a result is drawn only for the same search, classifier, image and question.
 context = (res.key, tuple(neurons), hashlib.sha256(image.tobytes()).hexdigest()[:16], image.size, question)
 if st.button("Answer with both paths", type="primary", key="ee_go"):
-    bar = S.Progress()
+    bar = app_state.Progress()
     result = None
-    with S.guarded("Answering", stop=False):
+    with app_state.guarded("Answering", stop=False):
         generate = None
         if getattr(loaded, "truncated", False):
             st.info("This model was loaded with only its first layers, so the full model cannot generate an answer.")
@@ -169,7 +169,7 @@ if out and out.get("context") == context:
         if out["full_s"]:
             speedup = out["full_s"] / out["ee_s"]
             if len(out["neurons"]) == 1:
-                S.record_speed(res.key, out["exit_layer"], speedup)
+                app_state.record_speed(res.key, out["exit_layer"], speedup)
             st.metric("Full / early exit", f"{speedup:.1f}×",
                       help="Ratio of the median latencies measured above (interleaved repeats, batch size 1).")
             if out.get("limit"):
@@ -192,7 +192,7 @@ if out and out.get("context") == context:
     nid = neurons[0]
     value = out["values"].get(nid)
     if value is not None:
-        with S.guarded("Drawing the histogram", stop=False):
+        with app_state.guarded("Drawing the histogram", stop=False):
             vals, labels, split = res.neuron_values(nid)
             vals, labels, split = np.asarray(vals, float), np.asarray(labels).astype(str), np.asarray(split)
             params = res.neuron_params(nid)

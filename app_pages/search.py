@@ -4,7 +4,7 @@ same settings come back instantly."""
 import pandas as pd
 import streamlit as st
 
-import app_state as S
+import app_state
 from sn_core.data.server_paths import ALLOWED_ROOTS_ENV
 from sn_core.data.uploads import find_task_source
 from sn_core.stats import interval_from_accuracy
@@ -40,16 +40,16 @@ def new_search() -> None:
             st.info("Type a model folder or hub id, or choose the demo model.")
             return
         model_spec = None
-        with S.guarded("Model", stop=False):  # a folder on the server follows the server-path rule
-            model_spec = S.model_source(typed)
+        with app_state.guarded("Model", stop=False):  # a folder on the server follows the server-path rule
+            model_spec = app_state.model_source(typed)
         if model_spec is None:
             return
     loaded = None
-    with S.guarded(f"Loading model {typed!r}", stop=False):
-        loaded = S.get_model(model_spec)
+    with app_state.guarded(f"Loading model {typed!r}", stop=False):
+        loaded = app_state.get_model(model_spec)
     if loaded is None:
         return
-    st.session_state[S.MODEL] = model_spec
+    st.session_state[app_state.MODEL] = model_spec
     widths = ", ".join(f"{k} {v}" for k, v in loaded.widths.items())
     st.caption(f"`{loaded.model_id}`: {loaded.n_layers} decoder layers; neurons per layer by site: {widths}.")
 
@@ -83,8 +83,8 @@ def new_search() -> None:
         if not files:
             st.info("Upload a task to continue, or choose a bundled task.")
             return
-        with S.guarded("Reading the upload", stop=False):
-            folder = S.save_upload(files)
+        with app_state.guarded("Reading the upload", stop=False):
+            folder = app_state.save_upload(files)
             kind, found = find_task_source(folder)
             if kind == "folder" and not question:
                 raise ValueError("this upload is a folder of class subfolders: type the question to ask")
@@ -93,7 +93,7 @@ def new_search() -> None:
             return
         st.caption(f"Task read from the upload ({kind}).")
     else:
-        roots = S.allowed_roots()
+        roots = app_state.allowed_roots()
         if not roots:  # server paths are off unless the operator allows folders
             st.info("Server paths are turned off on this server: upload the task, or choose a bundled task. "
                     f"The operator can allow folders with {ALLOWED_ROOTS_ENV}.")
@@ -107,8 +107,8 @@ def new_search() -> None:
         if not typed:
             st.info("Type a path, or choose a bundled task.")
             return
-        with S.guarded("Task", stop=False):
-            task_arg = S.task_path(typed, question)
+        with app_state.guarded("Task", stop=False):
+            task_arg = app_state.task_path(typed, question)
         if task_arg is None:
             return
 
@@ -147,7 +147,7 @@ def new_search() -> None:
         from sn_core.search import run_search
 
         config = None
-        with S.guarded("Search settings", stop=False):
+        with app_state.guarded("Search settings", stop=False):
             if not sites:
                 raise ValueError("choose at least one site")
             if not layers:
@@ -160,18 +160,18 @@ def new_search() -> None:
                 batch_size=batch_size).validate()
         if config is None:
             return
-        bar = S.Progress()
+        bar = app_state.Progress()
         res = None
-        with S.guarded("Search", stop=False):
+        with app_state.guarded("Search", stop=False):
             res = run_search(config, loaded=loaded, progress=bar, root=str(default_root()))
         bar.clear()
         if res is None:
             return
-        S.set_search(res.key)
-        S.get_search_list.clear()
-        st.session_state[S.TASK_LABEL] = str(res.summary.task)
+        app_state.set_search(res.key)
+        app_state.get_search_list.clear()
+        st.session_state[app_state.TASK_LABEL] = str(res.summary.task)
         how = "from the cache" if res.summary.cache_hit else f"in {res.summary.seconds:.1f} s"
-        st.success(f"Search `{S.short_key(res.key)}` finished {how}.", icon="✅")
+        st.success(f"Search `{app_state.short_key(res.key)}` finished {how}.", icon="✅")
 
 
 with tab_new:
@@ -180,8 +180,8 @@ with tab_new:
 # -------------------------------------------------------------------------------------------- previous searches
 with tab_prev:
     rows, skipped = [], []
-    with S.guarded("Listing previous searches", stop=False):
-        rows = S.visible_searches(S.get_search_list(str(default_root())), skipped)
+    with app_state.guarded("Listing previous searches", stop=False):
+        rows = app_state.visible_searches(app_state.get_search_list(str(default_root())), skipped)
     if skipped:
         st.warning(f"Skipped {len(skipped)} stored search(es) that cannot be listed: {'; '.join(skipped)}.")
     if not rows:
@@ -211,18 +211,18 @@ with tab_prev:
         picked = ev.selection.rows if ev is not None else []
         if picked:
             key = table.iloc[picked[0]]["key"]
-            if st.button(f"Reopen search {S.short_key(key)}", key="reopen"):
-                S.set_search(key)
+            if st.button(f"Reopen search {app_state.short_key(key)}", key="reopen"):
+                app_state.set_search(key)
                 st.rerun()
 
 # ------------------------------------------------------------------------------------------------ current search
 res = None
-with S.guarded("Opening the current search"):
-    res = S.current_result()
+with app_state.guarded("Opening the current search"):
+    res = app_state.current_result()
 if res is not None:
     st.divider()
     s = res.summary
-    st.subheader(f"Current search `{S.short_key(res.key)}`: {s.task} on `{s.model_id}`")
+    st.subheader(f"Current search `{app_state.short_key(res.key)}`: {s.task} on `{s.model_id}`")
 
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.1f}%"
@@ -263,16 +263,16 @@ if res is not None:
                "examples; below 0.05, the difference is unlikely to be noise).")
 
     st.markdown("**Top neurons** (ranked by probe score; select a row to inspect it)")
-    top = with_intervals(S.top_table(res.top_k), int(s.n_test or 0))  # + 95% interval of each test accuracy
+    top = with_intervals(app_state.top_table(res.top_k), int(s.n_test or 0))  # + 95% interval of each test accuracy
     ev = st.dataframe(top, hide_index=True, on_select="rerun", selection_mode="single-row", key="top_table",
-                      column_config=S.top_table_config(), height=320)
+                      column_config=app_state.top_table_config(), height=320)
     picked = ev.selection.rows if ev is not None else []
     if picked:
-        S.select_neuron(str(top.iloc[picked[0]]["neuron_id"]))
+        app_state.select_neuron(str(top.iloc[picked[0]]["neuron_id"]))
     c1, c2 = st.columns(2)
-    nid = st.session_state.get(S.NEURON) or s.sn_neuron_id
+    nid = st.session_state.get(app_state.NEURON) or s.sn_neuron_id
     if c1.button(f"Inspect {nid}", key="open_inspector", type="primary"):
-        S.select_neuron(nid)
-        S.go("inspector")
+        app_state.select_neuron(nid)
+        app_state.go("inspector")
     if c2.button("Open the layer map", key="open_layer_map"):
-        S.go("layer_map")
+        app_state.go("layer_map")

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from apphelpers import PAGE_TIMEOUT, SEARCH_TIMEOUT, SMALL, assert_clean, errors, open_page
 
-import app_state as S
+import app_state
 from sn_core.robustness import FLAG, RobustnessReport
 
 # shapes-color: the same settings as the Search page's AppTests (a cache hit when they ran first)
@@ -36,7 +36,7 @@ def keys(cache_dir):
     from sn_core.config import SearchConfig
     from sn_core.search import run_search
 
-    loaded = S.get_model("demo")  # the app's cached model: the pages reuse it
+    loaded = app_state.get_model("demo")  # the app's cached model: the pages reuse it
     return {task: run_search(SearchConfig(task=task, **kw), loaded=loaded, root=str(cache_dir)).key
             for task, kw in SEARCHES.items()}
 
@@ -51,16 +51,16 @@ def broken(keys, cache_dir):
     for f in (dst / "arrays").glob("scores.*"):
         f.unlink()
     (dst / "complete.json").touch()  # the newest search of its task
-    S.get_search_list.clear()
+    app_state.get_search_list.clear()
     yield key
     shutil.rmtree(dst, ignore_errors=True)
-    S.get_search_list.clear()
+    app_state.get_search_list.clear()
 
 
 @pytest.fixture(scope="module")
 def robust(keys):
     """The Robustness page after running the report on 8 test examples of the shapes-color search."""
-    at = open_page("robustness", **{S.SEARCH: keys["shapes-color"]})
+    at = open_page("robustness", **{app_state.SEARCH: keys["shapes-color"]})
     assert_clean(at)
     at.number_input(key="rb_max_examples").set_value(8)
     area = next(a for a in at.text_area if a.key.startswith("rb_rewordings_"))
@@ -82,7 +82,7 @@ def test_robustness_report_table_chart_and_flag_logic(robust, keys):
     at = robust
     assert_clean(at)
     assert not errors(at), errors(at)
-    doc = at.session_state[S.ROBUSTNESS][keys["shapes-color"]]["report"]
+    doc = at.session_state[app_state.ROBUSTNESS][keys["shapes-color"]]["report"]
     report = RobustnessReport.from_json(doc)
     table = frame(at, "condition", "neuron_ci_low")
     assert list(table["condition"]) == list(report.rows["condition"])
@@ -105,25 +105,25 @@ def test_robustness_report_table_chart_and_flag_logic(robust, keys):
 
 
 def test_robustness_flag_is_shown_prominently(robust, keys):
-    doc = dict(robust.session_state[S.ROBUSTNESS][keys["shapes-color"]]["report"])
+    doc = dict(robust.session_state[app_state.ROBUSTNESS][keys["shapes-color"]]["report"])
     rows = [dict(r) for r in doc["rows"]]
     blank = next(r for r in rows if r["condition"] == "blank image")
     blank.update(neuron_accuracy=0.9, neuron_ci_low=0.6, neuron_ci_high=0.98, chance=0.25, neuron_flag=FLAG)
     doc["rows"], doc["flags"] = rows, ["blank image: neuron accuracy 0.900 stays above chance"]
-    at = open_page("robustness", **{S.SEARCH: keys["shapes-color"], S.ROBUSTNESS: {keys["shapes-color"]:
+    at = open_page("robustness", **{app_state.SEARCH: keys["shapes-color"], app_state.ROBUSTNESS: {keys["shapes-color"]:
                                                                                     {"report": doc}}})
     assert_clean(at)
     flagged = [w.value for w in at.warning if FLAG in w.value]
     assert flagged and "blank image" in flagged[0]
     assert not any("No grounding control is flagged" in s.value for s in at.success)
-    about = open_page("about", **{S.SEARCH: keys["shapes-color"], S.ROBUSTNESS: {keys["shapes-color"]:
+    about = open_page("about", **{app_state.SEARCH: keys["shapes-color"], app_state.ROBUSTNESS: {keys["shapes-color"]:
                                                                                   {"report": doc}}})
     assert_clean(about)
     assert any("blank image: neuron" in m.value for m in about.markdown)  # the About page reads the report
 
 
 def test_rewording_the_model_cannot_read_is_an_error(keys):
-    at = open_page("robustness", **{S.SEARCH: keys["shapes-color"]})
+    at = open_page("robustness", **{app_state.SEARCH: keys["shapes-color"]})
     area = next(a for a in at.text_area if a.key.startswith("rb_rewordings_"))
     area.set_value("What colour zzqqx is it?")
     at.button(key="rb_run").click().run()
@@ -132,7 +132,7 @@ def test_rewording_the_model_cannot_read_is_an_error(keys):
 
 
 def test_probe_size_curve(keys):
-    at = open_page("robustness", **{S.SEARCH: keys["shapes-color"]})
+    at = open_page("robustness", **{app_state.SEARCH: keys["shapes-color"]})
     at.multiselect(key="rb_sizes").set_value([2, 5, 20])  # 12 per class: 20 is too many
     at.number_input(key="rb_seeds").set_value(2)
     at.button(key="rb_curve_run").click().run()
@@ -148,10 +148,10 @@ def test_probe_size_curve(keys):
 
 
 def test_robustness_on_a_search_that_cannot_be_reopened(broken):
-    at = open_page("robustness", **{S.SEARCH: broken})
+    at = open_page("robustness", **{app_state.SEARCH: broken})
     assert_clean(at)
     assert any("Opening the search" in e for e in errors(at)), errors(at)
-    assert S.SEARCH not in at.session_state
+    assert app_state.SEARCH not in at.session_state
 
 
 # --------------------------------------------------------------------------------------------------------- atlas
@@ -215,12 +215,12 @@ def test_atlas_page_shows_both_tasks_and_shared_layers(keys, broken):
     at.button(key="at_open").click().run(timeout=PAGE_TIMEOUT)
     assert_clean(at)
     assert at.title[0].value.endswith("Neuron inspector")
-    assert at.session_state[S.SEARCH] == keys["digits-parity"]
-    assert at.session_state[S.NEURON] == top["neuron_id"].iloc[row]
+    assert at.session_state[app_state.SEARCH] == keys["digits-parity"]
+    assert at.session_state[app_state.NEURON] == top["neuron_id"].iloc[row]
 
 
 def test_atlas_with_an_empty_store(monkeypatch):
-    monkeypatch.setattr(S, "get_search_list", lambda root: [])
+    monkeypatch.setattr(app_state, "get_search_list", lambda root: [])
     at = open_page("atlas")
     assert_clean(at)
     assert any("No stored searches yet" in i.value for i in at.info)
@@ -233,7 +233,7 @@ def test_accuracies_carry_their_intervals_on_search_inspector_and_layer_map(keys
 
     key = keys["shapes-color"]
     s = SearchResult.load(key).summary
-    at = open_page(None, **{S.SEARCH: key})  # the Search page
+    at = open_page(None, **{app_state.SEARCH: key})  # the Search page
     assert_clean(at)
     lo, hi = s.sn_test_ci or interval_from_accuracy(s.sn_test_accuracy, s.n_test)
     caption = next(c.value for c in at.caption if "Uncertainty" in c.value)
@@ -248,7 +248,7 @@ def test_accuracies_carry_their_intervals_on_search_inspector_and_layer_map(keys
     assert_clean(at)
     assert any("95% interval" in c.value and "held-out examples" in c.value for c in at.caption)
 
-    at = open_page("layer_map", **{S.SEARCH: key})  # per-layer tables
+    at = open_page("layer_map", **{app_state.SEARCH: key})  # per-layer tables
     assert_clean(at)
     assert not errors(at)
     assert frame(at, "layer", "rank", "test_ci_low", "test_ci_high") is not None

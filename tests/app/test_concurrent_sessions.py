@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from apphelpers import SEARCH_TIMEOUT, errors, new_app, open_page
 
-import app_state as S
+import app_state
 
 pytestmark = pytest.mark.reliability
 
@@ -49,7 +49,7 @@ def search_key():
     from sn_core.config import SearchConfig
     from sn_core.search import run_search
 
-    loaded = S.get_model("demo")  # the cache entry every page uses
+    loaded = app_state.get_model("demo")  # the cache entry every page uses
     cfg = SearchConfig(model="demo", task="shapes-color", n_examples=48, probe_per_class=6, layers=(0, 1),
                        baselines=False)
     return run_search(cfg, loaded=loaded).key
@@ -119,7 +119,7 @@ def _problems(at) -> list[str]:
 
 def _predict_session(key: str, example: int, out: dict, name: str) -> None:
     try:
-        at = open_page("playground", **{S.SEARCH: key})
+        at = open_page("playground", **{app_state.SEARCH: key})
         at.number_input(key="ee_example").set_value(example)
         at.slider(key="ee_repeats").set_value(1)
         at.button(key="ee_go").click().run(timeout=SEARCH_TIMEOUT)
@@ -138,8 +138,8 @@ def _search_session(settings: dict, out: dict) -> None:
         at.number_input(key="seed").set_value(settings["seed"])
         at.checkbox(key="baselines").uncheck()
         at.button(key="run_search").click().run(timeout=SEARCH_TIMEOUT)
-        out["search"] = {"problems": _problems(at), "key": at.session_state[S.SEARCH]
-                         if S.SEARCH in at.session_state else None,
+        out["search"] = {"problems": _problems(at), "key": at.session_state[app_state.SEARCH]
+                         if app_state.SEARCH in at.session_state else None,
                          "finished": any("finished" in s.value for s in at.success)}
     except BaseException as e:  # noqa: BLE001
         out["search"] = {"problems": [f"{type(e).__name__}: {e}"], "key": None, "finished": False}
@@ -165,7 +165,7 @@ def test_reliability_concurrent_sessions_predict_while_a_search_runs(search_key,
     from sn_core.early_exit import EarlyExitPredictor
     from sn_core.search import SearchResult, run_search
 
-    loaded = S.get_model("demo")
+    loaded = app_state.get_model("demo")
     loads = []
     real_load = models.load_model
     monkeypatch.setattr(models, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
@@ -216,7 +216,7 @@ def test_reliability_concurrent_sessions_predict_while_a_search_runs(search_key,
 
     # One model in memory, never reloaded by any session.
     assert not loads, f"load_model called again: {loads}"
-    assert S.get_model("demo", "cpu", None) is loaded
+    assert app_state.get_model("demo", "cpu", None) is loaded
     # Bounded memory: the second round (same work, warmed up) keeps (almost) nothing.
     growth = rss_end - rss_after_first
     print(f"RSS MB: warm {rss_warm:.0f}, after round 1 (+search) {rss_after_first:.0f}, end {rss_end:.0f}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from apphelpers import SEARCH_TIMEOUT, assert_clean, errors, new_app, png_bytes
 
-import app_state as S
+import app_state
 from sn_core.data import server_paths as SP
 
 pytestmark = pytest.mark.security
@@ -184,7 +184,7 @@ def test_security_url_search_parameter_carries_no_path(value, cache_dir):
     errs = errors(at)
     assert any("not a search key" in e for e in errs), errs
     _no_server_internals(errs, cache_dir)
-    assert S.SEARCH not in at.session_state and "search" not in at.query_params
+    assert app_state.SEARCH not in at.session_state and "search" not in at.query_params
 
 
 # --------------------------------------------------------------------------------------------- previous searches
@@ -219,5 +219,5 @@ def test_reliability_a_broken_stored_search_never_breaks_the_listing(tmp_path, m
     warned = " ".join(w.value for w in at.warning)
     for bad in ("badconfig", "badsummary"):
         assert bad not in " ".join(listed)
-        assert S.short_key(bad + "0" * 20) in warned, warned  # skipped and named
+        assert app_state.short_key(bad + "0" * 20) in warned, warned  # skipped and named
     _no_server_internals([warned], root)

@@ -19,7 +19,7 @@ import zlib
 import pytest
 from apphelpers import PAGE_TIMEOUT, SEARCH_TIMEOUT, assert_clean, errors, new_app, open_page, png_bytes
 
-import app_state as S
+import app_state
 from sn_core.data import uploads as upload_lib
 
 pytestmark = [pytest.mark.reliability, pytest.mark.security]
@@ -49,14 +49,14 @@ def search_key():
     from sn_core.config import SearchConfig
     from sn_core.search import run_search
 
-    loaded = S.get_model("demo", "cpu", None)  # the same cache entry the playground asks for
+    loaded = app_state.get_model("demo", "cpu", None)  # the same cache entry the playground asks for
     cfg = SearchConfig(model="demo", task="shapes-color", n_examples=48, probe_per_class=6, layers=(0, 1),
                        baselines=False)
     return run_search(cfg, loaded=loaded).key
 
 
 def _playground_upload(search_key):
-    at = open_page("playground", **{S.SEARCH: search_key})
+    at = open_page("playground", **{app_state.SEARCH: search_key})
     assert_clean(at)
     at.radio(key="ee_source").set_value("upload").run()
     assert_clean(at)
