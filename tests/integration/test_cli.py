@@ -194,3 +194,19 @@ def test_a_cache_dir_that_is_a_file_is_a_one_line_error(tmp_path, capsys, sn_cac
     rc, out, err = _run(capsys, "search", "--cache-dir", str(tmp_path / "not-a-dir" / "sub"), "--layers", "0",
                         "--no-baselines", "--n-examples", "40", "--probe-per-class", "4", "--quiet")
     assert rc == 2 and err.startswith("error:") and "Traceback" not in err, err
+
+
+def test_default_search_recommends_an_early_shortcut_on_shapes_color(sn_cache, capsys):
+    """The CLI's default search on shapes-color (400 examples, 20 probe per class, all 16 layers): the recommended
+    shortcut sits in the first quarter of the layers, above chance on held-out data, and --json carries it with
+    the frontier (one row per searched layer) and the intervals."""
+    rc, out, err = _run(capsys, "search", "--task", "shapes-color", "--no-baselines", "--json", "--quiet")
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["shortcut_layer"] <= 3 and doc["shortcut_neuron_id"].startswith(f"blocks.{doc['shortcut_layer']}.")
+    assert doc["shortcut_test_accuracy"] > 0.8 > doc["chance"]
+    assert doc["shortcut_flop_limit"] > 3 > doc["sn_flop_limit"] or doc["sn_layer"] <= 3
+    assert [r["exit_layer"] for r in doc["frontier"]] == list(range(16))
+    assert sum(r["recommended"] for r in doc["frontier"]) == 1
+    lo, hi = doc["sn_test_ci"]
+    assert lo <= doc["sn_test_accuracy"] <= hi
