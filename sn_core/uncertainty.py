@@ -26,14 +26,10 @@ from .stats import CONF, interval_from_accuracy, mcnemar_counts, mcnemar_exact, 
 
 
 def summary_value(res, key: str, default=None):
-    """``res.summary[key]`` for a dict summary, ``res.summary.key`` for a typed one (``SearchSummary``)."""
+    """``res.summary.<key>`` (a field of ``SearchSummary`` or one kept in its ``extra``), else ``default``."""
     s = res.summary
-    if isinstance(s, dict):
-        return s.get(key, default)
     value = getattr(s, key, default)
-    if value is default and hasattr(s, "extra"):
-        value = (s.extra or {}).get(key, default)
-    return value
+    return (s.extra or {}).get(key, default) if value is default else value
 
 
 def chosen_neuron_ids(res) -> list[str]:
