@@ -228,6 +228,19 @@ def classifier_options(res) -> dict[str, list[str]]:
     return opts
 
 
+def choose_classifier(res, key: str) -> list[str]:
+    """A radio of :func:`classifier_options` (opening on the recommended shortcut, with the reason shown when it is
+    chosen); returns the chosen neuron ids."""
+    options = classifier_options(res)
+    which = st.radio("Classifier", list(options), key=key, horizontal=True,
+                     help="The page opens on the recommended shortcut; the search's overall best neuron is one click "
+                          "away.")
+    neurons = options[which]
+    if neurons == [res.shortcut_neuron_id]:
+        st.info(res.shortcut_explanation())
+    return neurons
+
+
 def record_speed(key: str, exit_layer: int, speedup: float) -> None:
     """Keep a speed-up measured on this server, drawn on the Layer map's frontier."""
     st.session_state.setdefault(MEASURED, {}).setdefault(key, {})[int(exit_layer)] = float(speedup)

@@ -66,12 +66,7 @@ st.caption(f"Test split: {s.n_test} examples, {s.n_classes} classes (chance {cha
 st.subheader("Speed: full generation vs early exit")
 st.caption("Measured here and now on this machine, on test-split images: the full model generating its answer "
            "vs the early-exit path up to the chosen classifier's layer. Median of the repeats after a warm-up.")
-options = app_state.classifier_options(res)
-which = st.radio("Classifier", list(options), key="cmp_which", horizontal=True,
-                 help="The page opens on the recommended shortcut; the search's overall best neuron is one click away.")
-neurons = options[which]
-if neurons == [res.shortcut_neuron_id]:
-    st.info(res.shortcut_explanation())
+neurons = app_state.choose_classifier(res, key="cmp_which")
 c1, c2, c3 = st.columns(3)
 n_img = int(c1.number_input("Images", 1, 256, 8, key="cmp_n"))
 batch_sizes = c2.multiselect("Batch sizes", [1, 4, 8, 16, 32], default=[1, 8], key="cmp_bs")

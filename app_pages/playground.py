@@ -28,12 +28,7 @@ with app_state.guarded("Opening the task"):
     task = res.task
 
 # ------------------------------------------------------------------------------------------------ the classifier
-options = app_state.classifier_options(res)
-which = st.radio("Classifier", list(options), key="ee_which", horizontal=True,
-                 help="The page opens on the recommended shortcut; the search's overall best neuron is one click away.")
-neurons = options[which]
-if neurons == [res.shortcut_neuron_id]:
-    st.info(res.shortcut_explanation())
+neurons = app_state.choose_classifier(res, key="ee_which")
 with app_state.guarded("Fitting the classifier"):
     clf = res.classifier(neurons)
     from sn_core.early_exit import EarlyExitPredictor
