@@ -35,9 +35,13 @@ def draw_scene(objects: list[tuple[str, str]], rng: np.random.Generator, size: i
     bg = rng.integers(200, 256, size=3)
     noise = rng.normal(0, 6, size=(size, size, 3))
     arr = np.clip(bg[None, None, :] + noise, 0, 255).astype(np.uint8)
-    img = Image.fromarray(arr, "RGB")
+    return draw_objects(Image.fromarray(arr, "RGB"), objects, rng)
+
+
+def draw_objects(img: Image.Image, objects: list[tuple[str, str]], rng: np.random.Generator) -> Image.Image:
+    """Draw ``objects`` (colour, shape) pairs into ``img`` in distinct grid cells, jittered; returns ``img``."""
     draw = ImageDraw.Draw(img)
-    cell = size / GRID
+    cell = img.size[0] / GRID
     cells = rng.choice(GRID * GRID, size=len(objects), replace=False)
     for (color, shape), c in zip(objects, cells):
         r = float(rng.uniform(0.30, 0.42) * cell)  # half-size of the shape

@@ -21,10 +21,10 @@ Every shifted image depends only on ``(task, seed, part)`` and the example's pos
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from .digits import digit_image
-from .shapes import COLORS, GRID, IMAGE_SIZE, task_rng
+from .shapes import IMAGE_SIZE, draw_objects, task_rng
 from .tasks import BundledTaskSpec, Example, bundled_spec, register
 
 GREY_BACKGROUND = (120, 171)  # grey level range of the shifted backgrounds (training: 200-255 per channel)
@@ -38,23 +38,7 @@ def draw_scene_shifted(objects: list[tuple[str, str]], rng: np.random.Generator,
     grey = int(rng.integers(*GREY_BACKGROUND))
     noise = rng.normal(0, 6, size=(size, size, 1))
     arr = np.clip(grey + noise, 0, 255).repeat(3, axis=2).astype(np.uint8)
-    img = Image.fromarray(arr, "RGB")
-    draw = ImageDraw.Draw(img)
-    cell = size / GRID
-    cells = rng.choice(GRID * GRID, size=len(objects), replace=False)
-    for (color, shape), c in zip(objects, cells):
-        r = float(rng.uniform(0.30, 0.42) * cell)
-        cx = (c % GRID + 0.5) * cell + rng.uniform(-0.08, 0.08) * cell
-        cy = (c // GRID + 0.5) * cell + rng.uniform(-0.08, 0.08) * cell
-        fill = tuple(int(np.clip(v + rng.integers(-20, 21), 0, 255)) for v in COLORS[color])
-        box = [cx - r, cy - r, cx + r, cy + r]
-        if shape == "circle":
-            draw.ellipse(box, fill=fill)
-        elif shape == "square":
-            draw.rectangle(box, fill=fill)
-        else:
-            draw.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=fill)
-    return img
+    return draw_objects(Image.fromarray(arr, "RGB"), objects, rng)
 
 
 def shift_digit(index: int, rng: np.random.Generator, size: int = IMAGE_SIZE) -> Image.Image:
