@@ -2,6 +2,7 @@
 Debian's Chromium driven by Playwright. Skipped, with the reason, when /usr/bin/chromium is absent."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -26,39 +27,47 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """Start the app; yield its base URL; stop it (by its own pid) at the end."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) to run e2e tests")
+@contextlib.contextmanager
+def live_app(cache: Path, log_path: Path, **env_extra):
+    """``streamlit run app.py`` on a free port of 127.0.0.1 with store ``cache`` (and any extra environment);
+    yields its base URL once its health check answers; stops it (by its own pid) on exit."""
     port = _free_port()
-    cache = tmp_path_factory.mktemp("sn_cache_e2e")
-    log = open(tmp_path_factory.mktemp("logs") / "streamlit.log", "w")
-    env = dict(os.environ, SN_CACHE_DIR=str(cache), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    log = open(log_path, "w")
+    env = dict(os.environ, SN_CACHE_DIR=str(cache), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", **env_extra)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {proc.returncode}; see {log.name}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.terminate()
-        raise RuntimeError(f"streamlit did not answer on {url} within 60 s; see {log.name}")
-    yield url
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {proc.returncode}; see {log.name}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError(f"streamlit did not answer on {url} within 60 s; see {log.name}")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """Start the app; yield its base URL; stop it at the end."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) to run e2e tests")
+    with live_app(tmp_path_factory.mktemp("sn_cache_e2e"), tmp_path_factory.mktemp("logs") / "streamlit.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

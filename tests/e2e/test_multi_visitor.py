@@ -10,15 +10,11 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
-import time
 import urllib.parse
-import urllib.request
 import zipfile
 
 import pytest
-from conftest import CHROMIUM, REPO, _free_port, new_page, wait_idle
+from conftest import CHROMIUM, live_app, new_page, wait_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.security]
 
@@ -52,34 +48,9 @@ def live(tmp_path_factory):
         (task / f"{i}.png").write_bytes(_png((220, 40, 40) if lbl == "red" else (40, 80, 220)))
         rows.append(json.dumps({"image": f"{i}.png", "question": "What color is the shape?", "label": lbl}))
     (task / "task.jsonl").write_text("\n".join(rows))
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("logs") / "streamlit-multi.log", "w")
-    env = dict(os.environ, SN_CACHE_DIR=str(cache), SN_ALLOWED_DATA_ROOTS=str(allowed),
-               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {proc.returncode}; see {log.name}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.terminate()
-        raise RuntimeError(f"streamlit did not answer on {url} within 60 s; see {log.name}")
-    yield url, cache, allowed
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with live_app(cache, tmp_path_factory.mktemp("logs") / "streamlit-multi.log",
+                  SN_ALLOWED_DATA_ROOTS=str(allowed)) as url:
+        yield url, cache, allowed
 
 
 def _open(browser, url):
