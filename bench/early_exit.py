@@ -116,7 +116,7 @@ def main(argv=None) -> int:
             if bs == a.batch_sizes[0] and (headline is None or sn_test[layer] > headline[0]):
                 headline = (sn_test[layer], e2e, lim)
     quarter = [r for r in rows if r[0] < max(1, n_layers // 4)]
-    if quarter:  # the targets, per batch size, on the model work (what the FLOP limit counts)
+    if quarter:  # the targets, per batch size, on the model work (what the FLOP limit counts)
         print("targets (model work, exits in the first quarter):")
         for bs in a.batch_sizes:
             mine = [r for r in quarter if r[1] == bs]

@@ -16,7 +16,7 @@ def register_adapter(cls: type[ModelAdapter]) -> type[ModelAdapter]:
 
 
 def _load_families() -> None:
-    # Importing a family module registers its adapter. Families other engineers add are picked up by name;
+    # Importing a family module registers its adapter. Families added later are picked up by name;
     # a family whose module is missing or fails to import is simply not supported.
     import importlib
     import pkgutil
