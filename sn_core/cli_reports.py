@@ -1,6 +1,6 @@
 """CLI commands that report on a search: ``robustness`` and ``probe-curve``.
 
-Both take the options of ``search`` (``cli.add_search_options``), so the same options reopen the same cached search
+Both take the options of ``search`` (``cli_common.add_search_options``), so the same options reopen the same cached search
 (``run_search`` returns it from the store; a search not yet run is run first). Errors are one line, exit 2
 (``cli.main``).
 """
@@ -13,7 +13,7 @@ import sys
 
 def add_report_parsers(sub) -> None:
     """Register ``robustness`` and ``probe-curve`` on the CLI's subparsers."""
-    from .cli import add_search_options
+    from .cli_common import add_search_options
 
     r = sub.add_parser("robustness", help="score a search's Super Neuron unchanged under reworded prompts, shifted "
                        "images and image controls (blank, noise, shuffled), beside the base model")
@@ -40,7 +40,7 @@ def add_report_parsers(sub) -> None:
 
 
 def cmd_robustness(a) -> int:
-    from .cli import CliError, TqdmProgress, search_config
+    from .cli_common import CliError, TqdmProgress, search_config
     from .models import load_model
     from .robustness import format_report, load_rewordings, robustness_report
     from .search import run_search
@@ -66,7 +66,7 @@ def cmd_robustness(a) -> int:
 
 
 def cmd_probe_curve(a) -> int:
-    from .cli import CliError, TqdmProgress, search_config
+    from .cli_common import CliError, TqdmProgress, search_config
     from .probe_curve import curve_to_json, probe_curve_summary, probe_size_curve
     from .search import run_search
 
