@@ -1,0 +1,265 @@
+"""The ONNX graph of a standalone shortcut: the torch modules that are exported, their example inputs, and the export.
+
+The graph (``torch.onnx.export(dynamo=True)``) holds, for a model loaded only up to the exit layer:
+
+- the vision tower and projector (SigLIP with the last layer as feature layer: the same computation as
+  ``sn_core.models.llava._siglip_image_features``; LLaVA with another tower: ``get_image_features``);
+- the token embeddings with the image features written into the image-token positions, in order (the
+  ``masked_scatter`` of transformers, written as a cumulative-sum gather so that it exports);
+- the language model's own forward (``language_model(inputs_embeds, attention_mask, position_ids)``) over
+  decoder layers ``0..L``: its causal mask with the left-padding attention mask, rotary embeddings from
+  ``position_ids = cumsum(attention_mask) - 1`` (as ``ModelAdapter.forward_inputs``), computed inside the graph;
+- the read-out of each neuron at the last prompt position (column -1 of the left-padded batch) from the same
+  module inputs / outputs the library hooks (``ModelAdapter.site_module``);
+- the classifier's rule in float64 (stump, nearest class mean or one-vs-rest stumps, with the majority vote of
+  several neurons and the non-finite fallback of ``sn_core.scoring``) -> class index.
+
+Inputs: ``input_ids [batch, pos] int64``, ``attention_mask [batch, pos] int64``, ``pixel_values`` (LLaVA:
+``[batch, 3, H, W]``; LLaVA-OneVision: the images' tiles ``[tiles, 3, H, W]``) and, for LLaVA-OneVision,
+``feature_index [image_tokens] int64`` (which projected tile row, or the image-newline row, fills each image token:
+the anyres unpadding of ``pack_image_features``, computed by ``sn_core.shortcut.runtime`` from the image sizes).
+Outputs: ``label_index [batch] int64`` and ``values [batch, k] float32``. Batch and prompt length are dynamic.
+
+``sn_core.shortcut.export`` writes the graph with its processor files and card.
+
+Families: LLaVA (``llava``) and LLaVA-OneVision (``llava_onevision``) export; any other family is refused with one
+line naming it (docs/families.md).
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .card import ShortcutError
+
+EXPORT_FAMILIES = ("llava", "llava_onevision")
+OPSET = 18
+INPUT_NAMES = {"llava": ("input_ids", "attention_mask", "pixel_values"),
+               "llava_onevision": ("input_ids", "attention_mask", "pixel_values", "feature_index")}
+OUTPUT_NAMES = ("label_index", "values")
+
+
+def check_family(model_type: str, model_id: str = "") -> None:
+    if model_type not in EXPORT_FAMILIES:
+        raise ShortcutError(f"shortcut export supports the LLaVA family ({', '.join(EXPORT_FAMILIES)}); model "
+                            f"{model_id!r} is family {model_type!r}, which is not exported (docs/families.md)")
+
+
+class RuleModule(torch.nn.Module):
+    """The classifier's vote on ``values [batch, k]`` in float64, as ``SuperNeuronClassifier._vote``."""
+
+    def __init__(self, clf):
+        super().__init__()
+        p = clf._params()
+        self.rule = p.rule
+        self.n_classes = int(p.n_classes)
+        self.fallback = int(p.fallback)
+        self.order = [int(c) for c in p.class_order]
+        f64 = torch.float64
+        if p.rule == "stump":
+            self.register_buffer("threshold", torch.tensor(np.asarray(p.threshold, np.float64), dtype=f64))
+            self.register_buffer("positive", torch.tensor(np.asarray(p.polarity) > 0))
+        elif p.rule == "nearest_mean":
+            self.register_buffer("means", torch.tensor(np.asarray(p.class_means, np.float64), dtype=f64))  # [C, k]
+        elif p.rule == "ovr_stump":
+            self.register_buffer("ovr_t", torch.tensor(np.asarray(p.ovr_threshold, np.float64), dtype=f64))
+            self.register_buffer("ovr_p", torch.tensor(np.asarray(p.ovr_polarity, np.float64), dtype=f64))
+        else:
+            raise ShortcutError(f"rule {p.rule!r} cannot be exported")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x [batch, k] float64 -> [batch] int64
+        fin = torch.isfinite(x)
+        fallback = torch.full_like(x, self.fallback, dtype=torch.int64)
+        if self.rule == "stump":
+            votes = ((x > self.threshold[None, :]) == self.positive[None, :]).to(torch.int64)
+        else:
+            best = torch.full_like(x, float("inf"))
+            votes = fallback
+            for c in self.order:  # strict '<': an earlier class (more frequent on the probe split) keeps a tie
+                if self.rule == "nearest_mean":
+                    cost = torch.abs(x - self.means[c][None, :])
+                else:
+                    cost = (self.ovr_t[c][None, :] - x) * self.ovr_p[c][None, :]
+                better = cost < best  # a NaN cost never wins
+                best = torch.where(better, cost, best)
+                votes = torch.where(better, torch.full_like(votes, c), votes)
+        votes = torch.where(fin, votes, fallback)  # [batch, k]
+        if votes.shape[1] == 1:
+            return votes[:, 0]
+        counts = torch.nn.functional.one_hot(votes, self.n_classes).sum(dim=1)  # [batch, C]
+        top = counts == counts.max(dim=1, keepdim=True).values  # [batch, C]
+        voted_top = torch.gather(top, 1, votes).to(torch.int64)  # [batch, k]
+        first = torch.argmax(voted_top, dim=1, keepdim=True)  # earliest column voting a tied-best class
+        return torch.gather(votes, 1, first)[:, 0]
+
+
+class ShortcutModule(torch.nn.Module):
+    """Vision tower + projector + embeddings + decoder layers ``0..L`` + read-out + rule, as one module."""
+
+    def __init__(self, loaded, clf):
+        super().__init__()
+        from ..sites import parse_neuron_id
+
+        self.model_type = loaded.model.config.model_type
+        check_family(self.model_type, loaded.model_id)
+        self.net = loaded.model
+        self.adapter = loaded.adapter
+        self.neurons = [parse_neuron_id(n) for n in clf.neurons_]
+        self.exit_layer = max(layer for _, layer, _ in self.neurons)
+        if len(self.adapter.layers(self.net)) != self.exit_layer + 1:
+            raise ShortcutError(f"the model must be loaded up to the exit layer {self.exit_layer} exactly "
+                                f"(max_layers={self.exit_layer + 1}); it has {len(self.adapter.layers(self.net))}")
+        self.rule = RuleModule(clf)
+        core = self.net.model
+        self.image_token_id = int(self.net.config.image_token_index)
+        self.siglip = _siglip_ok(core)
+        if self.model_type == "llava_onevision" and not self.siglip:
+            raise ShortcutError("LLaVA-OneVision export needs a SigLIP tower whose last layer is the feature layer; "
+                                f"this model's tower is {type(core.vision_tower).__name__} with feature layer "
+                                f"{core.config.vision_feature_layer!r}")
+
+    def _image_rows(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Projected image features, one row per image token (LLaVA) or per tile token (OneVision)."""
+        from ..models.llava import _siglip_image_features
+
+        core = self.net.model
+        if self.siglip:
+            return _siglip_image_features(core, pixel_values)
+        return torch.cat(core.get_image_features(pixel_values=pixel_values, return_dict=True).pooler_output, dim=0)
+
+    def embed(self, input_ids, attention_mask, pixel_values, feature_index=None):
+        """``(inputs_embeds [batch, pos, d_model], position_ids [batch, pos])``: image features in place."""
+        core = self.net.model
+        lm = core.language_model
+        embeds = lm.embed_tokens(input_ids)  # [batch, pos, d_model]
+        rows = self._image_rows(pixel_values).to(embeds.dtype)  # [rows, d_model]
+        if feature_index is not None:  # OneVision: unpadded tiles + image-newline rows, in token order
+            rows = torch.cat([rows, core.image_newline[None, :].to(embeds.dtype)], dim=0)[feature_index]
+        is_img = input_ids == self.image_token_id  # [batch, pos]
+        order = (torch.cumsum(is_img.reshape(-1).to(torch.int64), 0) - 1).clamp(min=0)  # [batch*pos]
+        gathered = rows[order].reshape(embeds.shape)  # the n-th image token takes row n (masked_scatter's order)
+        embeds = torch.where(is_img.unsqueeze(-1), gathered, embeds)
+        position_ids = (attention_mask.to(torch.int64).cumsum(-1) - 1).clamp(min=0)  # [batch, pos]
+        return embeds, position_ids
+
+    def forward(self, input_ids, attention_mask, pixel_values, feature_index=None):
+        lm = self.net.model.language_model
+        embeds, position_ids = self.embed(input_ids, attention_mask, pixel_values, feature_index)
+        captured = {}
+        handles = []
+        for kind, layer, _ in self.neurons:
+            module, side = self.adapter.site_module(self.net, kind, layer)
+            key = (kind, layer)
+            if side == "input":
+                handles.append(module.register_forward_pre_hook(
+                    lambda m, args, key=key: captured.__setitem__(key, args[0][:, -1])))
+            else:
+                handles.append(module.register_forward_hook(
+                    lambda m, args, out, key=key: captured.__setitem__(
+                        key, (out[0] if isinstance(out, (tuple, list)) else out)[:, -1])))
+        try:
+            lm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False)
+        finally:
+            for h in handles:
+                h.remove()
+        values = torch.stack([captured[(kind, layer)][:, index] for kind, layer, index in self.neurons], dim=1)
+        values = values.to(torch.float32)  # [batch, k]
+        return self.rule(values.to(torch.float64)), values
+
+
+def _siglip_ok(core) -> bool:
+    cfg, tower = core.config, core.vision_tower
+    layer = cfg.vision_feature_layer
+    return (type(tower).__name__ == "SiglipVisionModel" and isinstance(layer, int)
+            and layer in (-1, len(tower.encoder.layers)) and not getattr(tower.config, "tie_last_hidden_states", False))
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+def onevision_layout(config) -> dict:
+    """What the runtime needs to cut LLaVA-OneVision images into tiles and unpad their features."""
+    vc = config.vision_config
+    return {"image_grid_pinpoints": [list(map(int, p)) for p in config.image_grid_pinpoints],
+            "tile_size": int(vc.image_size), "patch_size": int(vc.patch_size),
+            "vision_feature_select_strategy": str(config.vision_feature_select_strategy),
+            "vision_aspect_ratio": str(getattr(config, "vision_aspect_ratio", "anyres_max_9"))}
+
+
+def graph_inputs(model_type: str, batch: dict, layout: dict | None) -> dict:
+    """Numpy graph inputs from a processor batch (``return_tensors="np"`` or torch tensors)."""
+    def arr(v):
+        return v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+
+    out = {"input_ids": arr(batch["input_ids"]).astype(np.int64),
+           "attention_mask": arr(batch["attention_mask"]).astype(np.int64)}
+    pv = arr(batch["pixel_values"]).astype(np.float32)
+    if model_type == "llava_onevision":
+        from .runtime import onevision_tiles
+
+        out["pixel_values"], out["feature_index"] = onevision_tiles(pv, arr(batch["image_sizes"]), layout)
+    else:
+        out["pixel_values"] = pv
+    return out
+
+
+def _example_batch(loaded, prompt_fn):
+    """Two left-padded rows of different prompt lengths (so no shape is fixed to 1 or to one length)."""
+    from PIL import Image
+
+    images = [Image.new("RGB", (48, 48), (200, 30, 30)), Image.new("RGB", (40, 56), (30, 30, 200))]
+    prompts = [loaded.prompt(prompt_fn("What colour is the shape?")),
+               loaded.prompt(prompt_fn("Is there a large blue circle on the left side of the picture?"))]
+    with loaded.lock:
+        return loaded.adapter.encode(loaded.processor, images, prompts)
+
+
+def export_graph(module, feeds: dict, model_type: str, path: Path, output_names, model_id: str = "") -> None:
+    """``torch.onnx.export(dynamo=True)`` of ``module`` on example ``feeds`` (numpy, ``graph_inputs``) with a
+    dynamic batch, prompt length and (OneVision) tile / image-token counts; ShortcutError (one line) on failure."""
+    names = INPUT_NAMES[model_type]
+    args = tuple(torch.from_numpy(feeds[n]) for n in names)
+    Dim = torch.export.Dim
+    bsz, seq = Dim("batch", min=1, max=4096), Dim("pos", min=2, max=1 << 16)
+    dyn = {"input_ids": {0: bsz, 1: seq}, "attention_mask": {0: bsz, 1: seq}}
+    if model_type == "llava_onevision":
+        dyn["pixel_values"] = {0: Dim("tiles", min=1, max=1 << 16)}
+        dyn["feature_index"] = {0: Dim("image_tokens", min=2, max=1 << 20)}
+    else:
+        dyn["pixel_values"] = {0: bsz}
+    try:
+        with torch.inference_mode(False), torch.no_grad(), _quiet():
+            torch.onnx.export(module, args, str(path), dynamo=True, input_names=list(names),
+                              output_names=list(output_names), dynamic_shapes={n: dyn[n] for n in names},
+                              opset_version=OPSET, external_data=False, verbose=False)
+    except Exception as e:  # the exporter's messages run to pages: keep the first line
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ShortcutError(f"ONNX export of model {model_id!r} ({model_type}) failed: {first}") from None
+
+
+class _quiet:
+    """Silence the exporter's progress prints and warnings (stdout must stay clean for ``--json``)."""
+
+    def __enter__(self):
+        import contextlib
+        import logging
+        import warnings
+
+        self._stack = contextlib.ExitStack()
+        self._stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        self._stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore")
+        log = logging.getLogger("torch")
+        old = log.level
+        log.setLevel(logging.ERROR)
+        self._stack.callback(log.setLevel, old)
+        return self
+
+    def __exit__(self, *exc):
+        self._stack.close()
+        return False
+
+
+__all__ = ["EXPORT_FAMILIES", "INPUT_NAMES", "OPSET", "OUTPUT_NAMES", "RuleModule", "ShortcutModule", "check_family",
+           "export_graph", "graph_inputs", "onevision_layout"]
