@@ -4,10 +4,10 @@ split under changed prompts and images, beside the base model's greedy answers o
 Conditions (one row each, see docs/robustness.md):
 
 - ``original``: the test split as searched (the stored activations and stored base-model answers).
-- ``rewording i``: the question and / or the answer-format instruction reworded (:class:`Rewording`; a default list
-  per bundled task, :func:`default_rewordings`, or the caller's own). Bundled tasks' defaults use only words of the
-  demo tokenizer's vocabulary; every rewording is checked against the loaded model's tokenizer, and one that would
-  read as the unknown token is refused (:class:`RewordingError`).
+- ``rewording i``: the question and / or the answer-format instruction reworded (``sn_core.rewordings``:
+  :class:`Rewording`; a default list per bundled task, :func:`default_rewordings`, or the caller's own). Bundled
+  tasks' defaults use only words of the demo tokenizer's vocabulary; every rewording is checked against the loaded
+  model's tokenizer, and one that would read as the unknown token is refused (:class:`RewordingError`).
 - ``shifted images``: the task's bundled shifted-image variant (``sn_core.data.shifted_variant``: same question and
   labels, shifted images), the examples at the search's test indices; "not available" when the task has none.
 - grounding controls, question kept: ``blank image`` (every image a uniform mid-grey of the same size),
@@ -24,15 +24,15 @@ predictor (``sn_core.early_exit.EarlyExitPredictor``), which runs only up to the
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from string import Formatter
 from typing import Callable, Sequence
 
 import numpy as np
 
+from .rewordings import (DEFAULT_INSTRUCTION_REWORDINGS, DEFAULT_QUESTION_REWORDINGS, MAX_REWORDING_CHARS,
+                         MAX_REWORDINGS, Rewording, RewordingError, check_rewordings, default_rewordings,
+                         load_rewordings, parse_rewordings, reworded_questions, unknown_words)
 from .stats import CONF, wilson_interval
 from .uncertainty import chosen_neuron_ids, summary_value, test_positions
 
@@ -41,154 +41,9 @@ FLAG = "answers from the question, not the image"
 CONTROLS = ("blank", "noise", "shuffled")
 CONTROL_NAMES = {"blank": "blank image", "noise": "noise image", "shuffled": "shuffled images"}
 BLANK_RGB = (128, 128, 128)
-MAX_REWORDINGS = 100
-MAX_REWORDING_CHARS = 1000
 ROW_COLUMNS = ("condition", "kind", "question", "instruction", "n", "chance", "neuron_accuracy", "neuron_ci_low",
                "neuron_ci_high", "base_accuracy", "base_ci_low", "base_ci_high", "base_outside_label_set",
                "neuron_flag", "base_flag", "available", "note", "seconds")
-
-
-class RewordingError(ValueError):
-    """A rewording that cannot be used: bad syntax, an unknown placeholder, or words the model cannot read."""
-
-
-@dataclass(frozen=True)
-class Rewording:
-    """A changed prompt. ``question`` is a template: ``{question}`` is the example's own question; on tasks whose
-    question names a target (``shapes-exists``: "Is there a red circle?") ``{color}`` and ``{shape}`` are the
-    target's. ``instruction`` replaces the answer-format instruction (``""``: none; ``None``: the search's own)."""
-
-    question: str = "{question}"
-    instruction: str | None = None
-
-    def to_json(self) -> dict:
-        return {"question": self.question, "instruction": self.instruction}
-
-
-# Question rewordings of the six trained tasks. Every word is in the demo model's word-level vocabulary
-# (assets/demo-vlm/tokenizer.json; tests/unit/test_robustness_rewordings.py checks it).
-DEFAULT_QUESTION_REWORDINGS: dict[str, tuple[str, ...]] = {
-    "shapes-color": ("What color is it?", "Which color is the shape?", "What color is this shape?",
-                     "The shape is what color?"),
-    "shapes-shape": ("Which shape is it?", "What shape is this?", "What is the shape?", "What shape is there?"),
-    "shapes-count": ("How many shapes?", "How many are there?", "There are how many shapes?"),
-    "shapes-exists": ("Is a {color} {shape} there?", "Is there one {color} {shape}?", "There is a {color} {shape}?"),
-    "digits-class": ("What digit is this?", "Which digit is it?", "What is the digit?", "Which digit is there?"),
-    "digits-parity": ("Is this digit even?", "Is it even?", "The digit is even?"),
-}
-# Instruction rewordings, applied to every task with its own question kept (the default is "Answer with one word.").
-DEFAULT_INSTRUCTION_REWORDINGS: tuple[str, ...] = ("Answer with a word.", "")
-
-
-def default_rewordings(task_name: str) -> list[Rewording]:
-    """The default rewordings of a task: its question rewordings (bundled trained tasks and their shifted variants)
-    with the search's instruction, then the instruction rewordings with its own question."""
-    name = task_name
-    try:
-        from .data import bundled_spec
-
-        spec = bundled_spec(task_name)
-        if getattr(spec, "kind", "trained") == "shifted" and getattr(spec, "derived_from", None):
-            name = spec.derived_from
-    except (KeyError, ImportError):
-        pass
-    out = [Rewording(q, None) for q in DEFAULT_QUESTION_REWORDINGS.get(name, ())]
-    return out + [Rewording("{question}", instr) for instr in DEFAULT_INSTRUCTION_REWORDINGS]
-
-
-def parse_rewordings(text: str, source: str = "rewordings") -> list[Rewording]:
-    """Rewordings from text, one per line: ``QUESTION`` or ``QUESTION | INSTRUCTION`` (an empty instruction after
-    ``|`` means none; ``{question}`` keeps each example's own question). Blank lines and lines starting with ``#``
-    are skipped."""
-    out = []
-    for no, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if len(line) > MAX_REWORDING_CHARS:
-            raise RewordingError(f"{source} line {no}: longer than {MAX_REWORDING_CHARS} characters")
-        if "|" in line:
-            q, instr = (part.strip() for part in line.split("|", 1))
-            if "|" in instr:
-                raise RewordingError(f"{source} line {no}: more than one '|' (use QUESTION | INSTRUCTION)")
-        else:
-            q, instr = line, None
-        out.append(Rewording(q or "{question}", instr))
-        _placeholders(out[-1].question, f"{source} line {no}")
-    if not out:
-        raise RewordingError(f"{source}: no rewordings (one per line: QUESTION or QUESTION | INSTRUCTION)")
-    if len(out) > MAX_REWORDINGS:
-        raise RewordingError(f"{source}: {len(out)} rewordings; at most {MAX_REWORDINGS}")
-    return out
-
-
-def load_rewordings(path) -> list[Rewording]:
-    """:func:`parse_rewordings` of a UTF-8 text file."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise RewordingError(f"rewordings file {str(path)!r} not found" if not p.exists()
-                             else f"rewordings file {str(path)!r} is not a file")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise RewordingError(f"rewordings file {str(path)!r} is not UTF-8 text") from None
-    return parse_rewordings(text, source=f"rewordings file {p.name!r}")
-
-
-_FIELDS = ("question", "color", "shape")
-
-
-def _placeholders(template: str, where: str) -> list[str]:
-    try:
-        names = [f for _, f, spec, conv in Formatter().parse(template) if f is not None]
-    except ValueError as e:
-        raise RewordingError(f"{where}: bad template {template!r} ({e}; write a literal brace twice)") from None
-    bad = [n for n in names if n not in _FIELDS]
-    if bad:
-        raise RewordingError(f"{where}: unknown placeholder {{{bad[0]}}} in {template!r}; use {{question}} "
-                             "(and {color} / {shape} on tasks whose question names a target)")
-    return names
-
-
-def _fields(example) -> dict:
-    """Placeholder values of one example: its question, and the target its question names (if any)."""
-    out = {"question": example.question}
-    target = (example.meta or {}).get("target")
-    if isinstance(target, (tuple, list)) and len(target) == 2:
-        out["color"], out["shape"] = str(target[0]), str(target[1])
-    return out
-
-
-def reworded_questions(rewording: Rewording, examples, where: str = "rewording") -> list[str]:
-    """The questions of ``examples`` under ``rewording``; RewordingError for a placeholder an example lacks."""
-    names = _placeholders(rewording.question, where)
-    out = []
-    for ex in examples:
-        f = _fields(ex)
-        missing = [n for n in names if n not in f]
-        if missing:
-            raise RewordingError(f"{where}: {{{missing[0]}}} in {rewording.question!r}, but this task's questions "
-                                 f"name no {missing[0]} (example question {ex.question!r})")
-        out.append(rewording.question.format(**f))
-    return out
-
-
-_WORD = re.compile(r"\w+|[^\w\s]+")
-
-
-def unknown_words(tokenizer, text: str) -> list[str]:
-    """Words of ``text`` the tokenizer reads as its unknown token (none for a tokenizer without one)."""
-    unk = getattr(tokenizer, "unk_token_id", None)
-    if unk is None or not text:
-        return []
-    if unk not in tokenizer(text, add_special_tokens=False)["input_ids"]:
-        return []
-    return [w for w in dict.fromkeys(_WORD.findall(text))
-            if unk in tokenizer(w, add_special_tokens=False)["input_ids"]]
-
-
-def _prompt_text(question: str, instruction: str | None) -> str:
-    return f"{question} {instruction}".strip() if instruction else question
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -276,6 +131,183 @@ def control_images(kind: str, images: Sequence, seed: int = 0) -> list:
     raise ValueError(f"unknown control {kind!r}; use one of {', '.join(CONTROLS)}")
 
 
+@dataclass(frozen=True)
+class _TestSet:
+    """The test examples a report scores (a seeded subset when ``max_examples`` is set), in ``res.split.test``
+    order: ``keep`` indexes the search's test positions (``t_pos``), ``test_idx`` the task's examples."""
+
+    t_pos: np.ndarray
+    keep: np.ndarray
+    test_idx: np.ndarray
+    examples: list
+    y: np.ndarray
+    images: list
+    questions: list
+
+
+def _test_set(res, max_examples: int | None, seed: int) -> _TestSet:
+    t_pos = test_positions(res)  # positions in example_index order
+    keep = np.arange(len(t_pos))
+    if max_examples is not None and max_examples < len(t_pos):
+        keep = np.sort(np.random.default_rng([seed, 0x7E57]).permutation(len(t_pos))[: int(max_examples)])
+    test_idx = np.asarray(res.split.test)[keep]  # indices into the task's examples
+    examples = [res.task.examples[int(i)] for i in test_idx]
+    return _TestSet(t_pos, keep, test_idx, examples, np.array([ex.label for ex in examples], dtype=str),
+                    [ex.image for ex in examples], [ex.question for ex in examples])
+
+
+def _shown_question(questions: Sequence[str], otherwise: str = "(each example's own question)") -> str:
+    """The question a row shows: the one question when every example has it, else ``otherwise``."""
+    return questions[0] if len(set(questions)) == 1 else otherwise
+
+
+def _check_settings(controls: Sequence[str], max_examples: int | None) -> None:
+    bad = [c for c in controls if c not in CONTROLS]
+    if bad:
+        raise ValueError(f"unknown control {bad[0]!r}; use any of {', '.join(CONTROLS)}")
+    if max_examples is not None and (isinstance(max_examples, bool) or int(max_examples) < 1):
+        raise ValueError(f"max_examples must be a positive integer, got {max_examples!r}")
+
+
+class _Conditions:
+    """Scores conditions for one report: the neuron's classifier (through early-exit predictors, one per
+    instruction) and the base model's greedy answers on the same inputs; holds the rows measured so far and
+    reports progress after each condition."""
+
+    def __init__(self, loaded, clf, labels: tuple, batch_size: int, conf: float, base: bool, total: int,
+                 progress: Progress | None):
+        self.loaded, self.clf, self.labels = loaded, clf, labels
+        self.batch_size, self.conf, self.total, self.progress = batch_size, conf, total, progress
+        self.can_generate = base and not loaded.truncated
+        self.base_note = None if self.can_generate else (
+            "base model not run" if not base else "model loaded with max_layers; generation needs every layer")
+        self.predictors: dict = {}
+        self.rows: list[dict] = []
+        self.done = 0
+        if progress:
+            progress("robustness", 0, total)
+
+    def step(self) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress("robustness", self.done, self.total)
+
+    def predictor(self, instr):
+        from .early_exit import EarlyExitPredictor
+
+        key = "\0none" if instr is None else instr
+        if key not in self.predictors:
+            self.predictors[key] = EarlyExitPredictor(self.loaded, self.clf,
+                                                      instruction=instr if instr is not None else "")
+        return self.predictors[key]
+
+    def neuron_labels(self, ims, qs, instr) -> np.ndarray:
+        pred, bs = self.predictor(instr), self.batch_size
+        out = []
+        for start in range(0, len(qs), bs):
+            X = pred.values(ims[start:start + bs], qs[start:start + bs])  # [batch, k]
+            out.append(np.asarray(pred.labels(X)).astype(str))
+        return np.concatenate(out) if out else np.array([], dtype=str)
+
+    def base_answers(self, ims, qs, instr) -> tuple[np.ndarray, int]:
+        from .baselines import generate_answers
+
+        pred = self.predictor(instr)
+        gen = generate_answers(self.loaded, ims, [pred.prompt(q) for q in qs], self.labels,
+                               batch_size=self.batch_size, progress=self.progress)
+        return (np.array([p if p is not None else "\0" for p in gen.predicted], dtype=object),
+                int(sum(p is None for p in gen.predicted)))
+
+    def add(self, condition, kind, ims, qs, y_, instr, question_text, neuron_pred=None, base_pred=None,
+            outside=None, note=None) -> None:
+        """Score one condition (the neuron's and, where it can run, the base model's labels unless given)."""
+        from .metrics import chance_accuracy
+
+        t0 = time.perf_counter()
+        if neuron_pred is None:
+            neuron_pred = self.neuron_labels(ims, qs, instr)
+        n_acc, n_lo, n_hi = _ci(neuron_pred == y_, self.conf)
+        b_acc = b_lo = b_hi = math.nan
+        if base_pred is None and self.can_generate:
+            base_pred, outside = self.base_answers(ims, qs, instr)
+        if base_pred is not None:
+            b_acc, b_lo, b_hi = _ci(np.asarray(base_pred) == y_, self.conf)
+        chance = chance_accuracy(y_)
+        control = kind == "control"
+        self.rows.append({"condition": condition, "kind": kind, "question": question_text,
+                          "instruction": instr if instr is not None else "", "n": int(len(y_)), "chance": chance,
+                          "neuron_accuracy": n_acc, "neuron_ci_low": n_lo, "neuron_ci_high": n_hi,
+                          "base_accuracy": b_acc, "base_ci_low": b_lo, "base_ci_high": b_hi,
+                          "base_outside_label_set": outside,
+                          "neuron_flag": FLAG if control and n_lo > chance else None,
+                          "base_flag": FLAG if control and not math.isnan(b_lo) and b_lo > chance else None,
+                          "available": True, "note": note if note is not None else self.base_note,
+                          "seconds": time.perf_counter() - t0})
+
+    def unavailable(self, condition, kind, note) -> None:
+        self.rows.append({"condition": condition, "kind": kind, "question": None, "instruction": None, "n": 0,
+                          "chance": math.nan, "neuron_accuracy": math.nan, "neuron_ci_low": math.nan,
+                          "neuron_ci_high": math.nan, "base_accuracy": math.nan, "base_ci_low": math.nan,
+                          "base_ci_high": math.nan, "base_outside_label_set": None, "neuron_flag": None,
+                          "base_flag": None, "available": False, "note": note, "seconds": 0.0})
+
+
+def _original_row(cond: _Conditions, res, ts: _TestSet, instruction, base: bool) -> None:
+    """The test split as searched: the stored activations and the stored base-model answers (no forward pass)."""
+    clf = cond.clf
+    X = np.stack([np.asarray(res.neuron_values(n).values)[ts.t_pos[ts.keep]] for n in clf.neurons_], axis=1)
+    orig_pred = np.asarray(clf.predict(X)).astype(str)
+    stored = ((res.baselines or {}).get("base") or {}).get("answers")
+    orig_base, orig_outside = None, None
+    if stored is not None and len(stored) == len(ts.t_pos) and base:
+        from .prompts import match_label
+
+        matched = [match_label(stored[int(j)], cond.labels) for j in ts.keep]
+        orig_base = np.array([m if m is not None else "\0" for m in matched], dtype=object)
+        orig_outside = int(sum(m is None for m in matched))
+    cond.add("original", "original", ts.images, ts.questions, ts.y, instruction, _shown_question(ts.questions),
+             neuron_pred=orig_pred, base_pred=orig_base, outside=orig_outside)
+
+
+def _shifted_row(cond: _Conditions, res, task_name: str, ts: _TestSet, instruction) -> None:
+    """The task's shifted-image variant at the search's test indices, or a row saying why there is none."""
+    import sn_core.data as data_mod
+
+    fn = getattr(data_mod, "shifted_variant", None)
+    variant = None
+    try:
+        variant = fn(task_name) if fn is not None else None
+    except (KeyError, ValueError):
+        variant = None
+    if fn is None:
+        cond.unavailable("shifted images", "shifted", "no shifted-image variants in this version")
+        return
+    if variant is None:
+        cond.unavailable("shifted images", "shifted", f"task {task_name!r} has no shifted-image variant")
+        return
+    origin = res.task.origin or {"n": len(res.task), "seed": res.config.data_seed}
+    stask = data_mod.get_task(variant, int(origin["n"]), seed=int(origin["seed"]), part="eval")
+    if not set(stask.labels) <= set(cond.labels) or len(stask) <= int(np.max(ts.test_idx)):
+        cond.unavailable(f"shifted images ({variant})", "shifted",
+                         f"{variant!r} does not have the search's labels and test indices")
+        return
+    sex = [stask.examples[int(i)] for i in ts.test_idx]
+    sq = [ex.question for ex in sex]
+    cond.add(f"shifted images ({variant})", "shifted", [ex.image for ex in sex], sq,
+             np.array([ex.label for ex in sex], dtype=str), instruction, _shown_question(sq))
+
+
+def _flags(rows: list[dict]) -> list[str]:
+    flags = []
+    for r in rows:
+        for who, key, lo, acc in (("neuron", "neuron_flag", "neuron_ci_low", "neuron_accuracy"),
+                                  ("base model", "base_flag", "base_ci_low", "base_accuracy")):
+            if r[key]:
+                flags.append(f"{r['condition']}: {who} accuracy {r[acc]:.3f} (95% CI from {r[lo]:.3f}) stays above "
+                             f"chance {r['chance']:.3f}: {FLAG}")
+    return flags
+
+
 def robustness_report(res, loaded, rewordings: Sequence[Rewording] | None = None, shifted: bool = True,
                       controls: Sequence[str] = CONTROLS, base: bool = True, max_examples: int | None = None,
                       batch_size: int | None = None, seed: int = 0, conf: float = CONF,
@@ -286,195 +318,44 @@ def robustness_report(res, loaded, rewordings: Sequence[Rewording] | None = None
     test examples (default all); ``batch_size``: default the search's. See the module docstring."""
     import pandas as pd
 
-    from .baselines import generate_answers
-    from .early_exit import EarlyExitPredictor
     from .metrics import chance_accuracy
 
     t_start = time.perf_counter()
-    bad = [c for c in controls if c not in CONTROLS]
-    if bad:
-        raise ValueError(f"unknown control {bad[0]!r}; use any of {', '.join(CONTROLS)}")
-    if max_examples is not None and (isinstance(max_examples, bool) or int(max_examples) < 1):
-        raise ValueError(f"max_examples must be a positive integer, got {max_examples!r}")
+    _check_settings(controls, max_examples)
     batch_size = int(batch_size or res.config.batch_size)
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    task = res.task
-    task_name = summary_value(res, "task") or task.name
-    labels = tuple(res.labels)
-    ids = chosen_neuron_ids(res)
-    clf = res.classifier(ids)
-    instruction = task.instruction
+    task_name = summary_value(res, "task") or res.task.name
+    clf = res.classifier(chosen_neuron_ids(res))
+    instruction = res.task.instruction
     rewordings = default_rewordings(task_name) if rewordings is None else list(rewordings)
-
-    # ---- the test examples scored (a seeded subset when max_examples is set), in res.split.test order
-    t_pos = test_positions(res)  # positions in example_index order
-    n_all = len(t_pos)
-    keep = np.arange(n_all)
-    if max_examples is not None and max_examples < n_all:
-        keep = np.sort(np.random.default_rng([seed, 0x7E57]).permutation(n_all)[: int(max_examples)])
-    test_idx = np.asarray(res.split.test)[keep]  # indices into the task's examples
-    examples = [task.examples[int(i)] for i in test_idx]
-    y = np.array([ex.label for ex in examples], dtype=str)
-    images = [ex.image for ex in examples]
-    questions = [ex.question for ex in examples]
-
-    # ---- check every rewording before any model work: placeholders, then the model's vocabulary
-    tok = loaded.processor.tokenizer
-    reworded = []
-    for i, rw in enumerate(rewordings, start=1):
-        if not isinstance(rw, Rewording):
-            raise RewordingError(f"rewording {i}: expected a Rewording, got {type(rw).__name__}")
-        qs = reworded_questions(rw, examples, where=f"rewording {i}")
-        instr = instruction if rw.instruction is None else rw.instruction
-        for text in dict.fromkeys(_prompt_text(q, instr) for q in qs):
-            unk = unknown_words(tok, text)
-            if unk:
-                raise RewordingError(f"rewording {i} ({text!r}): {', '.join(repr(w) for w in unk)} not in the "
-                                     f"vocabulary of {loaded.model_id!r} (it would read as "
-                                     f"{getattr(tok, 'unk_token', 'the unknown token')})")
-        reworded.append((rw, qs, instr))
-
-    can_generate = base and not loaded.truncated
-    base_note = None if can_generate else ("base model not run" if not base else
-                                           "model loaded with max_layers; generation needs every layer")
-    predictors: dict = {}
-
-    def predictor(instr):
-        key = "\0none" if instr is None else instr
-        if key not in predictors:
-            predictors[key] = EarlyExitPredictor(loaded, clf, instruction=instr if instr is not None else "")
-        return predictors[key]
-
-    def neuron_labels(ims, qs, instr) -> np.ndarray:
-        pred = predictor(instr)
-        out = []
-        for start in range(0, len(qs), batch_size):
-            X = pred.values(ims[start:start + batch_size], qs[start:start + batch_size])  # [batch, k]
-            out.append(np.asarray(pred.labels(X)).astype(str))
-        return np.concatenate(out) if out else np.array([], dtype=str)
-
-    def base_answers(ims, qs, instr):
-        pred = predictor(instr)
-        gen = generate_answers(loaded, ims, [pred.prompt(q) for q in qs], labels, batch_size=batch_size,
-                               progress=progress)
-        return np.array([p if p is not None else "\0" for p in gen.predicted], dtype=object), \
-            int(sum(p is None for p in gen.predicted))
-
-    rows = []
-
-    def add(condition, kind, ims, qs, y_, instr, question_text, neuron_pred=None, base_pred=None, outside=None,
-            note=None):
-        t0 = time.perf_counter()
-        if neuron_pred is None:
-            neuron_pred = neuron_labels(ims, qs, instr)
-        n_acc, n_lo, n_hi = _ci(neuron_pred == y_, conf)
-        b_acc = b_lo = b_hi = math.nan
-        if base_pred is None and can_generate:
-            base_pred, outside = base_answers(ims, qs, instr)
-        if base_pred is not None:
-            b_acc, b_lo, b_hi = _ci(np.asarray(base_pred) == y_, conf)
-        chance = chance_accuracy(y_)
-        control = kind == "control"
-        rows.append({"condition": condition, "kind": kind, "question": question_text,
-                     "instruction": instr if instr is not None else "", "n": int(len(y_)), "chance": chance,
-                     "neuron_accuracy": n_acc, "neuron_ci_low": n_lo, "neuron_ci_high": n_hi,
-                     "base_accuracy": b_acc, "base_ci_low": b_lo, "base_ci_high": b_hi,
-                     "base_outside_label_set": outside,
-                     "neuron_flag": FLAG if control and n_lo > chance else None,
-                     "base_flag": FLAG if control and not math.isnan(b_lo) and b_lo > chance else None,
-                     "available": True, "note": note if note is not None else base_note,
-                     "seconds": time.perf_counter() - t0})
-
-    def unavailable(condition, kind, note):
-        rows.append({"condition": condition, "kind": kind, "question": None, "instruction": None, "n": 0,
-                     "chance": math.nan, "neuron_accuracy": math.nan, "neuron_ci_low": math.nan,
-                     "neuron_ci_high": math.nan, "base_accuracy": math.nan, "base_ci_low": math.nan,
-                     "base_ci_high": math.nan, "base_outside_label_set": None, "neuron_flag": None, "base_flag": None,
-                     "available": False, "note": note, "seconds": 0.0})
+    ts = _test_set(res, max_examples, seed)
+    # every rewording is checked (placeholders, then the model's vocabulary) before any model work
+    reworded = check_rewordings(rewordings, ts.examples, instruction, loaded.processor.tokenizer, loaded.model_id)
 
     total = 1 + len(reworded) + (1 if shifted else 0) + len(controls)
-    done = 0
-
-    def step():
-        nonlocal done
-        done += 1
-        if progress:
-            progress("robustness", done, total)
-
-    if progress:
-        progress("robustness", 0, total)
-    example_question = questions[0] if len(set(questions)) == 1 else "(each example's own question)"
-
-    # ---- original: stored activations and stored answers (no forward pass)
-    X = np.stack([np.asarray(res.neuron_values(n).values)[t_pos[keep]] for n in clf.neurons_], axis=1)
-    orig_pred = np.asarray(clf.predict(X)).astype(str)
-    stored = ((res.baselines or {}).get("base") or {}).get("answers")
-    orig_base, orig_outside = None, None
-    if stored is not None and len(stored) == n_all and base:
-        from .prompts import match_label
-
-        matched = [match_label(stored[int(j)], labels) for j in keep]
-        orig_base = np.array([m if m is not None else "\0" for m in matched], dtype=object)
-        orig_outside = int(sum(m is None for m in matched))
-    add("original", "original", images, questions, y, instruction, example_question, neuron_pred=orig_pred,
-        base_pred=orig_base, outside=orig_outside)
-    step()
-
-    # ---- rewordings
+    cond = _Conditions(loaded, clf, tuple(res.labels), batch_size, conf, base, total, progress)
+    images, questions, y = ts.images, ts.questions, ts.y
+    _original_row(cond, res, ts, instruction, base)
+    cond.step()
     for i, (rw, qs, instr) in enumerate(reworded, start=1):
-        shown = qs[0] if len(set(qs)) == 1 else rw.question
-        add(f"rewording {i}", "rewording", images, qs, y, instr, shown)
-        step()
-
-    # ---- shifted images
+        cond.add(f"rewording {i}", "rewording", images, qs, y, instr, _shown_question(qs, rw.question))
+        cond.step()
     if shifted:
-        import sn_core.data as data_mod
+        _shifted_row(cond, res, task_name, ts, instruction)
+        cond.step()
+    for c in controls:  # grounding controls: the question kept, the image replaced
+        cond.add(CONTROL_NAMES[c], "control", control_images(c, images, seed=seed), questions, y, instruction,
+                 _shown_question(questions))
+        cond.step()
 
-        fn = getattr(data_mod, "shifted_variant", None)
-        variant = None
-        try:
-            variant = fn(task_name) if fn is not None else None
-        except (KeyError, ValueError):
-            variant = None
-        if fn is None:
-            unavailable("shifted images", "shifted", "no shifted-image variants in this version")
-        elif variant is None:
-            unavailable("shifted images", "shifted", f"task {task_name!r} has no shifted-image variant")
-        else:
-            origin = task.origin or {"n": len(task), "seed": res.config.data_seed}
-            stask = data_mod.get_task(variant, int(origin["n"]), seed=int(origin["seed"]), part="eval")
-            if not set(stask.labels) <= set(labels) or len(stask) <= int(np.max(test_idx)):
-                unavailable(f"shifted images ({variant})", "shifted",
-                            f"{variant!r} does not have the search's labels and test indices")
-            else:
-                sex = [stask.examples[int(i)] for i in test_idx]
-                sq = [ex.question for ex in sex]
-                add(f"shifted images ({variant})", "shifted", [ex.image for ex in sex], sq,
-                    np.array([ex.label for ex in sex], dtype=str), instruction,
-                    sq[0] if len(set(sq)) == 1 else "(each example's own question)")
-        step()
-
-    # ---- grounding controls: the question kept, the image replaced
-    for c in controls:
-        add(CONTROL_NAMES[c], "control", control_images(c, images, seed=seed), questions, y, instruction,
-            example_question)
-        step()
-
-    df = pd.DataFrame(rows, columns=list(ROW_COLUMNS))
-    flags = []
-    for r in rows:
-        for who, key, lo, acc in (("neuron", "neuron_flag", "neuron_ci_low", "neuron_accuracy"),
-                                  ("base model", "base_flag", "base_ci_low", "base_accuracy")):
-            if r[key]:
-                flags.append(f"{r['condition']}: {who} accuracy {r[acc]:.3f} (95% CI from {r[lo]:.3f}) stays above "
-                             f"chance {r['chance']:.3f}: {FLAG}")
     settings = {"batch_size": batch_size, "seed": int(seed), "max_examples": max_examples, "conf": float(conf),
                 "rewordings": [rw.to_json() for rw in rewordings], "controls": list(controls),
                 "shifted": bool(shifted), "base": bool(base), "blank_rgb": list(BLANK_RGB)}
     return RobustnessReport(search_key=res.key, model_id=summary_value(res, "model_id") or loaded.model_id,
                             task=task_name, neuron_ids=list(clf.neurons_), instruction=instruction,
-                            chance=chance_accuracy(y), n_test=int(len(y)), rows=df, flags=flags, settings=settings,
+                            chance=chance_accuracy(y), n_test=int(len(y)), rows=pd.DataFrame(cond.rows,
+                            columns=list(ROW_COLUMNS)), flags=_flags(cond.rows), settings=settings,
                             seconds=time.perf_counter() - t_start)
 
 
@@ -509,7 +390,7 @@ def format_report(report: RobustnessReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["CONTROLS", "DEFAULT_INSTRUCTION_REWORDINGS", "DEFAULT_QUESTION_REWORDINGS", "FLAG", "ROW_COLUMNS",
-           "Rewording", "RewordingError", "RobustnessReport", "control_images", "default_rewordings",
-           "format_report", "load_rewordings", "parse_rewordings", "reworded_questions", "robustness_report",
-           "unknown_words"]
+__all__ = ["CONTROLS", "DEFAULT_INSTRUCTION_REWORDINGS", "DEFAULT_QUESTION_REWORDINGS", "FLAG", "MAX_REWORDINGS",
+           "MAX_REWORDING_CHARS", "ROW_COLUMNS", "Rewording", "RewordingError", "RobustnessReport", "control_images",
+           "default_rewordings", "format_report", "load_rewordings", "parse_rewordings", "reworded_questions",
+           "robustness_report", "unknown_words"]
