@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import os
 import re
-import uuid
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 from filelock import FileLock
 from safetensors import safe_open
 from safetensors.numpy import load as _st_load
 from safetensors.numpy import save as _st_save
+
+# Canonical JSON, keys, checksums and atomic writes live in sn_core.store_io; these names stay importable from here.
+from .store_io import _file_sig, _jsonable, _sha256, atomic_write_bytes, canonical_json, content_key  # noqa: F401
 
 FORMAT_VERSION = 1
 CACHE_ENV = "SN_CACHE_DIR"
@@ -52,87 +53,6 @@ def default_root() -> Path:
     """The cache root: ``$SN_CACHE_DIR`` if set, else ``~/.cache/super-neuron-explorer``."""
     env = os.environ.get(CACHE_ENV)
     return Path(env).expanduser() if env else Path.home() / ".cache" / "super-neuron-explorer"
-
-
-def _jsonable(obj: Any, where: str = "value"):
-    """Canonical JSON-ready form: tuples -> lists, numpy scalars/arrays -> Python, Paths -> str; else TypeError."""
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        if not np.isfinite(f):
-            raise TypeError(f"{where}: non-finite float {f} has no canonical JSON form")
-        return f
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist(), where)
-    if isinstance(obj, Mapping):
-        out = {}
-        for k, v in obj.items():
-            if not isinstance(k, str):
-                raise TypeError(f"{where}: dict keys must be str, got {k!r}")
-            out[k] = _jsonable(v, f"{where}.{k}")
-        return out
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(obj)]
-    raise TypeError(f"{where}: cannot hash/serialise {type(obj).__name__} {obj!r} as JSON")
-
-
-def canonical_json(obj: Any, where: str = "value") -> str:
-    """Sorted keys, no spaces, ASCII: the same parts always give the same text."""
-    return json.dumps(_jsonable(obj, where), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
-def content_key(**parts) -> str:
-    """sha256 hex of the canonical JSON of ``parts`` (model id, weights hash, task fingerprint, prompt, split...)."""
-    if not parts:
-        raise ValueError("content_key needs at least one part")
-    return hashlib.sha256(canonical_json(parts, "parts").encode("utf-8")).hexdigest()
-
-
-def _file_sig(path: Path) -> tuple[int, int, int]:
-    """(inode, size, mtime_ns): changes whenever a file is replaced or rewritten."""
-    st = os.stat(path)
-    return st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, ``os.replace``, fsync folder.
-
-    On any failure the temp file is removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable; not possible on every platform/filesystem
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 def _check_name(name: str, what: str = "name") -> str:
