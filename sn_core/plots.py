@@ -7,6 +7,9 @@ confusion-matrix counts from given predictions).
 Colours: the Okabe-Ito palette (distinguishable with the common colour-vision deficiencies) for classes and
 methods; the perceptually uniform ``Cividis`` scale for accuracy heatmaps. Accuracies are fractions in [0, 1] and
 are labelled as such.
+
+The Neuron inspector's figures are in ``sn_core.plots_neuron`` and the shared style in ``sn_core.plots_style``;
+both are re-exported here, so pages call ``plots.<name>`` for every figure.
 """
 from __future__ import annotations
 
@@ -15,44 +18,12 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-# Okabe & Ito (2008), "Color Universal Design"; black last.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
-HEATMAP_SCALE = "Cividis"
-REFERENCE_STYLES = {  # reference lines on accuracy plots: colour and dash, shared across figures
-    "base model": ("#D55E00", "dash"),
-    "null control": ("#7f7f7f", "dot"),
-    "chance": ("#b0b0b0", "dashdot"),
-}
-FONT = dict(family="Inter, Source Sans Pro, Arial, sans-serif", size=13)
-
-
-# When every label of a task names a colour, each class is drawn in (a colour-blind-safe shade of) its own colour:
-# a "red" class drawn green would mislead. Other label sets use the palette in label order.
-NAMED_COLORS = {"red": "#D55E00", "green": "#009E73", "blue": "#0072B2", "yellow": "#F0E442", "orange": "#E69F00",
-                "purple": "#7B3F9E", "pink": "#CC79A7", "black": "#000000", "white": "#BBBBBB", "gray": "#7F7F7F",
-                "grey": "#7F7F7F", "brown": "#8C5A2B", "cyan": "#56B4E9"}
-
-
-def class_color(i: int) -> str:
-    """The colour of the i-th class (cycled through the palette)."""
-    return PALETTE[i % len(PALETTE)]
-
-
-def class_colors(classes: Sequence[str]) -> list[str]:
-    """One colour per class: the named colour when every label is a colour word, else the palette in order."""
-    names = [str(c).strip().lower() for c in classes]
-    if names and all(n in NAMED_COLORS for n in names) and len(set(names)) == len(names):
-        return [NAMED_COLORS[n] for n in names]
-    return [class_color(i) for i in range(len(classes))]
-
-
-def _layout(fig: go.Figure, title: str | None, height: int = 420, **kw) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0.0, xanchor="left") if title else None, height=height,
-                      font=FONT, margin=dict(l=60, r=20, t=60 if title else 30, b=50), template="plotly_white",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1.0, xanchor="right"), **kw)
-    return fig
+# The shared style and the Neuron inspector's figures live in their own modules; every name stays importable here.
+from .plots_neuron import (class_histograms, confusion_matrix, rule_caption, rule_guides,  # noqa: F401
+                           value_on_histogram)
+from .plots_style import (FONT, HEATMAP_SCALE, NAMED_COLORS, PALETTE, REFERENCE_STYLES, _edges, _hline,  # noqa: F401
+                          _layout, class_color, class_colors)
 
 
 # ---------------------------------------------------------------------------------------------------- layer map
@@ -127,16 +98,6 @@ def layer_profile(scores_row: np.ndarray, layer: int, site: str, highlight: int 
     return _layout(fig, f"Layer {layer}: {metric} of each of its {len(row)} neurons ({site})", height=340)
 
 
-def _hline(fig: go.Figure, y: float | None, name: str, **kw) -> None:
-    """A labelled horizontal reference line that also appears in the legend."""
-    if y is None or not np.isfinite(y):
-        return
-    color, dash = REFERENCE_STYLES.get(name, ("#333333", "dash"))
-    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"{name} ({y:.2f})",
-                             line=dict(color=color, dash=dash)))
-    fig.add_hline(y=y, line=dict(color=color, dash=dash, width=1.5), **kw)
-
-
 def best_per_layer(table: pd.DataFrame, base_accuracy: float | None = None, null_control: float | None = None,
                    chance: float | None = None, title: str | None = None) -> go.Figure:
     """Per-layer best neuron: its probe score and its held-out test accuracy, with reference lines.
@@ -207,123 +168,6 @@ def exit_frontier(frontier: pd.DataFrame, measured: Mapping[int, float] | None =
                      type="log")
     fig.update_yaxes(title="accuracy (fraction correct)", range=[0, 1.05])
     return _layout(fig, title or "Exit-layer frontier: accuracy against speed", height=400)
-
-
-# ---------------------------------------------------------------------------------------------- neuron inspector
-def _edges(values: Sequence[np.ndarray], bins: int) -> np.ndarray:
-    allv = np.concatenate([np.asarray(v, dtype=float).ravel() for v in values if len(v)]) if values else np.zeros(1)
-    lo, hi = float(np.min(allv)), float(np.max(allv))
-    if hi <= lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    return np.linspace(lo, hi, bins + 1)
-
-
-def rule_guides(params: Mapping, classes: Sequence[str]) -> dict:
-    """The lines that show a neuron's fitted rule on :func:`class_histograms`, from ``SearchResult.neuron_params``:
-    ``{"threshold": ...}`` for a stump, ``{"class_thresholds": [...]}`` (in ``classes`` order) for one-vs-rest
-    stumps, ``{"class_means": [...]}`` for the nearest-mean rule."""
-    rule = params.get("rule")
-    if rule == "stump" and params.get("threshold") is not None:
-        return {"threshold": float(params["threshold"])}
-    if rule == "ovr_stump" and params.get("ovr_thresholds"):
-        return {"class_thresholds": [params["ovr_thresholds"].get(str(c)) for c in classes]}
-    means = params.get("class_means") or {}
-    return {"class_means": [means.get(str(c)) for c in classes]}
-
-
-def rule_caption(params: Mapping) -> str:
-    """One sentence saying how the neuron's rule decides and what the lines of :func:`rule_guides` are."""
-    rule, classes = params.get("rule"), list(params.get("classes") or [])
-    if rule == "stump" and params.get("threshold") is not None and len(classes) == 2:
-        above = classes[1] if (params.get("polarity") or 1) > 0 else classes[0]
-        below = classes[0] if above == classes[1] else classes[1]
-        return (f"Threshold rule: above {params['threshold']:.4g} (dashed line) it answers {above!r}, below it "
-                f"{below!r}; fitted on the probe split.")
-    if rule == "ovr_stump":
-        return ("One-vs-rest rule: one threshold per class (dashed lines in the class colours); the neuron answers "
-                "the class whose threshold it clears by the largest signed margin; fitted on the probe split.")
-    return ("Nearest-mean rule: dotted lines are the class means on the probe split; the neuron answers the class "
-            "whose mean is nearest.")
-
-
-def class_histograms(splits: Mapping[str, tuple[np.ndarray, Sequence[str]]], classes: Sequence[str],
-                     threshold: float | None = None, class_means: Sequence[float] | None = None,
-                     bins: int = 30, title: str | None = None, value_label: str = "activation",
-                     class_thresholds: Sequence[float | None] | None = None) -> go.Figure:
-    """Overlaid per-class histograms of one neuron's value, one panel per split (e.g. probe, test).
-
-    ``splits`` maps a split name to ``(values [n], labels [n])``. The stump threshold (binary, dashed black), the
-    class means (nearest-mean rule, dotted, class colours) or the one-vs-rest thresholds (dashed, class colours)
-    are drawn as vertical lines (:func:`rule_guides` picks them); shared bin edges make panels comparable.
-    """
-    names = list(splits)
-    colors = class_colors(classes)
-    edges = _edges([np.asarray(v) for v, _ in splits.values()], bins)
-    centers = (edges[:-1] + edges[1:]) / 2  # [bins]
-    fig = make_subplots(rows=1, cols=len(names), shared_yaxes=False, horizontal_spacing=0.08,
-                        subplot_titles=[f"{n} split (n={len(splits[n][0])})" for n in names])
-    for j, name in enumerate(names, start=1):
-        values, labels = splits[name]
-        values, labels = np.asarray(values, dtype=float), np.asarray([str(x) for x in labels])
-        for i, cls in enumerate(classes):
-            counts, _ = np.histogram(values[labels == cls], bins=edges)
-            fig.add_trace(go.Bar(x=centers, y=counts, width=np.diff(edges), name=str(cls), legendgroup=str(cls),
-                                 showlegend=j == 1, marker=dict(color=colors[i], opacity=0.65,
-                                                                line=dict(width=0)),
-                                 hovertemplate=f"class {cls}<br>value %{{x:.3g}}<br>count %{{y}}<extra></extra>"),
-                          row=1, col=j)
-        if threshold is not None and np.isfinite(threshold):
-            fig.add_vline(x=float(threshold), line=dict(color="#000000", width=2, dash="dash"), row=1, col=j,
-                          annotation_text="threshold" if j == 1 else None, annotation_position="top")
-        if class_means is not None:
-            for i, m in enumerate(class_means):
-                if m is not None and np.isfinite(m):
-                    fig.add_vline(x=float(m), line=dict(color=colors[i], width=2, dash="dot"), row=1, col=j)
-        if class_thresholds is not None:
-            for i, t in enumerate(class_thresholds):
-                if t is not None and np.isfinite(t):
-                    fig.add_vline(x=float(t), line=dict(color=colors[i], width=2, dash="dash"), row=1, col=j)
-        fig.update_xaxes(title_text=value_label, row=1, col=j)
-        fig.update_yaxes(title_text="examples" if j == 1 else None, row=1, col=j)
-    fig.update_layout(barmode="overlay", bargap=0)
-    _layout(fig, title, height=380)
-    fig.update_layout(legend=dict(orientation="v", x=1.01, xanchor="left", y=1.0, yanchor="top",
-                                  title=dict(text="true class")))
-    return fig
-
-
-def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str],
-                     title: str | None = None) -> go.Figure:
-    """Counts of (true class, predicted class), rows = truth; the diagonal is correct. Predictions outside
-    ``classes`` (e.g. a generated answer that names no label) are counted in an extra "other" column."""
-    classes = [str(c) for c in classes]
-    y_true = [str(v) for v in y_true]
-    y_pred = [str(v) for v in y_pred]
-    cols = classes + (["other"] if any(p not in classes for p in y_pred) else [])
-    pos = {c: i for i, c in enumerate(cols)}
-    m = np.zeros((len(classes), len(cols)), dtype=int)  # [n_classes, n_cols]
-    for t, p in zip(y_true, y_pred):
-        if t in pos:
-            m[pos[t], pos.get(p, len(cols) - 1)] += 1
-    fig = go.Figure(go.Heatmap(z=m, x=cols, y=classes, colorscale="Blues", showscale=False, text=m,
-                               texttemplate="%{text}", textfont=dict(size=14),
-                               hovertemplate="true %{y}<br>predicted %{x}<br>%{z} examples<extra></extra>"))
-    fig.update_xaxes(title="predicted", type="category", side="bottom")
-    fig.update_yaxes(title="true", type="category", autorange="reversed")
-    side = 90 + 46 * len(classes)
-    return _layout(fig, title, height=max(260, side), width=max(320, 140 + 56 * len(cols)))
-
-
-def value_on_histogram(values: np.ndarray, labels: Sequence[str], classes: Sequence[str], value: float,
-                       threshold: float | None = None, class_means: Sequence[float] | None = None,
-                       bins: int = 30, title: str | None = None,
-                       class_thresholds: Sequence[float | None] | None = None) -> go.Figure:
-    """Where one new example's neuron value falls against the probe split's per-class histograms."""
-    fig = class_histograms({"probe": (values, labels)}, classes, threshold, class_means, bins, title,
-                           class_thresholds=class_thresholds)
-    fig.add_vline(x=float(value), line=dict(color="#000000", width=4),
-                  annotation_text=f"this image: {value:.3g}", annotation_position="top right")
-    return fig
 
 
 # ------------------------------------------------------------------------------------------------------ compare
