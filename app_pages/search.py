@@ -25,6 +25,23 @@ tab_new, tab_prev = st.tabs(["New search", "Previous searches"])
 def new_search() -> None:
     """The "New search" tab. It returns early (never ``st.stop()``) where input is missing or wrong, so the
     previous searches and the current search below are still drawn."""
+    model = _choose_model()
+    if model is None:
+        return
+    model_spec, loaded = model
+    task = _choose_task()
+    if task is None:
+        return
+    settings = _search_settings(loaded)
+    st.caption("Stay on this page while a search runs: leaving it or clicking elsewhere stops the run, and running "
+               "the same search again resumes from the activations already stored.")
+    if st.button("Run search", type="primary", key="run_search"):
+        _run_search(model_spec, loaded, task, settings)
+
+
+def _choose_model():
+    """Step 1: the model source and the loaded model, as ``(model_spec, loaded)``; None where input is missing or
+    the model cannot be loaded (the reason is shown)."""
     st.subheader("1 · Model")
     mode = st.radio("Model source", ["demo", "local folder or cached hub id"], horizontal=True, key="model_mode",
                     persist_state="session",
@@ -38,140 +55,166 @@ def new_search() -> None:
                               placeholder="/models/llava-1.5-7b-hf").strip()
         if not typed:
             st.info("Type a model folder or hub id, or choose the demo model.")
-            return
+            return None
         model_spec = None
         with app_state.guarded("Model", stop=False):  # a folder on the server follows the server-path rule
             model_spec = app_state.model_source(typed)
         if model_spec is None:
-            return
+            return None
     loaded = None
     with app_state.guarded(f"Loading model {typed!r}", stop=False):
         loaded = app_state.get_model(model_spec)
     if loaded is None:
-        return
+        return None
     st.session_state[app_state.MODEL] = model_spec
     widths = ", ".join(f"{k} {v}" for k, v in loaded.widths.items())
     st.caption(f"`{loaded.model_id}`: {loaded.n_layers} decoder layers; neurons per layer by site: {widths}.")
+    return model_spec, loaded
 
+
+def _choose_task():
+    """Step 2: the task, as ``(task_arg, question, n_examples)``; None where input is missing or wrong."""
     st.subheader("2 · Task")
-    from sn_core.data import bundled_spec, bundled_task_names
-
     source = st.radio("Task source", ["bundled", "upload", "local path"], horizontal=True, key="task_source",
                       persist_state="session",
                       help="Bundled tasks are generated images. Uploads: a JSONL/CSV manifest (fields image, "
                            "question, label) together with its images, or one ZIP holding a manifest and images or "
                            "one subfolder of images per class.")
-    task_arg, question, n_examples = None, None, 400
     if source == "bundled":
-        names = bundled_task_names()
-        name = st.selectbox("Bundled task", names, index=names.index("shapes-color") if "shapes-color" in names
-                            else 0, key="task_name", persist_state="session")
-        spec = bundled_spec(name)
-        st.caption(f"{spec.description}  Question: *{spec.question}*  Labels: {', '.join(spec.labels)}")
-        n_examples = int(st.number_input("Examples to generate", 20, 20000, 400, step=50, key="n_examples",
-                                         persist_state="session",
-                                         help="Images generated for this search (never the demo model's "
-                                              "training images)."))
-        task_arg = name
-    elif source == "upload":
-        files = st.file_uploader("Manifest with its images, or one ZIP", accept_multiple_files=True,
-                                 type=["jsonl", "ndjson", "csv", "zip", "png", "jpg", "jpeg", "bmp", "gif", "webp"],
-                                 key="task_upload")
-        question = st.text_input("Question (only for a folder of class subfolders)", key="upload_question",
-                                 persist_state="session",
-                                 placeholder="What is in the image?").strip() or None
-        if not files:
-            st.info("Upload a task to continue, or choose a bundled task.")
-            return
-        with app_state.guarded("Reading the upload", stop=False):
-            folder = app_state.save_upload(files)
-            kind, found = find_task_source(folder)
-            if kind == "folder" and not question:
-                raise ValueError("this upload is a folder of class subfolders: type the question to ask")
-            task_arg = found
-        if task_arg is None:
-            return
-        st.caption(f"Task read from the upload ({kind}).")
-    else:
-        roots = app_state.allowed_roots()
-        if not roots:  # server paths are off unless the operator allows folders
-            st.info("Server paths are turned off on this server: upload the task, or choose a bundled task. "
-                    f"The operator can allow folders with {ALLOWED_ROOTS_ENV}.")
-            return
-        typed = st.text_input("Path to a .jsonl/.csv manifest or a folder of class subfolders", key="task_path",
-                              persist_state="session", placeholder=f"{roots[0]}/my-task/manifest.jsonl",
-                              help="Inside " + " or ".join(str(r) for r in roots) + "; a relative path is taken "
-                                   f"inside {roots[0]}.").strip()
-        question = st.text_input("Question (only for a folder of class subfolders)", key="path_question",
-                                 persist_state="session").strip() or None
-        if not typed:
-            st.info("Type a path, or choose a bundled task.")
-            return
-        with app_state.guarded("Task", stop=False):
-            task_arg = app_state.task_path(typed, question)
-        if task_arg is None:
-            return
+        return _bundled_task()
+    if source == "upload":
+        return _uploaded_task()
+    return _server_path_task()
 
+
+def _bundled_task():
+    from sn_core.data import bundled_spec, bundled_task_names
+
+    names = bundled_task_names()
+    name = st.selectbox("Bundled task", names, index=names.index("shapes-color") if "shapes-color" in names
+                        else 0, key="task_name", persist_state="session")
+    spec = bundled_spec(name)
+    st.caption(f"{spec.description}  Question: *{spec.question}*  Labels: {', '.join(spec.labels)}")
+    n_examples = int(st.number_input("Examples to generate", 20, 20000, 400, step=50, key="n_examples",
+                                     persist_state="session",
+                                     help="Images generated for this search (never the demo model's "
+                                          "training images)."))
+    return name, None, n_examples
+
+
+def _uploaded_task():
+    files = st.file_uploader("Manifest with its images, or one ZIP", accept_multiple_files=True,
+                             type=["jsonl", "ndjson", "csv", "zip", "png", "jpg", "jpeg", "bmp", "gif", "webp"],
+                             key="task_upload")
+    question = st.text_input("Question (only for a folder of class subfolders)", key="upload_question",
+                             persist_state="session",
+                             placeholder="What is in the image?").strip() or None
+    if not files:
+        st.info("Upload a task to continue, or choose a bundled task.")
+        return None
+    task_arg = None
+    with app_state.guarded("Reading the upload", stop=False):
+        folder = app_state.save_upload(files)
+        kind, found = find_task_source(folder)
+        if kind == "folder" and not question:
+            raise ValueError("this upload is a folder of class subfolders: type the question to ask")
+        task_arg = found
+    if task_arg is None:
+        return None
+    st.caption(f"Task read from the upload ({kind}).")
+    return task_arg, question, 400
+
+
+def _server_path_task():
+    roots = app_state.allowed_roots()
+    if not roots:  # server paths are off unless the operator allows folders
+        st.info("Server paths are turned off on this server: upload the task, or choose a bundled task. "
+                f"The operator can allow folders with {ALLOWED_ROOTS_ENV}.")
+        return None
+    typed = st.text_input("Path to a .jsonl/.csv manifest or a folder of class subfolders", key="task_path",
+                          persist_state="session", placeholder=f"{roots[0]}/my-task/manifest.jsonl",
+                          help="Inside " + " or ".join(str(r) for r in roots) + "; a relative path is taken "
+                               f"inside {roots[0]}.").strip()
+    question = st.text_input("Question (only for a folder of class subfolders)", key="path_question",
+                             persist_state="session").strip() or None
+    if not typed:
+        st.info("Type a path, or choose a bundled task.")
+        return None
+    task_arg = None
+    with app_state.guarded("Task", stop=False):
+        task_arg = app_state.task_path(typed, question)
+    if task_arg is None:
+        return None
+    return task_arg, question, 400
+
+
+def _search_settings(loaded) -> dict:
+    """Step 3: the search settings as read from the widgets."""
     st.subheader("3 · Search settings")
     c1, c2, c3 = st.columns(3)
     site_names = {"mlp": "MLP neurons (mlp.hook_post)", "resid": "residual stream (hook_resid_post)",
                   "attn": "attention heads' outputs (attn.hook_z)"}
-    sites = c1.multiselect("Sites", list(site_names), default=["mlp"], format_func=site_names.get, key="sites",
-                           persist_state="session")
-    layers = c1.multiselect("Layers", list(range(loaded.n_layers)), default=list(range(loaded.n_layers)),
-                            key="layers", help="Decoder layers to search. Fewer layers = a faster search.")
-    probe_per_class = int(c2.number_input("Probe examples per class", 2, 2000, 20, key="probe_per_class",
-                                          persist_state="session",
-                                          help="Fit and rank every neuron on this many examples of each class "
-                                               "(SAVs use about 20)."))
-    test_per_class = int(c2.number_input("Test examples per class (0 = all the rest)", 0, 20000, 0,
-                                         key="test_per_class", persist_state="session"))
-    seed = int(c2.number_input("Split seed", 0, 2**31 - 1, 0, key="seed", persist_state="session"))
-    k = int(c3.number_input("Neurons in the vote (top-k)", 1, 25, 1, key="k", persist_state="session"))
-    rule = c3.selectbox("Rule", ["auto", "stump", "nearest_mean", "ovr_stump"], key="rule", persist_state="session",
-                        help="auto: threshold for two classes, nearest class mean for more.")
-    metric = c3.selectbox("Ranking metric", ["accuracy", "balanced_accuracy"], key="metric", persist_state="session")
+    s = {}
+    s["sites"] = c1.multiselect("Sites", list(site_names), default=["mlp"], format_func=site_names.get, key="sites",
+                                persist_state="session")
+    s["layers"] = c1.multiselect("Layers", list(range(loaded.n_layers)), default=list(range(loaded.n_layers)),
+                                 key="layers", help="Decoder layers to search. Fewer layers = a faster search.")
+    s["probe_per_class"] = int(c2.number_input("Probe examples per class", 2, 2000, 20, key="probe_per_class",
+                                               persist_state="session",
+                                               help="Fit and rank every neuron on this many examples of each class "
+                                                    "(SAVs use about 20)."))
+    s["test_per_class"] = int(c2.number_input("Test examples per class (0 = all the rest)", 0, 20000, 0,
+                                              key="test_per_class", persist_state="session"))
+    s["seed"] = int(c2.number_input("Split seed", 0, 2**31 - 1, 0, key="seed", persist_state="session"))
+    s["k"] = int(c3.number_input("Neurons in the vote (top-k)", 1, 25, 1, key="k", persist_state="session"))
+    s["rule"] = c3.selectbox("Rule", ["auto", "stump", "nearest_mean", "ovr_stump"], key="rule",
+                             persist_state="session",
+                             help="auto: threshold for two classes, nearest class mean for more.")
+    s["metric"] = c3.selectbox("Ranking metric", ["accuracy", "balanced_accuracy"], key="metric",
+                               persist_state="session")
     with st.expander("More settings"):
-        baselines = st.checkbox("Run the baselines (base model's generated answer, SAV, linear probe)", True,
-                                key="baselines", persist_state="session")
-        l_max = st.number_input("Latest layer allowed (early-exit budget; -1 = any)", -1, loaded.n_layers - 1, -1,
-                                key="l_max")
-        instruction = st.text_input("Answer-format instruction (empty = the task's own)", key="instruction",
-                                    persist_state="session")
-        batch_size = int(st.number_input("Batch size", 1, 512, 16, key="batch_size", persist_state="session"))
+        s["baselines"] = st.checkbox("Run the baselines (base model's generated answer, SAV, linear probe)", True,
+                                     key="baselines", persist_state="session")
+        s["l_max"] = st.number_input("Latest layer allowed (early-exit budget; -1 = any)", -1,
+                                     loaded.n_layers - 1, -1, key="l_max")
+        s["instruction"] = st.text_input("Answer-format instruction (empty = the task's own)", key="instruction",
+                                         persist_state="session")
+        s["batch_size"] = int(st.number_input("Batch size", 1, 512, 16, key="batch_size", persist_state="session"))
+    return s
 
-    st.caption("Stay on this page while a search runs: leaving it or clicking elsewhere stops the run, and running "
-               "the same search again resumes from the activations already stored.")
-    if st.button("Run search", type="primary", key="run_search"):
-        from sn_core.config import SearchConfig
-        from sn_core.search import run_search
 
-        config = None
-        with app_state.guarded("Search settings", stop=False):
-            if not sites:
-                raise ValueError("choose at least one site")
-            if not layers:
-                raise ValueError("choose at least one layer")
-            config = SearchConfig(
-                model=model_spec, task=task_arg, question=question, instruction=instruction or None,
-                n_examples=n_examples, probe_per_class=probe_per_class, test_per_class=test_per_class or None,
-                seed=seed, sites=tuple(sites), layers=tuple(sorted(layers)),
-                l_max=None if l_max < 0 else int(l_max), k=k, rule=rule, metric=metric, baselines=baselines,
-                batch_size=batch_size).validate()
-        if config is None:
-            return
-        bar = app_state.Progress()
-        res = None
-        with app_state.guarded("Search", stop=False):
-            res = run_search(config, loaded=loaded, progress=bar, root=str(default_root()))
-        bar.clear()
-        if res is None:
-            return
-        app_state.set_search(res.key)
-        app_state.get_search_list.clear()
-        st.session_state[app_state.TASK_LABEL] = str(res.summary.task)
-        how = "from the cache" if res.summary.cache_hit else f"in {res.summary.seconds:.1f} s"
-        st.success(f"Search `{app_state.short_key(res.key)}` finished {how}.", icon="✅")
+def _run_search(model_spec, loaded, task, s: dict) -> None:
+    """Validate the settings, run the search with a progress bar, and select its result."""
+    from sn_core.config import SearchConfig
+    from sn_core.search import run_search
+
+    task_arg, question, n_examples = task
+    config = None
+    with app_state.guarded("Search settings", stop=False):
+        if not s["sites"]:
+            raise ValueError("choose at least one site")
+        if not s["layers"]:
+            raise ValueError("choose at least one layer")
+        config = SearchConfig(
+            model=model_spec, task=task_arg, question=question, instruction=s["instruction"] or None,
+            n_examples=n_examples, probe_per_class=s["probe_per_class"],
+            test_per_class=s["test_per_class"] or None, seed=s["seed"], sites=tuple(s["sites"]),
+            layers=tuple(sorted(s["layers"])), l_max=None if s["l_max"] < 0 else int(s["l_max"]), k=s["k"],
+            rule=s["rule"], metric=s["metric"], baselines=s["baselines"], batch_size=s["batch_size"]).validate()
+    if config is None:
+        return
+    bar = app_state.Progress()
+    res = None
+    with app_state.guarded("Search", stop=False):
+        res = run_search(config, loaded=loaded, progress=bar, root=str(default_root()))
+    bar.clear()
+    if res is None:
+        return
+    app_state.set_search(res.key)
+    app_state.get_search_list.clear()
+    st.session_state[app_state.TASK_LABEL] = str(res.summary.task)
+    how = "from the cache" if res.summary.cache_hit else f"in {res.summary.seconds:.1f} s"
+    st.success(f"Search `{app_state.short_key(res.key)}` finished {how}.", icon="✅")
 
 
 with tab_new:
