@@ -58,9 +58,13 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--n", type=int, default=32, help="fresh examples timed per batch size")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2, help="torch and onnxruntime intra-op threads (default 2)")
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    ap.add_argument("--ort-threads", type=int, default=1,
+                    help="onnxruntime intra-op threads (default 1: no thread pool; with 2 on 2 cores, the spinning "
+                         "pools of the alternating sessions take cycles from every other path, torch included)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
+    ort_threads = a.ort_threads
 
     from sn_core.baselines import label_token_budget
     from sn_core.classifier import SuperNeuronClassifier
@@ -93,7 +97,7 @@ def main(argv=None) -> int:
     for layer in layers:
         clf = res.classifier([best[layer]["neuron_id"]])
         sub = load_model(a.model, dtype="float32", max_layers=layer + 1)
-        shortcuts[layer] = load_shortcut(export_shortcut(clf, tmp / f"exit{layer}", loaded=sub), threads=a.threads)
+        shortcuts[layer] = load_shortcut(export_shortcut(clf, tmp / f"exit{layer}", loaded=sub), threads=ort_threads)
         preds[layer] = EarlyExitPredictor(loaded, clf, instruction=res.task.instruction)
         limit[layer] = flop_ratio(loaded, prompt_len, layer, new_tokens)["ratio"]
         limit1[layer] = flop_ratio(loaded, prompt_len, layer, 1)["ratio"]
@@ -112,12 +116,12 @@ def main(argv=None) -> int:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = a.threads
+    opts.intra_op_num_threads = ort_threads
     full_sess = ort.InferenceSession(str(tmp / "full.onnx"), opts, providers=["CPUExecutionProvider"])
 
-    print(f"model {loaded.model_id} ({loaded.n_layers} decoder layers, float32, cpu, {a.threads} threads for torch "
-          f"and onnxruntime); task {a.task}; prompt {prompt_len} tokens; full generation: up to {new_tokens} new "
-          f"tokens; {a.n} fresh examples, median of {a.repeats} repeats after warm-up, paths alternating batch by "
+    print(f"model {loaded.model_id} ({loaded.n_layers} decoder layers, float32, cpu, {a.threads} threads for torch, "
+          f"{ort_threads} for onnxruntime); task {a.task}; prompt {prompt_len} tokens; full generation: up to "
+          f"{new_tokens} new tokens; {a.n} fresh examples, median of {a.repeats} repeats after warm-up, paths alternating batch by "
           "batch")
     print(f"{'layer':>5} {'batch':>5} {'gen ms/ex':>10} {'eager ms/ex':>12} {'onnx ms/ex':>11} {'vs gen':>7} "
           f"{'vs eager':>8} {'limit':>6} {'e2e vs gen':>10} {'ort full ms':>11} {'same-rt':>8} {'limit1':>7} "
