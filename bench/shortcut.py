@@ -64,7 +64,6 @@ def main(argv=None) -> int:
                          "pools of the alternating sessions take cycles from every other path, torch included)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    ort_threads = a.ort_threads
 
     from sn_core.baselines import label_token_budget
     from sn_core.classifier import SuperNeuronClassifier
@@ -97,7 +96,7 @@ def main(argv=None) -> int:
     for layer in layers:
         clf = res.classifier([best[layer]["neuron_id"]])
         sub = load_model(a.model, dtype="float32", max_layers=layer + 1)
-        shortcuts[layer] = load_shortcut(export_shortcut(clf, tmp / f"exit{layer}", loaded=sub), threads=ort_threads)
+        shortcuts[layer] = load_shortcut(export_shortcut(clf, tmp / f"exit{layer}", loaded=sub), threads=a.ort_threads)
         preds[layer] = EarlyExitPredictor(loaded, clf, instruction=res.task.instruction)
         limit[layer] = flop_ratio(loaded, prompt_len, layer, new_tokens)["ratio"]
         limit1[layer] = flop_ratio(loaded, prompt_len, layer, 1)["ratio"]
@@ -116,11 +115,11 @@ def main(argv=None) -> int:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = ort_threads
+    opts.intra_op_num_threads = a.ort_threads
     full_sess = ort.InferenceSession(str(tmp / "full.onnx"), opts, providers=["CPUExecutionProvider"])
 
     print(f"model {loaded.model_id} ({loaded.n_layers} decoder layers, float32, cpu, {a.threads} threads for torch, "
-          f"{ort_threads} for onnxruntime); task {a.task}; prompt {prompt_len} tokens; full generation: up to "
+          f"{a.ort_threads} for onnxruntime); task {a.task}; prompt {prompt_len} tokens; full generation: up to "
           f"{new_tokens} new tokens; {a.n} fresh examples, median of {a.repeats} repeats after warm-up, paths alternating batch by "
           "batch")
     print(f"{'layer':>5} {'batch':>5} {'gen ms/ex':>10} {'eager ms/ex':>12} {'onnx ms/ex':>11} {'vs gen':>7} "
