@@ -116,8 +116,6 @@ def build_atlas(rows: Sequence[dict] | None = None, model_id: str | None = None,
     ``model_id`` is None, or for a ``top_n`` below 1."""
     import pandas as pd
 
-    from .uncertainty import with_intervals
-
     if isinstance(top_n, bool) or int(top_n) != top_n or top_n < 1:
         raise ValueError(f"top_n must be a positive integer, got {top_n!r}")
     top_n = int(top_n)
@@ -145,45 +143,15 @@ def build_atlas(rows: Sequence[dict] | None = None, model_id: str | None = None,
         if one_per_task and task in done:
             continue
         try:
-            res = load(key)
-            n_test = int(_summary(res, "n_test") or 0)
-            null = _summary(res, "null_probe_accuracy")
-            null = float(null) if null is not None else float("nan")
-            task_layers = []
-            for site in res.sites:
-                scores = np.asarray(res.scores(site), dtype=float)  # [n_layers, width]
-                for i, layer in enumerate(res.layers):
-                    row = scores[i]
-                    finite = row[np.isfinite(row)]
-                    above = int(np.sum(finite > null)) if np.isfinite(null) else 0
-                    task_layers.append({"task": task, "key": key, "site": str(site), "layer": int(layer),
-                                        "n_neurons": int(row.size), "n_above_null": above,
-                                        "share_above_null": above / row.size if row.size else float("nan"),
-                                        "best_probe_score": float(finite.max()) if finite.size else float("nan")})
-            top = res.top_k.sort_values("rank").head(top_n).copy() if "rank" in res.top_k else \
-                res.top_k.head(top_n).copy()
-            top = with_intervals(top, n_test) if n_test else top.assign(test_ci_low=np.nan, test_ci_high=np.nan)
-            top.insert(0, "key", key)
-            top.insert(0, "task", task)
-            ci = _summary(res, "sn_test_ci")
-            if not ci:
-                from .stats import interval_from_accuracy
-
-                ci = interval_from_accuracy(_summary(res, "sn_test_accuracy"), n_test) or (np.nan, np.nan)
+            search, top, task_layers = _task_entry(load(key), r, top_n)
         except Exception as e:  # noqa: BLE001 - one search that cannot be reopened never hides the others
             msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
             skipped.append((key, str(msg) or type(e).__name__))
             continue
         done.add(task)  # (a task whose newest search cannot be opened falls back to its next newest)
         layers += task_layers
-        tops.append(top[[c for c in TOP_COLUMNS if c in top.columns]])
-        searches.append({"task": task, "key": key, "created": r.get("created"), "sites": ", ".join(res.sites),
-                         "layers": ", ".join(str(x) for x in res.layers), "n_probe": _summary(res, "n_probe"),
-                         "n_test": n_test, "sn_neuron_id": _summary(res, "sn_neuron_id"),
-                         "sn_test_accuracy": _summary(res, "sn_test_accuracy"), "sn_test_ci_low": float(ci[0]),
-                         "sn_test_ci_high": float(ci[1]), "base_accuracy": _summary(res, "base_accuracy"),
-                         "null_probe_accuracy": null,
-                         "neurons_above_null": int(sum(x["n_above_null"] for x in task_layers))})
+        tops.append(top)
+        searches.append(search)
 
     searches_df = pd.DataFrame(searches, columns=list(SEARCH_COLUMNS))
     top_df = (pd.concat(tops, ignore_index=True) if tops else pd.DataFrame()).reindex(columns=list(TOP_COLUMNS))
@@ -191,6 +159,48 @@ def build_atlas(rows: Sequence[dict] | None = None, model_id: str | None = None,
     return Atlas(model_id=model_id, top_n=top_n, searches=searches_df, top=top_df, layer_counts=layer_df,
                  shared_neurons=_shared_neurons(top_df), shared_layers=_shared_layers(layer_df, top_df),
                  skipped=skipped)
+
+
+def _layer_rows(res, task: str, key: str, null: float) -> list[dict]:
+    """One row per (site, layer) of a search: how many of the layer's neurons score above the null control."""
+    rows = []
+    for site in res.sites:
+        scores = np.asarray(res.scores(site), dtype=float)  # [n_layers, width]
+        for i, layer in enumerate(res.layers):
+            row = scores[i]
+            finite = row[np.isfinite(row)]
+            above = int(np.sum(finite > null)) if np.isfinite(null) else 0
+            rows.append({"task": task, "key": key, "site": str(site), "layer": int(layer),
+                         "n_neurons": int(row.size), "n_above_null": above,
+                         "share_above_null": above / row.size if row.size else float("nan"),
+                         "best_probe_score": float(finite.max()) if finite.size else float("nan")})
+    return rows
+
+
+def _task_entry(res, listing_row: dict, top_n: int):
+    """What the atlas takes from one reopened search: its row of ``searches``, its top ``top_n`` neurons with
+    intervals (TOP_COLUMNS) and its per-layer counts."""
+    from .stats import interval_from_accuracy
+    from .uncertainty import with_intervals
+
+    key, task = str(listing_row.get("key")), str(listing_row.get("task"))
+    n_test = int(_summary(res, "n_test") or 0)
+    null = _summary(res, "null_probe_accuracy")
+    null = float(null) if null is not None else float("nan")
+    task_layers = _layer_rows(res, task, key, null)
+    top = res.top_k.sort_values("rank").head(top_n).copy() if "rank" in res.top_k else res.top_k.head(top_n).copy()
+    top = with_intervals(top, n_test) if n_test else top.assign(test_ci_low=np.nan, test_ci_high=np.nan)
+    top.insert(0, "key", key)
+    top.insert(0, "task", task)
+    ci = _summary(res, "sn_test_ci") or interval_from_accuracy(_summary(res, "sn_test_accuracy"), n_test) \
+        or (np.nan, np.nan)
+    search = {"task": task, "key": key, "created": listing_row.get("created"), "sites": ", ".join(res.sites),
+              "layers": ", ".join(str(x) for x in res.layers), "n_probe": _summary(res, "n_probe"),
+              "n_test": n_test, "sn_neuron_id": _summary(res, "sn_neuron_id"),
+              "sn_test_accuracy": _summary(res, "sn_test_accuracy"), "sn_test_ci_low": float(ci[0]),
+              "sn_test_ci_high": float(ci[1]), "base_accuracy": _summary(res, "base_accuracy"),
+              "null_probe_accuracy": null, "neurons_above_null": int(sum(x["n_above_null"] for x in task_layers))}
+    return search, top[[c for c in TOP_COLUMNS if c in top.columns]], task_layers
 
 
 def _shared_neurons(top):

@@ -31,15 +31,6 @@ SUMMARY_COLUMNS = ("probe_per_class", "n_seeds", "n_probe", "n_test", "test_accu
                    "test_accuracy_max", "search_neuron_test_accuracy_mean", "share_same_as_search", "note")
 
 
-def _ranking_helpers():
-    """(rank_order, separation): the ranking module's when present, else the search module's."""
-    try:
-        from .ranking import rank_order, separation
-    except ImportError:
-        from .search import _rank as rank_order, separation
-    return rank_order, separation
-
-
 def _positive_ints(name: str, values) -> tuple[int, ...]:
     out = []
     for v in values:
@@ -52,44 +43,70 @@ def _positive_ints(name: str, values) -> tuple[int, ...]:
     return tuple(dict.fromkeys(out))
 
 
+class _Candidates:
+    """The searched neurons of ``res``, each layer's activations read once, in the search's flat neuron order
+    (site-major, then layer, then index)."""
+
+    def __init__(self, res):
+        self.ext = res.extraction
+        self.blocks = [(kind, layer) for kind in res.sites for layer in res.layers]
+        self.cols = {b: self.ext.get(*b) for b in self.blocks}  # [n_used, width] each
+        self.offsets = np.concatenate([[0], np.cumsum([self.cols[b].shape[1] for b in self.blocks])])
+
+    def column(self, nid: str) -> np.ndarray:
+        """One neuron's values ``[n_used]`` (also a neuron outside the searched layers, read from the store)."""
+        from .sites import parse_neuron_id
+
+        kind, layer, index = parse_neuron_id(nid)
+        cols = self.cols[(kind, layer)] if (kind, layer) in self.cols else self.ext.get(kind, layer)
+        return cols[:, index]
+
+    def select(self, p: np.ndarray, yp: np.ndarray, n_classes: int, cfg, k: int) -> tuple[list[str], float]:
+        """The top ``k`` neuron ids on the probe positions ``p`` (codes ``yp``), ranked as the search ranks, and the
+        first one's probe score."""
+        from .ranking import rank_order, separation
+        from .scoring import score_neurons
+        from .sites import neuron_id
+
+        scores, seps = np.empty(self.offsets[-1]), np.empty(self.offsets[-1])
+        for bi, b in enumerate(self.blocks):
+            Xp = self.cols[b][p]  # [n_probe, width]
+            lo, hi = self.offsets[bi], self.offsets[bi + 1]
+            scores[lo:hi] = score_neurons(Xp, yp, n_classes, rule=cfg.rule, metric=cfg.metric).scores
+            seps[lo:hi] = separation(Xp, yp, n_classes)
+        top = rank_order(scores, seps)[:k]
+        ids = []
+        for flat in top:
+            bi = int(np.searchsorted(self.offsets, flat, side="right") - 1)
+            ids.append(neuron_id(self.blocks[bi][0], self.blocks[bi][1], int(flat - self.offsets[bi])))
+        return ids, float(scores[top[0]])
+
+    def vote_accuracy(self, ids: list[str], cfg, y: np.ndarray, p: np.ndarray, t: np.ndarray) -> float:
+        """Test accuracy on ``t`` of the vote of ``ids`` fitted on ``p``."""
+        from .classifier import SuperNeuronClassifier
+
+        X = np.stack([self.column(n) for n in ids], axis=1)  # [n_used, k]
+        clf = SuperNeuronClassifier(neurons=tuple(ids), rule=cfg.rule, metric=cfg.metric)
+        clf.fit(X[p], y[p])
+        return float(clf.score(X[t], y[t]))
+
+
 def probe_size_curve(res, sizes: Sequence[int] = DEFAULT_SIZES, seeds: Sequence[int] = DEFAULT_SEEDS,
                      progress: Progress | None = None):
     """One row per (probe size, seed) (``CURVE_COLUMNS``); see the module docstring."""
     import pandas as pd
 
-    from .classifier import SuperNeuronClassifier
     from .data import make_split
-    from .scoring import score_neurons
-    from .sites import neuron_id
 
     sizes, seeds = _positive_ints("sizes", sizes), _positive_ints("seeds", seeds)
-    rank_order, separation = _ranking_helpers()
     cfg = res.config
-    k = int(cfg.k)
     labels = tuple(res.labels)  # sorted label order: the search's class codes
     y = np.asarray(res.y, dtype=str)  # [n_used]
     code = {lbl: i for i, lbl in enumerate(labels)}
     yc = np.array([code[v] for v in y], dtype=np.int64)
-    n_classes = len(labels)
     counts = {lbl: int((y == lbl).sum()) for lbl in labels}
-    ext = res.extraction
-    blocks = [(kind, layer) for kind in res.sites for layer in res.layers]  # the search's flat neuron order
-    cols = {b: ext.get(*b) for b in blocks}  # [n_used, width] each (read once)
-    widths = [cols[b].shape[1] for b in blocks]
-    offsets = np.concatenate([[0], np.cumsum(widths)])
+    cand = _Candidates(res)
     search_ids = chosen_neuron_ids(res)
-
-    def column(nid: str) -> np.ndarray:
-        from .sites import parse_neuron_id
-
-        kind, layer, index = parse_neuron_id(nid)
-        return cols[(kind, layer)][:, index] if (kind, layer) in cols else ext.get(kind, layer)[:, index]
-
-    def vote_accuracy(ids, p, t) -> float:
-        X = np.stack([column(n) for n in ids], axis=1)  # [n_used, k]
-        clf = SuperNeuronClassifier(neurons=tuple(ids), rule=cfg.rule, metric=cfg.metric)
-        clf.fit(X[p], y[p])
-        return float(clf.score(X[t], y[t]))
 
     rows = []
     feasible = [s for s in sizes if min(counts.values()) >= s + 1]
@@ -104,25 +121,14 @@ def probe_size_curve(res, sizes: Sequence[int] = DEFAULT_SIZES, seeds: Sequence[
         for seed in seeds:
             split = make_split(y, s, None, seed)  # positions into the extracted examples
             p, t = split.probe, split.test
-            yp = yc[p]
-            scores, seps = np.empty(offsets[-1]), np.empty(offsets[-1])
-            for bi, b in enumerate(blocks):
-                Xp = cols[b][p]  # [n_probe, width]
-                scores[offsets[bi]:offsets[bi + 1]] = score_neurons(Xp, yp, n_classes, rule=cfg.rule,
-                                                                    metric=cfg.metric).scores
-                seps[offsets[bi]:offsets[bi + 1]] = separation(Xp, yp, n_classes)
-            top = rank_order(scores, seps)[:k]
-            ids = []
-            for flat in top:
-                bi = int(np.searchsorted(offsets, flat, side="right") - 1)
-                ids.append(neuron_id(blocks[bi][0], blocks[bi][1], int(flat - offsets[bi])))
-            acc = vote_accuracy(ids, p, t)
-            acc_search = acc if ids == search_ids else vote_accuracy(search_ids, p, t)
+            ids, probe_score = cand.select(p, yc[p], len(labels), cfg, int(cfg.k))
+            acc = cand.vote_accuracy(ids, cfg, y, p, t)
+            acc_search = acc if ids == search_ids else cand.vote_accuracy(search_ids, cfg, y, p, t)
             n_t = len(t)
             lo, hi = wilson_interval(int(round(acc * n_t)), n_t)
             slo, shi = wilson_interval(int(round(acc_search * n_t)), n_t)
             rows.append({"probe_per_class": s, "seed": int(seed), "n_probe": int(len(p)), "n_test": int(n_t),
-                         "neuron_id": ids[0], "neuron_ids": ids, "probe_score": float(scores[top[0]]),
+                         "neuron_id": ids[0], "neuron_ids": ids, "probe_score": probe_score,
                          "test_accuracy": acc, "test_ci_low": lo, "test_ci_high": hi,
                          "same_as_search": ids == search_ids, "search_neuron_test_accuracy": acc_search,
                          "search_neuron_ci_low": slo, "search_neuron_ci_high": shi, "note": None})
