@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     from sn_core.config import SearchConfig
     from sn_core.data import get_task
     from sn_core.early_exit import EarlyExitPredictor
-    from sn_core.extract import _rgb
+    from sn_core.images import as_rgb
     from sn_core.flops import flop_ratio
     from sn_core.models import load_model
     from sn_core.search import run_search
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     layers = sorted(set(a.layers))
     res = run_search(SearchConfig(model=a.model, task=a.task, layers=tuple(layers), baselines=False), loaded=loaded)
     task = get_task(a.task, a.n, seed=99, part="eval")  # fresh examples, not the search's
-    images = [_rgb(e.image) for e in task.examples]
+    images = [as_rgb(e.image) for e in task.examples]
     questions = [e.question for e in task.examples]
     truth = np.array([e.label for e in task.examples])
     prompts = [loaded.prompt(task.prompt_text(q)) for q in questions]

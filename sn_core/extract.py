@@ -185,7 +185,6 @@ class Trace:
 
 
 # ------------------------------------------------------------------------------------------ in memory
-_rgb = as_rgb  # former private name, still imported by some callers
 
 
 def check_sites_layers(loaded, sites: Sequence[str], layers: Sequence[int] | None) -> tuple[tuple, tuple]:

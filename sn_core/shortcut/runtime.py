@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..images import as_rgb
 from .card import PROCESSOR_DIR, ShortcutError, read_card
 
 
@@ -67,7 +68,7 @@ class Shortcut:
 
     def encode(self, images: Sequence, questions: Sequence[str]) -> dict:
         """Graph inputs (numpy) for a left-padded batch: the processor call, as the library's ``encode``."""
-        images = [_rgb(im) for im in images]
+        images = [as_rgb(im) for im in images]
         prompts = [self.prompt(q) for q in questions]
         imgs = [[im] for im in images] if self.family == "llava_onevision" else images
         batch = self.processor(images=imgs, text=prompts, padding=True, padding_side="left", return_tensors="np")
@@ -111,16 +112,6 @@ def load_shortcut(folder, threads: int | None = None) -> Shortcut:
     """Open an exported shortcut (``python -m sn_core export``); the card and file hashes are verified first.
     ``threads``: onnxruntime intra-op threads (default ``$SN_SHORTCUT_THREADS`` or onnxruntime's choice)."""
     return Shortcut(folder, threads=threads)
-
-
-def _rgb(image):
-    from PIL import Image
-
-    if isinstance(image, Image.Image):
-        return image if image.mode == "RGB" else image.convert("RGB")
-    from ..images import load_image
-
-    return load_image(image)
 
 
 def _load_processor(path: Path, family: str):
