@@ -185,6 +185,49 @@ else:
     st.page_link(app_state.PAGES["robustness"], label="Run the robustness report on the Robustness page",
                  icon="🛡️")
 
+# ------------------------------------------------------------------------------------------------- measured claims
+st.subheader("Does one neuron know more than the model says?")
+st.markdown(
+    """
+The demo model answers the questions it was trained on almost perfectly, so there a neuron can at best match it.
+The test is elsewhere: **questions it was never trained to answer** about what it was trained to see ("Is the
+shape red?"), and **trained questions on shifted images** (another background, rotated and noisy digits). Below,
+the best neuron's held-out accuracy beside the model's own generated answer on the same test examples, each with
+its 95% interval, and an exact paired McNemar test between them.
+"""
+)
+with app_state.guarded("Measured claims", stop=False):
+    from sn_core import claims_table, plots_claims
+
+    claims = claims_table.load_claims()
+    cfg = claims["settings"]
+    unseen, shifted = claims_table.unseen_frame(claims), claims_table.shifted_frame(claims)
+    n_beats, n_unseen = claims_table.beats_count(unseen)
+    st.markdown(f"On **{n_beats} of {n_unseen}** unseen questions the neuron beats the model's generated answer "
+                "(p < 0.05).")
+    st.plotly_chart(plots_claims.robustness_conditions(
+        unseen, chance=0.5, title="Unseen questions: one neuron vs the model's generated answer"),
+        key="about_claims_unseen", alt="Unseen-question tasks: neuron and generated-answer accuracy")
+    st.dataframe(unseen[["condition", "from", "neuron_id", "neuron_accuracy", "base_accuracy", "constrained_accuracy",
+                         "neuron_vs_generated", "neuron_vs_constrained"]].rename(columns={
+        "condition": "task", "from": "derived from", "neuron_id": "neuron", "neuron_accuracy": "neuron (test)",
+        "base_accuracy": "generated answer", "constrained_accuracy": "model's yes/no logit choice",
+        "neuron_vs_generated": "neuron vs generated", "neuron_vs_constrained": "neuron vs logit choice"}).round(3),
+        hide_index=True, key="about_claims_unseen_table")
+    st.plotly_chart(plots_claims.robustness_conditions(
+        shifted, title="Shifted images: the neuron found on the original task vs the model's answer"),
+        key="about_claims_shifted", alt="Shifted-image tasks: neuron and generated-answer accuracy")
+    st.dataframe(shifted[["condition", "neuron_id", "neuron_original", "neuron_accuracy", "base_original",
+                          "base_accuracy", "neuron_vs_generated"]].rename(columns={
+        "condition": "shifted task", "neuron_id": "neuron (found on the original)",
+        "neuron_original": "neuron, original images", "neuron_accuracy": "neuron, shifted images",
+        "base_original": "model, original images", "base_accuracy": "model, shifted images",
+        "neuron_vs_generated": "neuron vs model, shifted"}).round(3),
+        hide_index=True, key="about_claims_shifted_table")
+    st.caption(f"Measured on the {cfg.get('model')} model by `{cfg.get('command')}`: {cfg.get('n_examples')} examples "
+               f"per task, {cfg.get('probe_per_class')} probe examples per class, split seed {cfg.get('seed')}, MLP "
+               "site at every layer, the top neuron alone. Tables with SAV and the linear probe: docs/results.md.")
+
 # ----------------------------------------------------------------------------------------------------- early exit
 st.subheader("Why early exit is faster")
 n_layers, exit_layer = 16, 3  # the demo model's depth and a first-quarter exit, until a search gives real numbers

@@ -24,6 +24,7 @@ Prints two markdown tables (docs/results.md, "Unseen questions and shifted image
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -60,6 +61,13 @@ def verdict(a_hits, b_hits) -> tuple[str, float]:
     if p >= 0.05:
         return "n.s.", p
     return ("beats" if np.sum(a_hits & ~b_hits) > np.sum(~a_hits & b_hits) else "worse"), p
+
+
+def acc_record(hits) -> dict:
+    """Accuracy, its 95% Wilson interval and n, for the JSON output."""
+    hits = np.asarray(hits, bool)
+    lo, hi = wilson_interval(int(hits.sum()), len(hits))
+    return {"accuracy": float(hits.mean()), "ci_low": float(lo), "ci_high": float(hi), "n": int(len(hits))}
 
 
 def fmt_p(v: str, p: float) -> str:
@@ -99,11 +107,11 @@ def constrained_hits(loaded, res, batch_size: int = 32) -> np.ndarray:
     idx = res.example_index[res._positions("test")]
     exs = [task.examples[int(i)] for i in idx]
     prompts = [loaded.prompt(task.prompt_text(e.question)) for e in exs]
-    from sn_core.extract import _rgb
+    from sn_core.images import as_rgb
 
     picks = []
     for s in range(0, len(exs), batch_size):
-        batch = loaded.encode([_rgb(e.image) for e in exs[s:s + batch_size]], prompts[s:s + batch_size])
+        batch = loaded.encode([as_rgb(e.image) for e in exs[s:s + batch_size]], prompts[s:s + batch_size])
         with loaded.lock, torch.inference_mode():
             logits = loaded.model(**batch).logits[:, -1, :]  # [batch, vocab]; left padding: last = read position
         picks.extend(logits[:, first].argmax(-1).tolist())
@@ -136,6 +144,8 @@ def main(argv=None) -> int:
     p.add_argument("--unseen", nargs="*", default=None, help="unseen-question tasks (default: all)")
     p.add_argument("--shifted", nargs="*", default=None, help="trained tasks whose shifted variant to score "
                    "(default: every trained task that has one)")
+    p.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file (the About page "
+                   "shows bench/results/claims-demo.json)")
     a = p.parse_args(argv)
     loaded = load_model(a.model)
     t0 = time.time()
@@ -155,7 +165,7 @@ def main(argv=None) -> int:
           "base: constrained choice | best SN (test) | SN probe / null probe | SN | SN vs generated | "
           "SN vs constrained | SAV (test) | linear probe (test) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    beats = []
+    beats, records = [], {"unseen": [], "shifted": []}
     for name in unseen:
         res = search(name)
         s = res.summary
@@ -170,6 +180,12 @@ def main(argv=None) -> int:
         v_gen, p_gen = verdict(sn, gen)
         v_con, p_con = verdict(sn, con)
         beats.append((name, v_gen, v_con))
+        records["unseen"].append({
+            "task": name, "from": bundled_spec(name).derived_from, "n_probe": int(_s(s, "n_probe")),
+            "n_test": int(_s(s, "n_test")), "neuron_id": nid, "neuron": acc_record(sn), "generated": acc_record(gen),
+            "constrained": acc_record(con), "sav": acc_record(sav), "vs_generated": [v_gen, float(p_gen)],
+            "vs_constrained": [v_con, float(p_con)], "probe_score": float(_s(s, "sn_probe_accuracy")),
+            "null_probe_score": float(_s(s, "null_probe_accuracy"))})
         outside = res.baselines["base"].get("outside_label_set")
         ex_q = res.task.examples[int(res.example_index[0])].question
         print(f"| `{name}` ({bundled_spec(name).derived_from}) | {ex_q} | {_s(s, 'n_probe')} / {_s(s, 'n_test')} | "
@@ -201,12 +217,22 @@ def main(argv=None) -> int:
         _, yo, code = test_rows(ro)
         sav_o = np.asarray(ro.baselines["sav"]["test_predictions"]) == np.array([code[v] for v in yo])
         v, pv = verdict(sn_s, gen_s)
+        records["shifted"].append({
+            "task": name, "shifted": sname, "n_probe": int(_s(ro.summary, "n_probe")),
+            "n_test": int(_s(ro.summary, "n_test")), "neuron_id": nid, "neuron_original": acc_record(sn_o),
+            "neuron_shifted": acc_record(sn_s), "generated_original": acc_record(gen_o),
+            "generated_shifted": acc_record(gen_s), "sav_shifted": acc_record(sav_s), "vs_generated": [v, float(pv)]})
         print(f"| `{name}` -> `{sname}` | {_s(ro.summary, 'n_probe')} / {_s(ro.summary, 'n_test')} | `{nid}` | "
               f"{acc_ci(sn_o)} | **{acc_ci(sn_s)}** | {acc_ci(gen_o)} | {acc_ci(gen_s)} | {fmt_p(v, pv)} | "
               f"{acc_ci(sav_o)} | {acc_ci(sav_s)} | {_s(ro.summary, 'probe_lr_test_accuracy'):.3f} | "
               f"{lr_s:.3f} | {_s(rs.summary, 'sn_test_accuracy'):.3f} (`{_s(rs.summary, 'sn_neuron_id')}`) |",
               flush=True)
     print(f"\n({time.time() - t0:.0f} s)")
+    if a.json:
+        settings = {"model": a.model, "n_examples": a.n_examples, "probe_per_class": a.probe_per_class,
+                    "seed": a.seed, "k": a.k, "sites": ["mlp"], "layers": "all", "test": "exact paired McNemar",
+                    "interval": "95% Wilson", "command": "python bench/claims.py " + " ".join(argv or sys.argv[1:])}
+        a.json.write_text(json.dumps({"settings": settings, **records}, indent=1) + "\n")
     return 0
 
 

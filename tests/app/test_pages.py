@@ -450,8 +450,34 @@ def test_about_draws_real_data_of_the_demo_search(key):
     at = open_page("about", **{app_state.SEARCH: key})
     assert_clean(at)
     assert not errors(at)
-    assert len(at.get("plotly_chart")) == 4  # score distribution, best neuron, per-layer curve, layers run
+    # score distribution, best neuron, per-layer curve, the two measured-claims charts, layers run
+    assert len(at.get("plotly_chart")) == 6
     assert len(at.get("graphviz_chart")) == 1
+
+
+def test_about_shows_the_measured_claims_from_the_committed_file(key):
+    from sn_core import claims_table
+
+    data = claims_table.load_claims()
+    n_beats, n = claims_table.beats_count(claims_table.unseen_frame(data))
+    at = open_page("about", **{app_state.SEARCH: key})
+    assert_clean(at)
+    assert any(f"On **{n_beats} of {n}** unseen questions" in m.value for m in at.markdown)
+    tables = [d.value for d in at.dataframe]
+    assert any(len(t) == len(data["unseen"]) and "neuron vs generated" in t.columns for t in tables)
+    assert any(len(t) == len(data["shifted"]) and "neuron vs model, shifted" in t.columns for t in tables)
+
+
+def test_about_with_a_broken_claims_file_shows_one_error_and_the_rest(key, monkeypatch, tmp_path):
+    from sn_core import claims_table
+
+    bad = tmp_path / "claims-demo.json"
+    bad.write_text('{"settings": {}, "unseen": [{"task": "x"}], "shifted": []}')
+    monkeypatch.setattr(claims_table, "CLAIMS_FILE", bad)
+    at = open_page("about", **{app_state.SEARCH: key})
+    assert_clean(at)
+    assert len(errors(at)) == 1 and "claims-demo.json: unseen[0] lacks" in errors(at)[0], errors(at)
+    assert len(at.get("plotly_chart")) == 4  # the search's pictures and the layers-run bar stay
 
 
 def test_about_with_unreadable_scores_shows_one_error_and_the_rest(key, monkeypatch):
@@ -464,4 +490,5 @@ def test_about_with_unreadable_scores_shows_one_error_and_the_rest(key, monkeypa
     at = open_page("about", **{app_state.SEARCH: key})
     assert_clean(at)
     assert len(errors(at)) == 1 and "Reading the scores" in errors(at)[0], errors(at)
-    assert len(at.get("plotly_chart")) == 3  # best neuron, per-layer curve, layers run: no empty distribution
+    # best neuron, per-layer curve, the two measured-claims charts, layers run: no empty distribution
+    assert len(at.get("plotly_chart")) == 5
