@@ -19,6 +19,16 @@ ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+EXPECT_TIMEOUT_MS = 30_000  # Playwright's expect() polls up to this long (its default, 5 s, is short on 2 busy cores)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _expect_timeout():
+    try:
+        from playwright.sync_api import expect
+    except ImportError:  # no Playwright: the browser tests skip
+        return
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 
 def _free_port() -> int:

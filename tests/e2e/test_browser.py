@@ -192,5 +192,5 @@ def test_compare_and_about_render(session):
     shot(page, "6-compare")
     _nav(page, "About the method")
     _clean(page)
-    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(4)
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(6)  # four from the search, two of the measured claims
     shot(page, "7-about")
