@@ -100,8 +100,8 @@ def add_search_options(s: argparse.ArgumentParser) -> None:
 
 
 def search_config(a):
-    """The :class:`SearchConfig` of parsed ``add_search_options`` arguments (``--top`` of ``search`` widens the
-    stored ranking; other commands use the default, 10)."""
+    """The :class:`SearchConfig` of parsed ``add_search_options`` arguments. The stored ranking keeps
+    ``max(50, k, --top)`` neurons; commands without ``--top`` count it as 10, so they reopen the same search."""
     from .config import SearchConfig
 
     if a.question:
