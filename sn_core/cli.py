@@ -11,7 +11,10 @@ what they share is in ``cli_common``; this module builds the parser and dispatch
 from __future__ import annotations
 
 import argparse  # noqa: F401  (build_parser's return annotation)
+import re
+import signal
 import sys
+import threading
 
 # The shared pieces and each command live in their own modules; these names stay importable from sn_core.cli.
 from .cli_common import (EXIT_USAGE, MAX_LAYER_SPAN, CliError, TqdmProgress, _Parser,  # noqa: F401
@@ -34,7 +37,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# SearchConfig fields named in its messages -> the flag that sets them (``--site`` sets ``sites``).
+_FLAGS = {"sites": "--site", "n_top": "--top"}
+_INTERRUPTED = {"search": "interrupted (finished chunks are kept; rerun to resume)",
+                "robustness": "interrupted (the search's finished chunks are kept; rerun to resume)",
+                "probe-curve": "interrupted (the search's finished chunks are kept; rerun to resume)",
+                "export": "interrupted; nothing was written to --out", "predict": "interrupted"}
+
+
+def _flag_names(msg: str) -> str:
+    """``SearchConfig.n_examples must ...`` -> ``--n-examples must ...``: errors speak in the CLI's flags."""
+    return re.sub(r"SearchConfig\.(\w+)", lambda m: _FLAGS.get(m.group(1), "--" + m.group(1).replace("_", "-")),
+                  str(msg))
+
+
+def _sigterm(signum, frame):  # a terminated command cleans up as after Ctrl-C (temporary folders, locks)
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
+    """Run one command; SIGTERM is handled as Ctrl-C while it runs (when called from the main thread)."""
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _sigterm) if on_main else None
+    try:
+        return _main(argv)
+    finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv=None) -> int:
     from .classifier import ArtifactError
     from .data import ManifestError
     from .images import ImageError
@@ -43,6 +75,7 @@ def main(argv=None) -> int:
     from .shortcut.card import ShortcutError
     from .store import CorruptShardError
 
+    a = None
     try:
         a = build_parser().parse_args(argv)
         if a.cmd == "export":
@@ -61,7 +94,7 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     except (ValueError, KeyError, FileNotFoundError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"error: {msg}", file=sys.stderr)
+        print(f"error: {_flag_names(msg)}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as e:  # a folder where a file was expected, no permission, disk full: one line, not a traceback
         print(f"error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr)
@@ -70,7 +103,7 @@ def main(argv=None) -> int:
         print("error: out of memory; use fewer examples, layers or a smaller batch size", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("error: interrupted (finished chunks are kept; rerun to resume)", file=sys.stderr)
+        print(f"error: {_INTERRUPTED.get(getattr(a, 'cmd', None), 'interrupted')}", file=sys.stderr)
         return 130
 
 

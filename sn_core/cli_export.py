@@ -12,9 +12,11 @@ def add_export_parser(sub) -> None:
     """Register ``export`` on the CLI's subparsers."""
     x = sub.add_parser("export", help="write a standalone shortcut: one ONNX graph + processor files + card")
     xs = x.add_mutually_exclusive_group(required=True)
-    xs.add_argument("--classifier", help="classifier JSON written by search --save-classifier")
+    xs.add_argument("--classifier", help="classifier JSON written by search --save-shortcut-classifier (or "
+                    "--save-classifier)")
     xs.add_argument("--search", metavar="KEY", help="a finished search's key (search --json prints it)")
-    x.add_argument("--neuron", nargs="+", default=None, help="with --search: neuron id(s) (default its top-k)")
+    x.add_argument("--neuron", nargs="+", default=None,
+                   help="with --search: neuron id(s) (default: the search's recommended shortcut)")
     x.add_argument("--out", required=True, help="new folder to write (must not exist, or be empty)")
     x.add_argument("--model", default=None, help="override the model the classifier names")
     x.add_argument("--cache-dir", default=None, help="store root of --search")
@@ -38,7 +40,8 @@ def cmd_export(a) -> int:
         from .search import SearchResult
 
         res = SearchResult.load(a.search, root=a.cache_dir)
-        clf = res.classifier(a.neuron)
+        default = [res.summary.shortcut_neuron_id] if res.summary.shortcut_neuron_id is not None else None
+        clf = res.classifier(a.neuron or default)  # (a search without a frontier: its top-k)
         test_acc = res.test_accuracy(list(clf.neurons_))
         path = export_shortcut(clf, out, model=a.model, test_accuracy=test_acc, search_key=a.search,
                                root=a.cache_dir)

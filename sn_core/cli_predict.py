@@ -39,6 +39,8 @@ def add_predict_parser(sub) -> None:
 
 def cmd_predict(a) -> int:
     if a.task is not None:
+        if not a.task.strip():
+            raise CliError("--task is empty; give a bundled task name, a JSONL/CSV manifest or an image folder")
         if a.image is not None:
             raise CliError("give either --image (one image) or --task (many examples), not both")
         return cmd_predict_task(a)
@@ -106,6 +108,11 @@ def cmd_predict_task(a) -> int:
         who = {"classifier": a.classifier, "model_id": pred.loaded.model_id}
     sel = select_examples(a.task, a.question, _shortcut_settings(a, meta), a.split)
     task, idx = sel.task, sel.indices
+    truth = sorted({str(task.examples[int(i)].label) for i in idx})
+    if not set(truth) & set(labels):
+        raise CliError(f"none of the task's labels ({', '.join(truth)}) is a label of the "
+                       f"{'shortcut' if a.shortcut else 'classifier'} ({', '.join(labels)}): it cannot be evaluated "
+                       "on this task")
     from .images import load_image
     from PIL import Image
 

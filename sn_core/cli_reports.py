@@ -43,16 +43,17 @@ def cmd_robustness(a) -> int:
     from .cli_common import CliError, TqdmProgress, search_config
     from .models import load_model
     from .robustness import format_report, load_rewordings, robustness_report
-    from .search import run_search
+    from .search import resolve_task, run_search
 
     rewordings = load_rewordings(a.rewordings) if a.rewordings else None  # refused before any model work
     if a.max_examples is not None and a.max_examples < 1:
         raise CliError(f"--max-examples must be at least 1, got {a.max_examples}")
     cfg = search_config(a)
+    task = resolve_task(cfg)  # an unknown task or a bad manifest is refused before the model loads
     prog = TqdmProgress(enabled=not a.quiet)
     try:
         loaded = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, progress=prog)
-        res = run_search(cfg, loaded=loaded, progress=prog, root=a.cache_dir)
+        res = run_search(cfg, task=task, loaded=loaded, progress=prog, root=a.cache_dir)
         report = robustness_report(res, loaded, rewordings=rewordings, shifted=not a.no_shifted,
                                    controls=() if a.no_controls else ("blank", "noise", "shuffled"),
                                    base=not a.no_base, max_examples=a.max_examples, progress=prog)

@@ -21,7 +21,10 @@ def add_search_parser(sub) -> None:
     s = sub.add_parser("search", help="extract activations, score every neuron, report Super Neurons + baselines")
     add_search_options(s)
     s.add_argument("--top", type=int, default=10, help="rows of the ranking shown (default 10)")
-    s.add_argument("--save-classifier", default=None, metavar="PATH", help="write the fitted classifier (JSON)")
+    s.add_argument("--save-classifier", default=None, metavar="PATH",
+                   help="write the fitted classifier of the Super Neuron(s), the overall best (JSON)")
+    s.add_argument("--save-shortcut-classifier", default=None, metavar="PATH",
+                   help="write the fitted classifier of the recommended shortcut (JSON), for `export --classifier`")
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -60,14 +63,29 @@ def print_summary(res, top: int, out=sys.stdout) -> None:
 
 
 def _check_writable_file(path: str, flag: str) -> None:
-    """Refuse an output path that cannot be a file before any long work runs."""
+    """Refuse an output path that cannot be a classifier file before any long work runs: a folder, a missing
+    parent folder, or an existing file that is not a classifier artifact (never overwritten)."""
     from pathlib import Path
+
+    from .artifact import ARTIFACT_FORMAT, MAX_ARTIFACT_BYTES
 
     p = Path(path)
     if p.is_dir():
         raise CliError(f"{flag} {path!r} is a folder; give a file name (e.g. {str(p / 'classifier.json')!r})")
     if not p.parent.exists():
         raise CliError(f"{flag} {path!r}: folder {str(p.parent)!r} does not exist")
+    if p.exists():
+        try:
+            doc = json.loads(p.read_bytes()) if p.stat().st_size <= MAX_ARTIFACT_BYTES else None
+        except (OSError, ValueError, RecursionError):
+            doc = None
+        if not (isinstance(doc, dict) and doc.get("format") == ARTIFACT_FORMAT):
+            raise CliError(f"{flag} {path!r} exists and is not a classifier file; it is not overwritten: choose "
+                           "another file name")
+
+
+def _save(res, neuron_ids, path: str) -> None:
+    res.classifier(neuron_ids).to_json(path)
 
 
 def cmd_search(a) -> int:
@@ -75,6 +93,8 @@ def cmd_search(a) -> int:
 
     if a.save_classifier:
         _check_writable_file(a.save_classifier, "--save-classifier")
+    if a.save_shortcut_classifier:
+        _check_writable_file(a.save_shortcut_classifier, "--save-shortcut-classifier")
     if a.top < 1:
         raise CliError(f"--top must be at least 1, got {a.top}")
     cfg = search_config(a)
@@ -84,17 +104,26 @@ def cmd_search(a) -> int:
     finally:
         prog.close()
     if a.save_classifier:
-        clf = res.classifier()
-        clf.to_json(a.save_classifier)
+        _save(res, None, a.save_classifier)
+    if a.save_shortcut_classifier:
+        if res.summary.shortcut_neuron_id is None:
+            raise CliError("this search has no recommended shortcut (no frontier); --save-classifier writes the "
+                           "Super Neuron(s)")
+        _save(res, [res.summary.shortcut_neuron_id], a.save_shortcut_classifier)
     if a.json:
         out = {k: getattr(res.summary, k) for k in JSON_FIELDS}
         out["frontier"] = res.frontier().to_dict(orient="records")
         out["key"] = res.key
         if a.save_classifier:
             out["classifier_path"] = a.save_classifier
+        if a.save_shortcut_classifier:
+            out["shortcut_classifier_path"] = a.save_shortcut_classifier
         sys.stdout.write(json.dumps(out) + "\n")
     else:
         print_summary(res, a.top)
         if a.save_classifier:
             print(f"\nclassifier written to {a.save_classifier}")
+        if a.save_shortcut_classifier:
+            print(f"{'' if a.save_classifier else chr(10)}recommended shortcut's classifier written to "
+                  f"{a.save_shortcut_classifier}")
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 from typing import BinaryIO
 
@@ -100,7 +101,12 @@ def load_image(source: "str | os.PathLike | bytes | BinaryIO | Image.Image", *, 
         return to_rgb(ImageOps.exif_transpose(source) or source)
     data = _read_bytes(source, max_bytes, label)
     try:
-        with Image.open(io.BytesIO(data)) as probe:  # reads the header only
+        # Pillow warns (DecompressionBombWarning) above ~89 MP before our own, lower limit is checked below: the
+        # limit's message says it, so the warning is silenced rather than printed beside it.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            probe = Image.open(io.BytesIO(data))  # reads the header only
+        with probe:
             w, h = probe.size
             fmt = probe.format
     except UnidentifiedImageError:

@@ -76,6 +76,7 @@ def read_card(folder) -> dict:
     if card.get("card_sha256") != want:
         raise ShortcutError(f"{path}: card hash mismatch (the card was edited after export); export the shortcut "
                             "again")
+    _check_fields(card, path)
     graph = folder / card["onnx"]["file"]
     if not graph.is_file():
         raise ShortcutError(f"{str(folder)!r}: the graph {card['onnx']['file']} is missing")
@@ -92,6 +93,39 @@ def read_card(folder) -> dict:
         raise ShortcutError(f"{str(folder)!r}: processor file {extra[0]} is not listed on the card (hash mismatch); "
                             "export the shortcut again")
     return card
+
+
+def _check_fields(card: dict, path: Path) -> None:
+    """The fields the runtime reads, and their agreement with the classifier the card carries (a card re-sealed
+    after an edit passes the hash check, not this one). ShortcutError naming the first bad field."""
+    def bad(field: str, why: str):
+        raise ShortcutError(f"{path}: card field {field!r} {why}; export the shortcut again")
+
+    onnx = card.get("onnx")
+    if not (isinstance(onnx, dict) and isinstance(onnx.get("file"), str) and isinstance(onnx.get("sha256"), str)):
+        bad("onnx", "needs 'file' and 'sha256'")
+    if Path(onnx["file"]).name != onnx["file"]:
+        bad("onnx", "names a file outside the shortcut folder")
+    labels = card.get("labels")
+    if not (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) and x.strip() for x in labels)
+            and len(set(labels)) == len(labels)):
+        bad("labels", "must list two or more distinct, non-empty labels")
+    neurons = card.get("neurons")
+    if not (isinstance(neurons, list) and neurons and all(isinstance(n, dict) and isinstance(n.get("id"), str)
+                                                          for n in neurons)):
+        bad("neurons", "must list one or more neurons with an 'id'")
+    if not (isinstance(card.get("exit_layer"), int) and card["exit_layer"] >= 0):
+        bad("exit_layer", "must be a non-negative integer")
+    if not (isinstance(card.get("inputs"), dict) and isinstance(card["inputs"].get("family"), str)):
+        bad("inputs", "needs the model 'family'")
+    clf = card.get("classifier")
+    if not isinstance(clf, dict):
+        bad("classifier", "is missing")
+    if clf.get("labels") != labels:
+        bad("labels", f"differs from the classifier's labels {clf.get('labels')!r}")
+    ids = [n.get("id") for n in clf.get("neurons") or [] if isinstance(n, dict)]
+    if ids != [n["id"] for n in neurons]:
+        bad("neurons", f"differs from the classifier's neurons {ids!r}")
 
 
 __all__ = ["CARD_FORMAT", "CARD_VERSION", "CARD_NAME", "GRAPH_NAME", "PROCESSOR_DIR", "ShortcutError",

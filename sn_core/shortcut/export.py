@@ -92,7 +92,10 @@ def export_shortcut(classifier, out, model: str | None = None, loaded=None, test
     pred = EarlyExitPredictor(loaded, clf)  # the same checks (neuron ranges, exit layer) as the library path
     if test_accuracy is None:
         test_accuracy, search_key = _search_test_accuracy(clf, search_key, root)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as e:
+        raise ShortcutError(f"--out {str(out)!r}: cannot write in {str(out.parent)!r} ({e.strerror or e})") from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would stay on the renamed folder

@@ -113,18 +113,20 @@ def test_task_from_a_manifest_and_an_image_folder(tiny_llava_dir, sn_cache, tmp_
 
 @pytest.mark.parametrize("args,match", [
     (["search", "--task", "no-such-task"], "unknown task 'no-such-task'"),
+    (["robustness", "--task", "no-such-task"], "unknown task 'no-such-task'"),
     (["search", "--model", "nobody/no-model"], "in the local Hugging Face cache"),
     (["search", "--layers", "3-1"], "bad layer spec"),
     (["search", "--layers", "0-1000000000"], "too wide"),
-    (["search", "--n-examples", "1000000000000"], "n_examples must be at most 100,000"),
+    (["search", "--n-examples", "1000000000000"], "--n-examples must be at most 100,000"),
     (["search", "--top", "-5"], "--top must be at least 1"),
+    (["predict", "--classifier", "sn.json", "--task", ""], "--task is empty"),
     (["search", "--question", "Is it red?"], "--question applies to image-folder tasks only"),
     (["search", "--save-classifier", "."], "is a folder"),
     (["search", "--save-classifier", "/no/such/dir/sn.json"], "does not exist"),
     (["search", "--layers", "0", "--k", "100000", "--no-baselines", "--n-examples", "40", "--probe-per-class",
       "4"], "k=100000 neurons in the vote, but the search covers only 448 neurons"),
     (["search", "--site", "ffn"], "unknown site 'ffn'"),
-    (["search", "--probe-per-class", "0"], "probe_per_class must be a positive integer"),
+    (["search", "--probe-per-class", "0"], "--probe-per-class must be a positive integer"),
     (["search", "--frobnicate"], "unrecognized arguments"),
     (["predict", "--classifier", "missing.json", "--image", "x.png", "--question", "q"], "not found"),
 ])
@@ -210,3 +212,30 @@ def test_default_search_recommends_an_early_shortcut_on_shapes_color(sn_cache, c
     assert sum(r["recommended"] for r in doc["frontier"]) == 1
     lo, hi = doc["sn_test_ci"]
     assert lo <= doc["sn_test_accuracy"] <= hi
+
+
+def test_recommended_shortcut_is_saved_and_exported_by_default(tiny_llava_dir, sn_cache, tmp_path, capsys):
+    """--save-shortcut-classifier writes the recommended shortcut's neuron; export --search KEY exports it."""
+    sc_path, best_path = tmp_path / "shortcut.json", tmp_path / "best.json"
+    rc, out, err = _run(capsys, "search", "--model", str(tiny_llava_dir), "--task", "shapes-color", "--n-examples",
+                        "16", "--probe-per-class", "2", "--layers", "0-1", "--no-baselines", "--json", "--quiet",
+                        "--save-classifier", str(best_path), "--save-shortcut-classifier", str(sc_path))
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["shortcut_neuron_id"] is not None and doc["shortcut_classifier_path"] == str(sc_path)
+    assert [n["id"] for n in json.loads(sc_path.read_text())["neurons"]] == [doc["shortcut_neuron_id"]]
+    assert [n["id"] for n in json.loads(best_path.read_text())["neurons"]] == doc["sn_neuron_ids"]
+    rc, out, err = _run(capsys, "export", "--search", doc["key"], "--out", str(tmp_path / "sc"), "--json")
+    assert rc == 0, err
+    exported = json.loads(out)
+    assert exported["neurons"] == [doc["shortcut_neuron_id"]] and exported["exit_layer"] == doc["shortcut_layer"]
+
+
+def test_save_classifier_never_overwrites_another_file(tiny_llava_dir, sn_cache, tmp_path, capsys):
+    victim = tmp_path / "data.csv"
+    victim.write_text("image,question,label\na.png,q,red\n")
+    for flag in ("--save-classifier", "--save-shortcut-classifier"):
+        rc, out, err = _run(capsys, "search", "--model", str(tiny_llava_dir), flag, str(victim))
+        assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+        assert "is not a classifier file" in err and "not overwritten" in err
+        assert victim.read_text() == "image,question,label\na.png,q,red\n"

@@ -202,6 +202,31 @@ def test_edited_graph_card_or_processor_file_is_a_hash_mismatch(tiny_export, tmp
     assert load_shortcut(out).labels == ["no", "yes"]  # the original still verifies
 
 
+@pytest.mark.parametrize("edit, field", [
+    (lambda c: c.update(labels=["blue"]), "labels"),
+    (lambda c: c.update(labels=["a", "b", "c", "d", "e"]), "labels"),
+    (lambda c: c.update(labels=list(reversed(c["labels"]))), "labels"),
+    (lambda c: c.update(neurons=[]), "neurons"),
+    (lambda c: c.update(neurons=[{"id": "blocks.0.mlp.hook_post[4]"}]), "neurons"),
+    (lambda c: c.pop("onnx"), "onnx"),
+    (lambda c: c["onnx"].update(file="../elsewhere.onnx"), "onnx"),
+    (lambda c: c.update(exit_layer="0"), "exit_layer"),
+    (lambda c: c.pop("classifier"), "classifier"),
+])
+def test_resealed_card_with_inconsistent_fields_is_refused(tiny_export, tmp_path, edit, field):
+    """A card edited and re-sealed (its hash recomputed) passes the hash check: its fields are checked too."""
+    from sn_core.shortcut import ShortcutError, load_shortcut
+    from sn_core.shortcut.card import seal
+
+    c = _copy(tiny_export[1], tmp_path / "c")
+    card = json.loads((c / "card.json").read_text())
+    edit(card)
+    (c / "card.json").write_text(json.dumps(seal(card)))
+    with pytest.raises(ShortcutError, match=f"card field '{field}'") as e:
+        load_shortcut(c)
+    assert "\n" not in str(e.value)
+
+
 def test_missing_onnxruntime_is_one_line(tiny_export, monkeypatch):
     import builtins
 
@@ -238,6 +263,32 @@ def test_failed_export_leaves_nothing(tiny_export, tmp_path, monkeypatch):
         export_shortcut(clf, tmp_path / "out", loaded=loaded)
     assert "\n" not in str(e.value)
     assert list(tmp_path.iterdir()) == []  # no --out, no temporary folder
+
+
+def test_terminated_cli_export_leaves_nothing(tiny_export, tmp_path, monkeypatch, capsys):
+    """SIGTERM while the graph is written: exit 130, an export-specific message, no --out, no temporary folder."""
+    import os
+    import signal
+
+    import torch
+
+    from sn_core.cli import main
+
+    root, _ = tiny_export
+
+    def terminated(*a, **k):
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered at once to the main thread: the CLI's handler raises
+        raise AssertionError("SIGTERM was not turned into an interrupt")
+
+    monkeypatch.setattr(torch.onnx, "export", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    rc = main(["export", "--classifier", str(root / "sn.json"), "--out", str(out_dir / "sc")])
+    err = capsys.readouterr().err
+    assert rc == 130 and err == "error: interrupted; nothing was written to --out\n", err
+    assert list(out_dir.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) == before  # the CLI restores the caller's handler
 
 
 def test_zip_bytes_hold_a_verified_shortcut(tiny_export, tmp_path):
@@ -289,6 +340,9 @@ def test_cli_export_predict_and_errors(tiny_export, tmp_path, capsys):
     rc, out, err = _cli(capsys, "predict", "--shortcut", str(tmp_path / "x"), "--image",
                         str(tmp_path / "imgs" / "yes" / "0.png"), "--question", "Is it red?", "--json")
     assert rc == 0 and json.loads(out)["label"] in ("yes", "no")
+    rc, out, err = _cli(capsys, "predict", "--shortcut", str(tmp_path / "x"), "--task", "shapes-color", "--n-examples",
+                        "8", "--split", "all", "--json")  # labels red, green, ... against a yes/no shortcut
+    assert rc == 2 and out == "" and err.count("\n") == 1 and "none of the task's labels" in err, err
     # errors: one line, exit 2
     (tmp_path / "x" / "shortcut.onnx").write_bytes(b"not a graph")
     cases = [
@@ -324,7 +378,7 @@ def test_cli_predict_task_on_bundled_test_split(tmp_path, capsys):
 
     loaded = load_model("demo", max_layers=1)
     clf = SuperNeuronClassifier(neurons=("blocks.0.mlp.hook_post[446]",)).fit([[0.0], [0.1], [0.2], [0.3]],
-                                                                              ["0", "1", "0", "1"])
+                                                                              ["no", "yes", "no", "yes"])
     clf.to_json(tmp_path / "sn.json", model_id="demo", weights_hash=loaded.weights_hash, instruction="Answer with one word.",
                 seed=3, probe_per_class=4)
     rc, out, err = _cli(capsys, "predict", "--classifier", str(tmp_path / "sn.json"), "--task", "digits-parity",

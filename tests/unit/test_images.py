@@ -84,3 +84,20 @@ def test_as_rgb_converts_in_memory_images_and_loads_paths(tmp_path):
     assert as_rgb(path).mode == "RGB" and as_rgb(str(path)).getpixel((0, 0)) == (7, 7, 7)
     with pytest.raises(ImageError, match="file not found"):
         as_rgb(tmp_path / "nope.png")
+
+
+def test_reliability_large_image_is_one_error_without_pillow_warning():
+    """10000 x 9000 is above Pillow's warning threshold (~89 MP) and below its error: only our limit speaks."""
+    import struct
+    import warnings
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 10000, 9000, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        with pytest.raises(ImageError, match="10000x9000 pixels is more than the 40 MP limit"):
+            load_image(png, name="big.png")
