@@ -116,9 +116,10 @@ def _read_rows_raw(path: Path) -> list[dict]:
 
 
 def load_manifest(path: str | Path, name: str | None = None, labels: list[str] | None = None,
-                  instruction: str = DEFAULT_INSTRUCTION, allow_outside: bool = False) -> Task:
+                  instruction: str = DEFAULT_INSTRUCTION, allow_outside: bool = False, min_classes: int = 2) -> Task:
     """Read a JSONL/CSV manifest into a :class:`Task`. ``labels`` fixes the label set (rows outside it are
-    refused); by default it is the sorted set of labels seen. Exact duplicate rows are refused."""
+    refused); by default it is the sorted set of labels seen. Exact duplicate rows are refused. Rows of fewer
+    than ``min_classes`` labels are refused (a search needs two; evaluating a classifier on one class is fine)."""
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"manifest {str(path)!r} not found")
@@ -152,15 +153,17 @@ def load_manifest(path: str | Path, name: str | None = None, labels: list[str] |
         raise ManifestError(f"{path.name}: no rows")
     label_set = tuple(labels) if labels is not None else tuple(sorted({e.label for e in examples}))
     check_distinct_labels(label_set, path.name)
-    if len(set(e.label for e in examples)) < 2:
+    if len(set(e.label for e in examples)) < min_classes:
         raise ManifestError(f"{path.name}: all rows have the label {examples[0].label!r}; "
                             "a task needs at least two classes")
     return Task(name or path.stem, label_set, examples, instruction=instruction, source=str(path))
 
 
 def load_image_folder(path: str | Path, question: str, name: str | None = None,
-                      instruction: str = DEFAULT_INSTRUCTION, allow_outside: bool = False) -> Task:
-    """One subfolder per class (the subfolder name is the label), every image in it asked ``question``.
+                      instruction: str = DEFAULT_INSTRUCTION, allow_outside: bool = False,
+                      min_classes: int = 2) -> Task:
+    """One subfolder per class (the subfolder name is the label), every image in it asked ``question``; at least
+    ``min_classes`` classes with images (a search needs two; evaluating a classifier on one class is fine).
 
     A class folder or image that is a symlink resolving outside ``path`` is refused unless ``allow_outside``."""
     path = Path(path)
@@ -192,7 +195,7 @@ def load_image_folder(path: str | Path, question: str, name: str | None = None,
                 examples.append(Example(str(inside(img)), question, cls.name, {"file": img.name}))
     labels = tuple(c.name for c in classes if any(e.label == c.name for e in examples))
     check_distinct_labels(labels, f"image folder {path.name!r}")
-    if len(labels) < 2:
+    if len(labels) < max(1, min_classes):
         raise ManifestError(f"image folder {str(path)!r} has images in {len(labels)} class subfolder(s); "
-                            "a task needs at least two classes")
+                            + ("a task needs at least two classes" if min_classes >= 2 else "no images found"))
     return Task(name or path.name, labels, examples, instruction=instruction, source=str(path))

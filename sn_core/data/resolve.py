@@ -15,20 +15,20 @@ class TaskError(ValueError):
     """A task name or path that cannot be turned into a task."""
 
 
-def resolve_task(config) -> Task:
+def resolve_task(config, min_classes: int = 2) -> Task:
     """The task of a :class:`~sn_core.config.SearchConfig` (``task``, ``n_examples``, ``data_seed``, ``question``,
-    ``instruction``)."""
+    ``instruction``). ``min_classes=1`` admits a one-class manifest or image folder (evaluation, not search)."""
     name = config.task
     if name in bundled_task_names():
         task = get_task(name, config.n_examples, seed=config.data_seed, part="eval")
     else:
         p = Path(name).expanduser()
         if p.is_file():
-            task = load_manifest(p)
+            task = load_manifest(p, min_classes=min_classes)
         elif p.is_dir():
             if not config.question:
                 raise TaskError(f"task {name!r} is an image folder; give the question to ask (--question)")
-            task = load_image_folder(p, config.question)
+            task = load_image_folder(p, config.question, min_classes=min_classes)
         else:
             raise TaskError(f"unknown task {name!r}: not a bundled task ({', '.join(bundled_task_names())}) "
                             "and no such manifest file or image folder")

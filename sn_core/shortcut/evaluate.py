@@ -55,7 +55,7 @@ def select_examples(task_arg: str, question: str | None, settings: dict, split: 
 
     cfg = SearchConfig(task=task_arg, question=question, n_examples=int(settings["n_examples"]),
                        data_seed=int(settings["data_seed"]))
-    task = resolve_task(cfg)
+    task = resolve_task(cfg, min_classes=2 if split == "test" else 1)  # evaluating one class is fine; a split is not
     bundled = task.source == "bundled"
     split = split or ("test" if bundled else "all")
     if split not in ("test", "all"):

@@ -340,6 +340,17 @@ def test_cli_export_predict_and_errors(tiny_export, tmp_path, capsys):
     rc, out, err = _cli(capsys, "predict", "--shortcut", str(tmp_path / "x"), "--image",
                         str(tmp_path / "imgs" / "yes" / "0.png"), "--question", "Is it red?", "--json")
     assert rc == 0 and json.loads(out)["label"] in ("yes", "no")
+    shutil.copytree(tmp_path / "imgs" / "yes", tmp_path / "only-yes" / "yes")  # one class: evaluating is fine
+    rc, out, err = _cli(capsys, "predict", "--shortcut", str(tmp_path / "x"), "--task", str(tmp_path / "only-yes"),
+                        "--question", "Is it red?", "--json")
+    assert rc == 0, err
+    one = json.loads(out)
+    assert one["n"] == len(list((tmp_path / "only-yes" / "yes").iterdir())) == one["per_class"]["yes"]["n"]
+    assert one["per_class"].get("no", {"n": 0})["n"] == 0
+    assert one["accuracy"] == one["per_class"]["yes"]["correct"] / one["n"]
+    rc, out, err = _cli(capsys, "predict", "--shortcut", str(tmp_path / "x"), "--task", str(tmp_path / "only-yes"),
+                        "--question", "Is it red?", "--split", "test")  # a split needs two classes
+    assert rc == 2 and "at least two classes" in err, err
     rc, out, err = _cli(capsys, "predict", "--shortcut", str(tmp_path / "x"), "--task", "shapes-color", "--n-examples",
                         "8", "--split", "all", "--json")  # labels red, green, ... against a yes/no shortcut
     assert rc == 2 and out == "" and err.count("\n") == 1 and "none of the task's labels" in err, err
