@@ -60,7 +60,9 @@ def test_card_seal_and_verify(tmp_path):
     (tmp_path / "shortcut.onnx").write_bytes(b"graph")
     card = seal({"format": "super-neuron-shortcut", "format_version": 1,
                  "onnx": {"file": "shortcut.onnx", "sha256": file_sha256(tmp_path / "shortcut.onnx")},
-                 "files": processor_files(tmp_path), "labels": ["a", "b"]})
+                 "files": processor_files(tmp_path), "labels": ["a", "b"],
+                 "neurons": [{"id": "blocks.0.mlp.hook_post[1]"}], "exit_layer": 0, "inputs": {"family": "llava"},
+                 "classifier": {"labels": ["a", "b"], "neurons": [{"id": "blocks.0.mlp.hook_post[1]"}]}})
     (tmp_path / "card.json").write_text(json.dumps(card))
     assert read_card(tmp_path)["labels"] == ["a", "b"]
     (tmp_path / "processor" / "extra.json").write_text("{}")
