@@ -84,10 +84,6 @@ def _check_writable_file(path: str, flag: str) -> None:
                            "another file name")
 
 
-def _save(res, neuron_ids, path: str) -> None:
-    res.classifier(neuron_ids).to_json(path)
-
-
 def cmd_search(a) -> int:
     from .search import run_search
 
@@ -104,12 +100,12 @@ def cmd_search(a) -> int:
     finally:
         prog.close()
     if a.save_classifier:
-        _save(res, None, a.save_classifier)
+        res.classifier().to_json(a.save_classifier)
     if a.save_shortcut_classifier:
         if res.summary.shortcut_neuron_id is None:
             raise CliError("this search has no recommended shortcut (no frontier); --save-classifier writes the "
                            "Super Neuron(s)")
-        _save(res, [res.summary.shortcut_neuron_id], a.save_shortcut_classifier)
+        res.classifier([res.summary.shortcut_neuron_id]).to_json(a.save_shortcut_classifier)
     if a.json:
         out = {k: getattr(res.summary, k) for k in JSON_FIELDS}
         out["frontier"] = res.frontier().to_dict(orient="records")
