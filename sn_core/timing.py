@@ -33,17 +33,19 @@ def median_seconds(measure: Mapping[str, Callable[[], float]], repeats: int, *,
     """Median of the seconds each ``measure[name]()`` returns over ``repeats`` interleaved repeats.
 
     Warm-up first, path by path: ``warmup[name]()`` where given (e.g. one small batch of the same path), otherwise
-    one ``measure[name]()`` whose value is dropped. Then each repeat calls every ``measure`` in turn;
-    ``on_repeat(i)`` runs before repeat ``i`` (progress display)."""
+    one ``measure[name]()`` whose value is dropped. Then each repeat calls every ``measure`` in turn, the order
+    rotating by one path each repeat, so no path always runs first (right after ``on_repeat``, or after the same
+    other path); ``on_repeat(i)`` runs before repeat ``i`` (progress display)."""
     warmup = warmup or {}
     for name, fn in measure.items():
         warmup.get(name, fn)()
-    seconds: dict[str, list[float]] = {name: [] for name in measure}
+    names = list(measure)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
     for i in range(repeats):
         if on_repeat is not None:
             on_repeat(i)
-        for name, fn in measure.items():
-            seconds[name].append(fn())
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            seconds[name].append(measure[name]())
     return {name: statistics.median(v) for name, v in seconds.items()}
 
 
