@@ -67,8 +67,9 @@ def class_histograms(splits: Mapping[str, tuple[np.ndarray, Sequence[str]]], cla
                                  hovertemplate=f"class {cls}<br>value %{{x:.3g}}<br>count %{{y}}<extra></extra>"),
                           row=1, col=j)
         if threshold is not None and np.isfinite(threshold):
-            fig.add_vline(x=float(threshold), line=dict(color="#000000", width=2, dash="dash"), row=1, col=j,
-                          annotation_text="threshold" if j == 1 else None, annotation_position="top")
+            label = dict(annotation_text="threshold", annotation_position="top right") if j == 1 else {}
+            # (an annotation position without text makes Plotly draw its placeholder, "new text")
+            fig.add_vline(x=float(threshold), line=dict(color="#000000", width=2, dash="dash"), row=1, col=j, **label)
         if class_means is not None:
             for i, m in enumerate(class_means):
                 if m is not None and np.isfinite(m):

@@ -65,7 +65,9 @@ def test_class_histograms_counts_every_example_once_per_panel():
     for tr in fig.data:
         per_panel[tr.xaxis] = per_panel.get(tr.xaxis, 0) + int(np.sum(tr.y))
     assert sorted(per_panel.values()) == [20, 30]
-    assert any(sh.x0 == 0.1 for sh in fig.layout.shapes)  # the threshold line
+    assert sum(sh.x0 == 0.1 for sh in fig.layout.shapes) == 2  # the threshold line, in both panels
+    texts = [a.text for a in fig.layout.annotations]
+    assert texts.count("threshold") == 1 and None not in texts  # labelled once; no placeholder ("new text")
 
 
 def test_best_per_layer_and_reference_lines():
