@@ -241,7 +241,8 @@ fig.add_trace(go.Bar(y=["full model"], x=[n_layers], orientation="h", name="deco
                      marker_color=plots.PALETTE[0], text=[f"{n_layers} layers + LM head, once per answer token"],
                      textposition="inside"))
 fig.add_trace(go.Bar(y=["early exit"], x=[exit_layer + 1], orientation="h", name="layers run by early exit",
-                     marker_color=plots.PALETTE[2], text=[f"{exit_layer + 1} layers, one pass"],
+                     marker_color=plots.PALETTE[2],
+                     text=[f"{exit_layer + 1} layer{'s' if exit_layer else ''}, one pass"],
                      textposition="inside"))
 fig.update_xaxes(title="decoder layers executed", range=[0, n_layers + 0.5], dtick=1)
 fig.update_layout(height=220, showlegend=False, template="plotly_white", margin=dict(l=90, r=20, t=20, b=40))
