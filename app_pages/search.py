@@ -305,6 +305,14 @@ if res is not None:
                f"the base model **{p_text(s.p_sn_vs_base)}**, against SAV **{p_text(s.p_sn_vs_sav)}** (same test "
                "examples; below 0.05, the difference is unlikely to be noise).")
 
+    if s.shortcut_neuron_id is not None:
+        st.info(f"**Recommended shortcut: `{s.shortcut_neuron_id}`**, exit after layer {s.shortcut_layer} of "
+                f"{s.n_layers_total} (FLOP limit {s.shortcut_flop_limit:.1f}×), test accuracy "
+                f"{pct(s.shortcut_test_accuracy)}: the earliest exit whose best neuron is not significantly below the "
+                "overall best on the probe split. The playground answers with it and exports it.", icon="⚡")
+        if st.button("Try the shortcut in the playground", key="open_playground"):
+            app_state.go("playground")
+
     st.markdown("**Top neurons** (ranked by probe score; select a row to inspect it)")
     top = with_intervals(app_state.top_table(res.top_k), int(s.n_test or 0))  # + 95% interval of each test accuracy
     ev = st.dataframe(top, hide_index=True, on_select="rerun", selection_mode="single-row", key="top_table",

@@ -74,6 +74,10 @@ def test_search_runs_on_demo_model_and_shows_results(searched, key):
     top = at.dataframe(key="top_table").value
     assert list(top["neuron_id"]) == list(res.top_k["neuron_id"])
     assert "Search:" in at.sidebar.markdown[-1].value and key[:10] in at.sidebar.markdown[-1].value
+    s = res.summary  # the recommended shortcut is named on the Search page, with a way to try it
+    assert any(f"Recommended shortcut: `{s.shortcut_neuron_id}`" in i.value and f"layer {s.shortcut_layer} of" in i.value
+               for i in at.info)
+    assert at.button(key="open_playground").label == "Try the shortcut in the playground"
 
 
 def test_same_settings_come_back_from_the_cache(key):
