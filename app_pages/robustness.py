@@ -64,8 +64,8 @@ with st.form("rb_form", border=True):
     n_default = 0 if s.n_test <= 100 else 100
     max_examples = int(c3.number_input("Test examples scored (0 = all)", 0, int(s.n_test), n_default,
                                        key="rb_max_examples",
-                                       help="A seeded subset of the test split; fewer examples run faster but "
-                                            "give wider intervals."))
+                                       help="A seeded subset of the test split, each class in proportion; fewer "
+                                            "examples run faster but give wider intervals."))
     run = st.form_submit_button("Run the robustness report", type="primary", key="rb_run")
 
 if run:

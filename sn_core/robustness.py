@@ -133,7 +133,7 @@ def control_images(kind: str, images: Sequence, seed: int = 0) -> list:
 
 @dataclass(frozen=True)
 class _TestSet:
-    """The test examples a report scores (a seeded subset when ``max_examples`` is set), in ``res.split.test``
+    """The test examples a report scores (a seeded, class-stratified subset when ``max_examples`` is set), in ``res.split.test``
     order: ``keep`` indexes the search's test positions (``t_pos``), ``test_idx`` the task's examples."""
 
     t_pos: np.ndarray
@@ -145,11 +145,23 @@ class _TestSet:
     questions: list
 
 
+def _stratified_subset(y: np.ndarray, m: int, seed: int) -> np.ndarray:
+    """Sorted positions of ``m`` of the labels ``y``, each class in proportion to its share (largest remainders get
+    the leftover places), seeded: the subset's chance rate stays the test split's."""
+    rng = np.random.default_rng([seed, 0x7E57])
+    classes, inv = np.unique(y, return_inverse=True)
+    want = np.bincount(inv, minlength=len(classes)) * m / len(y)  # [n_classes]
+    quota = np.floor(want).astype(int)
+    quota[np.argsort(-(want - quota), kind="stable")[: m - int(quota.sum())]] += 1
+    keep = [rng.permutation(np.flatnonzero(inv == c))[: quota[c]] for c in range(len(classes))]
+    return np.sort(np.concatenate(keep))
+
+
 def _test_set(res, max_examples: int | None, seed: int) -> _TestSet:
     t_pos = test_positions(res)  # positions in example_index order
     keep = np.arange(len(t_pos))
     if max_examples is not None and max_examples < len(t_pos):
-        keep = np.sort(np.random.default_rng([seed, 0x7E57]).permutation(len(t_pos))[: int(max_examples)])
+        keep = _stratified_subset(np.asarray(res.y)[t_pos], int(max_examples), seed)
     test_idx = np.asarray(res.split.test)[keep]  # indices into the task's examples
     examples = [res.task.examples[int(i)] for i in test_idx]
     return _TestSet(t_pos, keep, test_idx, examples, np.array([ex.label for ex in examples], dtype=str),
@@ -314,8 +326,8 @@ def robustness_report(res, loaded, rewordings: Sequence[Rewording] | None = None
                       progress: Progress | None = None) -> RobustnessReport:
     """The robustness report of search ``res`` on ``loaded`` (the same model weights; the whole model for the
     base-model rows). ``rewordings``: default :func:`default_rewordings` of the task (pass ``[]`` for none);
-    ``shifted`` / ``controls`` / ``base``: which rows to run; ``max_examples``: score a seeded subset of that many
-    test examples (default all); ``batch_size``: default the search's. See the module docstring."""
+    ``shifted`` / ``controls`` / ``base``: which rows to run; ``max_examples``: score a seeded, class-stratified
+    subset of that many test examples (default all); ``batch_size``: default the search's. See the module docstring."""
     import pandas as pd
 
     from .metrics import chance_accuracy
