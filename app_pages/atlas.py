@@ -9,16 +9,18 @@ from sn_core.atlas import ATLAS_TOP, atlas_models, build_atlas
 from sn_core.store import default_root
 
 st.title("🧭 Neuron atlas")
-st.caption("Which neurons serve which tasks: the newest stored search of each task on one model, read from the "
+st.caption("Which neurons serve which tasks: the open search for its task and the newest stored search of every "
+           "other task on one model, read from the "
            "store (nothing is recomputed). Run searches of several tasks on the same model on the **Search** page "
            "to fill it; searches over the same layers and sites compare best.")
 
 
 @st.cache_data(show_spinner="Reading the stored searches…", ttl=60, max_entries=8)
-def cached_atlas(listing: tuple, model_id: str, top_n: int, root: str):
-    """``build_atlas`` of the listed searches ``(key, task, created, model_id)``, cached briefly per listing."""
+def cached_atlas(listing: tuple, model_id: str, top_n: int, root: str, prefer: str | None):
+    """``build_atlas`` of the listed searches ``(key, task, created, model_id)``, cached briefly per listing; the
+    open search (``prefer``) stands for its task."""
     rows = [{"key": k, "task": t, "created": c, "model_id": m} for k, t, c, m in listing]
-    return build_atlas(rows, model_id=model_id, root=root, top_n=top_n)
+    return build_atlas(rows, model_id=model_id, root=root, top_n=top_n, prefer=prefer)
 
 
 root = str(default_root())
@@ -47,7 +49,7 @@ listing = tuple((str(r["key"]), str(r.get("task")), str(r.get("created") or ""),
                 for r in rows if str(r.get("model_id")) == model)
 atlas = None
 with app_state.guarded("Building the atlas"):
-    atlas = cached_atlas(listing, model, top_n, root)
+    atlas = cached_atlas(listing, model, top_n, root, current.key if current is not None else None)
 if atlas.skipped:
     st.warning(f"Skipped {len(atlas.skipped)} search(es) that cannot be opened: "
                + "; ".join(f"{app_state.short_key(k)} ({app_state.hide_paths(why)})" for k, why in atlas.skipped) + ".")
@@ -79,8 +81,8 @@ if len(searches) == 1:
             "which neurons and layers they share.", icon="ℹ️")
 st.subheader("Tasks")
 searches = searches[["task", "sn_neuron_id", "sn_test_accuracy", "sn_test_ci_low", "sn_test_ci_high", "base_accuracy",
-                     "null_probe_accuracy", "neurons_above_null", "n_probe", "n_test", "sites", "layers", "key",
-                     "created"]]
+                     "null_probe_accuracy", "neurons_above_null", "n_probe", "n_test", "instruction", "sites",
+                     "layers", "key", "created"]]
 st.dataframe(searches, hide_index=True, key="at_searches", column_config={
     "sn_neuron_id": st.column_config.TextColumn("Super Neuron"),
     "sn_test_accuracy": st.column_config.NumberColumn("test accuracy", format="%.3f"),

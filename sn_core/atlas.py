@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 ATLAS_TOP = 10
-SEARCH_COLUMNS = ("task", "key", "created", "sites", "layers", "n_probe", "n_test", "sn_neuron_id",
+SEARCH_COLUMNS = ("task", "key", "created", "instruction", "sites", "layers", "n_probe", "n_test", "sn_neuron_id",
                   "sn_test_accuracy", "sn_test_ci_low", "sn_test_ci_high", "base_accuracy", "null_probe_accuracy",
                   "neurons_above_null")
 TOP_COLUMNS = ("task", "key", "rank", "neuron_id", "site", "layer", "index", "probe_score", "test_accuracy",
@@ -109,11 +109,13 @@ def _summary(res, key: str, default=None):
 
 
 def build_atlas(rows: Sequence[dict] | None = None, model_id: str | None = None, root=None, top_n: int = ATLAS_TOP,
-                one_per_task: bool = True, load: Callable[[str], object] | None = None) -> Atlas:
+                one_per_task: bool = True, load: Callable[[str], object] | None = None,
+                prefer: str | None = None) -> Atlas:
     """The atlas of ``model_id`` from listing ``rows`` (default: every finished search in the store at ``root``).
     ``load(key)`` reopens a search (default ``SearchResult.load(key, root=root)``); a search that cannot be
     reopened is named in ``Atlas.skipped`` with the reason. ValueError when the rows hold several models and
-    ``model_id`` is None, or for a ``top_n`` below 1."""
+    ``model_id`` is None, or for a ``top_n`` below 1. ``prefer``: a search key that stands for its task even when
+    a newer search of the task exists (the app passes the open search)."""
     import pandas as pd
 
     if isinstance(top_n, bool) or int(top_n) != top_n or top_n < 1:
@@ -133,6 +135,7 @@ def build_atlas(rows: Sequence[dict] | None = None, model_id: str | None = None,
             return SearchResult.load(key, root=root)
 
     chosen = choose_searches(rows, model_id, one_per_task=False)  # newest first
+    chosen.sort(key=lambda r: str(r.get("key")) != prefer)  # (stable) the preferred search first
     if model_id is None and chosen:
         model_id = str(chosen[0].get("model_id"))
 
@@ -194,7 +197,8 @@ def _task_entry(res, listing_row: dict, top_n: int):
     top.insert(0, "task", task)
     ci = _summary(res, "sn_test_ci") or interval_from_accuracy(_summary(res, "sn_test_accuracy"), n_test) \
         or (np.nan, np.nan)
-    search = {"task": task, "key": key, "created": listing_row.get("created"), "sites": ", ".join(res.sites),
+    search = {"task": task, "key": key, "created": listing_row.get("created"),
+              "instruction": _summary(res, "instruction"), "sites": ", ".join(res.sites),
               "layers": ", ".join(str(x) for x in res.layers), "n_probe": _summary(res, "n_probe"),
               "n_test": n_test, "sn_neuron_id": _summary(res, "sn_neuron_id"),
               "sn_test_accuracy": _summary(res, "sn_test_accuracy"), "sn_test_ci_low": float(ci[0]),

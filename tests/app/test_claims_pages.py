@@ -8,6 +8,7 @@ model cannot read, an empty store.
 """
 from __future__ import annotations
 
+import os
 import shutil
 
 import pandas as pd
@@ -50,7 +51,10 @@ def broken(keys, cache_dir):
     shutil.copytree(src, dst)
     for f in (dst / "arrays").glob("scores.*"):
         f.unlink()
-    (dst / "complete.json").touch()  # the newest search of its task
+    # the newest search of its task: listings are ordered by the newest file time at whole seconds, so the copy is
+    # dated 2 s after its source (a plain touch can fall in the same second, and the order is then the folders')
+    newest = max(p.stat().st_mtime for p in src.rglob("*") if p.is_file())
+    os.utime(dst / "complete.json", (newest + 2, newest + 2))
     app_state.get_search_list.clear()
     yield key
     shutil.rmtree(dst, ignore_errors=True)
@@ -182,6 +186,26 @@ def test_atlas_library_two_tasks(keys, cache_dir):
     assert set(a.shared_neurons["neuron_id"]) == shared
     with pytest.raises(ValueError, match="choose one"):
         build_atlas(rows + [dict(rows[0], model_id="other", key="x")], root=cache_dir)
+
+
+def test_atlas_prefers_the_open_search_over_a_newer_one_of_its_task(keys, cache_dir):
+    from sn_core.atlas import build_atlas
+    from sn_core.result import SearchResult, list_searches
+
+    rows = [r for r in list_searches(cache_dir) if r["key"] in keys.values()]
+    color = next(r for r in rows if r["task"] == "shapes-color")
+    rows.append(dict(color, key="newer-side-search", created="9999-12-31T00:00:00"))
+
+    def load(key):
+        return SearchResult.load(keys["shapes-color"] if key == "newer-side-search" else key, root=cache_dir)
+
+    def key_of(atlas):
+        return atlas.searches.set_index("task").loc["shapes-color", "key"]
+
+    assert key_of(build_atlas(rows, root=cache_dir, load=load)) == "newer-side-search"  # newest by default
+    a = build_atlas(rows, root=cache_dir, load=load, prefer=keys["shapes-color"])
+    assert key_of(a) == keys["shapes-color"] and set(a.tasks) == set(SEARCHES)
+    assert (a.searches["instruction"] == SearchResult.load(keys["shapes-color"], root=cache_dir).summary.instruction).any()
 
 
 def test_atlas_library_skips_a_search_that_cannot_be_opened(keys, broken, cache_dir):
