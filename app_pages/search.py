@@ -118,6 +118,10 @@ def _uploaded_task():
         kind, found = find_task_source(folder)
         if kind == "folder" and not question:
             raise ValueError("this upload is a folder of class subfolders: type the question to ask")
+        # read it now (rows, labels, image paths; no image is decoded), so a bad manifest shows here, not at Run
+        from sn_core.data import load_image_folder, load_manifest
+
+        load_image_folder(found, question) if kind == "folder" else load_manifest(found)
         task_arg = found
     if task_arg is None:
         return None

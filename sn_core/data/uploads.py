@@ -116,7 +116,11 @@ def is_complete(folder: str | os.PathLike) -> bool:
 def _fill(tmp: Path, blobs: list[tuple[str, bytes]], digest: str) -> None:
     for name, data in blobs:
         if name.lower().endswith(".zip"):
-            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            try:
+                zf = zipfile.ZipFile(io.BytesIO(data))
+            except zipfile.BadZipFile as e:
+                raise ValueError(f"{name}: not a ZIP archive ({e})") from None
+            with zf:
                 safe_extract(zf, tmp)
         else:
             (tmp / name).write_bytes(data)

@@ -201,9 +201,11 @@ def _class_folders_zip(n: int = 30) -> bytes:
     return buf.getvalue()
 
 
-def test_reliability_two_sessions_uploading_the_same_zip_at_once(cache_dir):
+def test_reliability_two_sessions_uploading_the_same_zip_at_once(cache_dir, one_runtime):
     """Two sessions (two threads of one server) upload the same ZIP at the same moment, several rounds: both
-    read the task every time (before: one of them got 'Directory not empty' or 'No such file')."""
+    read the task every time (before: one of them got 'Directory not empty' or 'No such file'). ``one_runtime``
+    (conftest) gives the two AppTests one Streamlit runtime, as one server has; without it their per-run runtime
+    and config patches undo each other now and then."""
     import shutil
     import threading
 
@@ -252,3 +254,21 @@ def test_security_upload_errors_show_no_server_path(cache_dir):
     for e in errs:
         assert str(cache_dir) not in e and str(cache_dir.resolve()) not in e and "/uploads/" not in e, e
     assert any("'upload/colours'" in e for e in errs), errs
+
+
+def test_reliability_a_bad_upload_is_reported_when_uploaded_not_at_run(cache_dir):
+    """A manifest with a missing field, or a file that is not a ZIP, shows its error as soon as it is uploaded
+    (naming the file), and the task is not announced as read."""
+    at = new_app().run(timeout=SEARCH_TIMEOUT)
+    at.radio(key="task_source").set_value("upload").run()
+    cases = [
+        ([("task.zip", _zip({"task.jsonl": b'{"image": "a.png", "question": "q"}\n', "a.png": png_bytes()}),
+           "application/zip")], "missing field"),
+        ([("fake.zip", b"hello, not a zip", "application/zip")], "fake.zip: not a ZIP archive"),
+    ]
+    for files, match in cases:
+        at.file_uploader(key="task_upload").set_value(files).run(timeout=PAGE_TIMEOUT)
+        assert_clean(at)
+        errs = errors(at)
+        assert any("Reading the upload" in e and match in e for e in errs), (match, errs)
+        assert not any("Task read from the upload" in c.value for c in at.caption)
