@@ -165,6 +165,9 @@ def _upload_task(at, files, question=None):
     at.file_uploader(key="task_upload").set_value(files).run()
     if question:
         at.text_input(key="upload_question").set_value(question).run()
+    if not any(b.key == "run_search" for b in at.button):  # the upload itself was refused (its error is shown)
+        assert_clean(at)
+        return at
     at.number_input(key="probe_per_class").set_value(2)
     at.multiselect(key="layers").set_value([0])
     at.checkbox(key="baselines").uncheck()
