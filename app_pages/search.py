@@ -121,7 +121,10 @@ def _uploaded_task():
         # read it now (rows, labels, image paths; no image is decoded), so a bad manifest shows here, not at Run
         from sn_core.data import load_image_folder, load_manifest
 
-        load_image_folder(found, question) if kind == "folder" else load_manifest(found)
+        if kind == "folder":
+            load_image_folder(found, question)
+        else:
+            load_manifest(found)
         task_arg = found
     if task_arg is None:
         return None

@@ -49,9 +49,8 @@ def _s(summary, key):
 
 
 def acc_ci(hits) -> str:
-    hits = np.asarray(hits, bool)
-    lo, hi = wilson_interval(int(hits.sum()), len(hits))
-    return f"{hits.mean():.3f} [{lo:.2f}, {hi:.2f}]"
+    r = acc_record(hits)
+    return f"{r['accuracy']:.3f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
 
 
 def verdict(a_hits, b_hits) -> tuple[str, float]:

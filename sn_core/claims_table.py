@@ -14,8 +14,9 @@ _ACC_KEYS = ("accuracy", "ci_low", "ci_high", "n")
 
 
 def load_claims(path: Path | str | None = None) -> dict:
-    """The file at ``path`` (default :data:`CLAIMS_FILE`), checked: ``settings`` (dict), ``unseen`` and ``shifted`` (lists of rows with the fields
-    used below). ValueError with the file name and the first missing or malformed field."""
+    """The file at ``path`` (default :data:`CLAIMS_FILE`), checked: ``settings`` (dict), ``unseen`` and
+    ``shifted`` (lists of rows with the fields used below). ValueError with the file name and the first missing or
+    malformed field."""
     path = Path(CLAIMS_FILE if path is None else path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

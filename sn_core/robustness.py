@@ -133,8 +133,9 @@ def control_images(kind: str, images: Sequence, seed: int = 0) -> list:
 
 @dataclass(frozen=True)
 class _TestSet:
-    """The test examples a report scores (a seeded, class-stratified subset when ``max_examples`` is set), in ``res.split.test``
-    order: ``keep`` indexes the search's test positions (``t_pos``), ``test_idx`` the task's examples."""
+    """The test examples a report scores (a seeded, class-stratified subset when ``max_examples`` is set), in
+    ``res.split.test`` order: ``keep`` indexes the search's test positions (``t_pos``), ``test_idx`` the task's
+    examples."""
 
     t_pos: np.ndarray
     keep: np.ndarray
