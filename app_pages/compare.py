@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import app_state
-from sn_core.flops import flop_limit
-from sn_core.stats import interval_from_accuracy
-from sn_core.uncertainty import with_intervals
-from sn_core.timing import median_seconds
-from sn_core.store import default_root
-from sn_core import plots
+import sn_app
+from sn_core.models.flops import flop_limit
+from sn_core.scoring.stats import interval_from_accuracy
+from sn_core.search.uncertainty import with_intervals
+from sn_core.shortcut.timing import median_seconds
+from sn_core.store.cache import default_root
+from sn_core.plots import search_figures as plots
 
 st.title("📊 Compare")
-res = app_state.require_result()
+res = sn_app.require_result()
 s = res.summary
 cfg = res.config
 chance = s.chance
@@ -66,25 +66,25 @@ st.caption(f"Test split: {s.n_test} examples, {s.n_classes} classes (chance {cha
 st.subheader("Speed: full generation vs early exit")
 st.caption("Measured here and now on this machine, on test-split images: the full model generating its answer "
            "vs the early-exit path up to the chosen classifier's layer. Median of the repeats after a warm-up.")
-neurons = app_state.choose_classifier(res, key="cmp_which")
+neurons = sn_app.choose_classifier(res, key="cmp_which")
 c1, c2, c3 = st.columns(3)
 n_img = int(c1.number_input("Images", 1, 256, 8, key="cmp_n"))
 batch_sizes = c2.multiselect("Batch sizes", [1, 4, 8, 16, 32], default=[1, 8], key="cmp_bs")
 repeats = int(c3.number_input("Repeats", 1, 9, 3, key="cmp_rep"))
 if st.button("Measure speed", key="cmp_speed", type="primary"):
-    from sn_core.baselines import generate_answers
-    from sn_core.early_exit import EarlyExitPredictor
+    from sn_core.search.baselines import generate_answers
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
 
-    bar = app_state.Progress()
-    with app_state.guarded("Speed measurement", stop=False):
+    bar = sn_app.Progress()
+    with sn_app.guarded("Speed measurement", stop=False):
         if not batch_sizes:
             raise ValueError("choose at least one batch size")
-        loaded = app_state.get_model(cfg.model, cfg.device, cfg.dtype)
+        loaded = sn_app.get_model(cfg.model, cfg.device, cfg.dtype)
         if getattr(loaded, "truncated", False):
             raise ValueError("the model was loaded with only its first layers: full generation cannot run")
         task = res.task
         idx = np.asarray(res.split.test)[:n_img]
-        from sn_core.images import load_image
+        from sn_core.data.images import load_image
 
         images = [load_image(task.examples[int(i)].image) for i in idx]
         questions = [task.examples[int(i)].question for i in idx]
@@ -111,7 +111,7 @@ if st.button("Measure speed", key="cmp_speed", type="primary"):
                     {"batch_size": bs, "path": f"early exit (layer {pred.exit_layer})", "ms_per_example":
                      1000 * med["ee"] / len(images)}]
             if bs == 1 and len(neurons) == 1:
-                app_state.record_speed(res.key, pred.exit_layer, med["full"] / med["ee"])
+                sn_app.record_speed(res.key, pred.exit_layer, med["full"] / med["ee"])
         flop = flop_limit(pred, images[0], questions[0], res.labels)
         bar("timing", total, total)
         st.session_state["cmp_speed_result"] = {"key": (res.key, tuple(neurons)), "rows": out, "flop": flop,
@@ -145,16 +145,16 @@ st.caption("The neuron is chosen, and its threshold fitted, with the original an
 orig = res.task.instruction
 new = st.text_input("Reworded instruction", "One word answer." if orig != "One word answer." else "", key="cmp_instr")
 if st.button("Evaluate under the reworded prompt", key="cmp_robust"):
-    from sn_core.search import run_search
+    from sn_core.search.run import run_search
 
-    bar = app_state.Progress()
-    with app_state.guarded("Reworded-prompt search", stop=False):
+    bar = sn_app.Progress()
+    with sn_app.guarded("Reworded-prompt search", stop=False):
         if new.strip() == (orig or "").strip():
             raise ValueError(f"the reworded instruction {new!r} is the same as the original one")
         cfg2 = dataclasses.replace(cfg, instruction=new, baselines=False).validate()
-        res2 = run_search(cfg2, progress=bar, loaded=app_state.get_model(cfg.model, cfg.device, cfg.dtype),
+        res2 = run_search(cfg2, progress=bar, loaded=sn_app.get_model(cfg.model, cfg.device, cfg.dtype),
                           root=str(default_root()))
-        ids = [str(x) for x in app_state.top_table(res.top_k)["neuron_id"]][:int(s.k or 1)]
+        ids = [str(x) for x in sn_app.top_table(res.top_k)["neuron_id"]][:int(s.k or 1)]
         clf = res.classifier(ids)  # fitted under the ORIGINAL prompt
         cols = [np.asarray(res2.neuron_values(n)[0], float) for n in ids]
         X = np.stack(cols, axis=1)  # [n_examples, k]

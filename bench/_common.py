@@ -1,10 +1,10 @@
 """Full generation against early exit, timed for ``bench/early_exit.py`` and ``early_exit_scale.py`` with the
-interleaved timing of ``sn_core.timing``."""
+interleaved timing of ``sn_core.shortcut.timing``."""
 from __future__ import annotations
 
 import torch
 
-from sn_core.timing import time_chunks_interleaved
+from sn_core.shortcut.timing import time_chunks_interleaved
 
 
 def time_exit_vs_generate(loaded, preds, images, questions, prompts, batch_size: int, repeats: int,

@@ -5,7 +5,7 @@ as the longest label needs) and (b) the early-exit predictor (vision tower, proj
 the Super Neuron, apply its rule), on the same fresh images and questions. Two figures per row:
 
 - **model**: both paths on inputs already encoded (``loaded.encode`` / ``EarlyExitPredictor.encode``), i.e. the
-  model work alone, which is what the analytic FLOP ratio (``sn_core.flops``, the limit early exit can reach)
+  model work alone, which is what the analytic FLOP ratio (``sn_core.models.flops``, the limit early exit can reach)
   counts;
 - **end to end**: plus the processor call each path makes (PIL image + question -> tensors, timed apart), i.e. what
   a user waits for from an image.
@@ -49,15 +49,15 @@ def main(argv=None) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
 
-    from sn_core.baselines import label_token_budget
+    from sn_core.search.baselines import label_token_budget
     from sn_core.config import SearchConfig
     from sn_core.data import get_task
-    from sn_core.early_exit import EarlyExitPredictor
-    from sn_core.images import as_rgb
-    from sn_core.flops import flop_ratio
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
+    from sn_core.data.images import as_rgb
+    from sn_core.models.flops import flop_ratio
     from sn_core.models import load_model
-    from sn_core.prompts import match_label
-    from sn_core.search import run_search
+    from sn_core.models.prompts import match_label
+    from sn_core.search.run import run_search
 
     loaded = load_model(a.model, device=a.device, dtype=a.dtype)
     n_layers = loaded.n_layers

@@ -11,7 +11,7 @@ baselines), exported by ``sn_core.shortcut.export_shortcut``:
   processor of ``load_shortcut``), timed apart;
 - **same runtime**: a full prefill (vision, projector, every decoder layer, final norm, LM head at the last prompt
   position, argmax) exported the same way and run on onnxruntime, against the shortcut: the ratio, as a share of
-  the FLOP limit of one generated token (``sn_core.flops``, ``new_tokens=1``).
+  the FLOP limit of one generated token (``sn_core.models.flops``, ``new_tokens=1``).
 
 Paths alternate batch by batch (``bench/_common.time_chunks_interleaved``), medians over ``--repeats``. Prints a
 targets block (batch 1 after layer 0: >= 10x vs full generation on model work and >= 6x end to end; same-runtime
@@ -65,15 +65,15 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
 
-    from sn_core.baselines import label_token_budget
-    from sn_core.classifier import SuperNeuronClassifier
+    from sn_core.search.baselines import label_token_budget
+    from sn_core.classifier.estimator import SuperNeuronClassifier
     from sn_core.config import SearchConfig
     from sn_core.data import get_task
-    from sn_core.early_exit import EarlyExitPredictor
-    from sn_core.images import as_rgb
-    from sn_core.flops import flop_ratio
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
+    from sn_core.data.images import as_rgb
+    from sn_core.models.flops import flop_ratio
     from sn_core.models import load_model
-    from sn_core.search import run_search
+    from sn_core.search.run import run_search
     from sn_core.shortcut import export_shortcut, load_shortcut
     from sn_core.shortcut.export import ShortcutModule, _example_batch, export_graph, graph_inputs
 

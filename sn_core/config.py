@@ -8,8 +8,8 @@ from __future__ import annotations
 import numbers
 from dataclasses import asdict, dataclass, fields, replace
 
-from .scoring import METRICS, RULES
-from .sites import site_kind
+from sn_core.scoring.neuron_scores import METRICS, RULES
+from sn_core.sites import site_kind
 
 MAX_EXAMPLES = 100_000  # bundled tasks draw their images in memory (a 48 px image is ~7 KB)
 

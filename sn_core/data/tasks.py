@@ -1,7 +1,7 @@
 """Categorical VQA tasks: examples (image, question, label) with a finite label set.
 
 A :class:`Task` is what every other part of ``sn_core`` consumes. Bundled tasks are generated deterministically
-from a seed (see ``shapes.py`` and ``digits.py``); user tasks come from manifests or image folders
+from a seed (``data/bundled/``: ``shapes.py``, ``digits.py`` and the tasks derived from them); user tasks come from manifests or image folders
 (``manifest.py``).
 """
 from __future__ import annotations
@@ -145,6 +145,14 @@ def balanced_labels(labels: Sequence[str], n: int, rng) -> list[str]:
 
 
 def _ensure_loaded() -> None:
-    # Importing the generator modules registers their tasks (trained tasks first, then the derived ones).
-    from . import digits, shapes  # noqa: F401
-    from . import shifted, unseen  # noqa: F401
+    # Importing a generator module of ``data/bundled/`` registers its tasks, as model families register their
+    # adapters: modules are found by folder, in name order (digits imports shapes, so the trained tasks come
+    # first, then the derived shifted and unseen ones).
+    import importlib
+    import pkgutil
+
+    from sn_core.data import bundled
+
+    for info in pkgutil.iter_modules(bundled.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{bundled.__name__}.{info.name}")

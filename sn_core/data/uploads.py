@@ -28,7 +28,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from ..images import format_mb
+from sn_core.data.images import format_mb
 
 MAX_ZIP_FILES = 20_000
 MAX_ZIP_BYTES = 500 * 1024 * 1024  # uncompressed
@@ -39,7 +39,7 @@ MANIFEST_SUFFIXES = (".jsonl", ".ndjson", ".csv")
 def uploads_dir(root: str | os.PathLike | None = None) -> Path:
     """The folder holding saved uploads: ``<root>/uploads`` (``root`` defaults to the store's cache root)."""
     if root is None:
-        from ..store import default_root
+        from sn_core.store.cache import default_root
 
         root = default_root()
     return Path(root).expanduser() / "uploads"
@@ -78,7 +78,7 @@ def safe_extract(zf: zipfile.ZipFile, dest: Path) -> None:
         raise ValueError(f"the ZIP could not be unpacked: {e.strerror or type(e).__name__}") from None
 
 
-_safe_extract = safe_extract  # the name app_state used
+_safe_extract = safe_extract  # the name sn_app used
 
 
 def _name_and_data(f) -> tuple[str, bytes]:

@@ -1,4 +1,4 @@
-"""``sn_core.store``: keys, round trips, atomic writes, checksum detection of corrupted chunks, resume, the lock."""
+"""``sn_core.store.cache``: keys, round trips, atomic writes, checksum detection of corrupted chunks, resume, the lock."""
 import json
 import multiprocessing as mp
 import os
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from filelock import Timeout
 
-from sn_core import store as store_mod
-from sn_core.store import ActivationStore, CorruptShardError, content_key, default_root, list_stores
+from sn_core.store import cache as store_mod
+from sn_core.store.cache import ActivationStore, CorruptShardError, content_key, default_root, list_stores
 
 SITE = "blocks.3.mlp.hook_post"
 
