@@ -72,7 +72,7 @@ n_img = int(c1.number_input("Images", 1, 256, 8, key="cmp_n"))
 batch_sizes = c2.multiselect("Batch sizes", [1, 4, 8, 16, 32], default=[1, 8], key="cmp_bs")
 repeats = int(c3.number_input("Repeats", 1, 9, 3, key="cmp_rep"))
 if st.button("Measure speed", key="cmp_speed", type="primary"):
-    from sn_core.search.baselines import generate_answers
+    from sn_core.models.generation import generate_answers
     from sn_core.shortcut.early_exit import EarlyExitPredictor
 
     bar = sn_app.Progress()

@@ -1,6 +1,6 @@
 """Early-exit playground: one image and one question, answered twice. The Super Neuron path runs the model only up
 to the neuron's layer and applies its fitted rule (``sn_core.shortcut.early_exit``); the full model generates its answer
-(``sn_core.search.baselines.generate_answers``). Both are timed on the same machine in the same run; the speedup is their
+(``sn_core.models.generation.generate_answers``). Both are timed on the same machine in the same run; the speedup is their
 ratio. The neuron's value is drawn against its probe-split histograms."""
 import hashlib
 import time
@@ -109,7 +109,7 @@ if st.button("Answer with both paths", type="primary", key="ee_go"):
         if getattr(loaded, "truncated", False):
             st.info("This model was loaded with only its first layers, so the full model cannot generate an answer.")
         else:
-            from sn_core.search.baselines import generate_answers
+            from sn_core.models.generation import generate_answers
 
             prompt = loaded.prompt(task.prompt_text(question))
 

@@ -37,7 +37,7 @@ from sn_core.search import baselines as bl  # noqa: E402
 from sn_core.config import SearchConfig  # noqa: E402
 from sn_core.data import bundled_spec, bundled_task_names, shifted_variant  # noqa: E402
 from sn_core.models import load_model  # noqa: E402
-from sn_core.models.prompts import match_label  # noqa: E402
+from sn_core.data.answers import match_label  # noqa: E402
 from sn_core.search.run import run_search  # noqa: E402
 
 from sn_core.scoring.stats import mcnemar_exact, wilson_interval  # noqa: E402

@@ -49,14 +49,14 @@ def main(argv=None) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
 
-    from sn_core.search.baselines import label_token_budget
+    from sn_core.models.generation import label_token_budget
     from sn_core.config import SearchConfig
     from sn_core.data import get_task
     from sn_core.shortcut.early_exit import EarlyExitPredictor
     from sn_core.data.images import as_rgb
     from sn_core.models.flops import flop_ratio
     from sn_core.models import load_model
-    from sn_core.models.prompts import match_label
+    from sn_core.data.answers import match_label
     from sn_core.search.run import run_search
 
     loaded = load_model(a.model, device=a.device, dtype=a.dtype)

@@ -49,7 +49,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(a.threads)
 
     from sn_core.data import get_task
-    from sn_core.activations.extract import read_activations
+    from sn_core.activations import read_activations
     from sn_core.data.images import as_rgb
     from sn_core.models import load_model
 

@@ -87,7 +87,7 @@ def _measure(model: str, settings: list, device: str, dtype: str | None, queue) 
         import torch
 
         from sn_core.data import get_task
-        from sn_core.activations.extract import Trace
+        from sn_core.activations import Trace
         from sn_core.models import load_model
 
         images = [get_task("shapes-color", 1, seed=0).examples[0].image]

@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
 
-    from sn_core.search.baselines import label_token_budget
+    from sn_core.models.generation import label_token_budget
     from sn_core.classifier.estimator import SuperNeuronClassifier
     from sn_core.config import SearchConfig
     from sn_core.data import get_task

@@ -14,7 +14,7 @@ import csv
 import json
 from pathlib import Path
 
-from sn_core.models.prompts import normalise_answer
+from sn_core.data.answers import normalise_answer
 from sn_core.data.tasks import DEFAULT_INSTRUCTION, Example, Task
 
 MAX_QUESTION_CHARS = 1000  # as the playground: a categorical question is a sentence

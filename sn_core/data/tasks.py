@@ -6,6 +6,8 @@ from a seed (``data/bundled/``: ``shapes.py``, ``digits.py`` and the tasks deriv
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -135,6 +137,22 @@ def get_task(name: str, n: int = 400, seed: int = 0, part: str = "eval") -> Task
     spec = bundled_spec(name)
     return Task(name=name, labels=spec.labels, examples=spec.make(n, seed, part), description=spec.description,
                 origin={"n": int(n), "seed": int(seed), "part": part})
+
+
+def task_fingerprint(task) -> str:
+    """sha256 over every example's image bytes (decoded pixels for in-memory images, file bytes for paths),
+    question and label, plus the task's label set and instruction."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"labels": list(task.labels), "instruction": task.instruction}).encode())
+    for ex in task.examples:
+        if isinstance(ex.image, Image.Image):
+            h.update(f"{ex.image.mode}{ex.image.size}".encode())
+            h.update(ex.image.tobytes())
+        else:
+            with open(ex.image, "rb") as f:
+                h.update(f.read())
+        h.update(b"\0" + ex.question.encode() + b"\0" + ex.label.encode() + b"\n")
+    return h.hexdigest()
 
 
 def balanced_labels(labels: Sequence[str], n: int, rng) -> list[str]:

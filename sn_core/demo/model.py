@@ -27,7 +27,8 @@ import torch
 from sn_core import DEMO_MODEL_DIR
 from sn_core.data import bundled_spec, bundled_task_names, get_task  # noqa: F401  (sn_core.demo re-exports)
 from sn_core.data.bundled.shapes import COLORS, COUNTS, IMAGE_SIZE, SHAPES  # noqa: F401
-from sn_core.models.prompts import chat_prompt, encode, match_label
+from sn_core.data.answers import match_label
+from sn_core.models.prompts import chat_prompt, encode
 from sn_core.models.tokenizers import vocabulary, word_level_tokenizer
 
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<s>", "</s>", "<image>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]

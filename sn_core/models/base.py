@@ -101,7 +101,7 @@ class ModelAdapter:
         only, calling the modules directly: no later layer, final norm or LM head, and no exception to stop.
         Hooks on the modules that run fire as in ``model(**inputs)``. Returns False, without running anything,
         where this adapter has no direct path for ``model`` or ``inputs``; the caller then runs ``model(**inputs)``
-        and stops it with a hook (``sn_core.activations.extract.Trace``), which works for every family. A direct path saves
+        and stops it with a hook (``sn_core.activations.trace.Trace``), which works for every family. A direct path saves
         the per-call work of the wrappers around the language model (0.2-0.5 ms a call on the demo model on a CPU,
         measured at batch 1); it must give the same values, bit for bit
         (``tests/integration/test_engine.py``)."""

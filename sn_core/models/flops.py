@@ -98,7 +98,7 @@ def generation_flops(d: ModelFlopDims, prompt_len: int, new_tokens: int) -> floa
 
 def flop_ratio(loaded, prompt_len: int, exit_layer: int, new_tokens: int = 1) -> dict:
     """Both counts and their ratio (the speed-up limit of early exit at ``exit_layer``). ``new_tokens`` defaults
-    to 1: a one-token label (``baselines.label_token_budget`` gives it for a label set)."""
+    to 1: a one-token label (``generation.label_token_budget`` gives it for a label set)."""
     d = flop_dims(loaded)
     full = generation_flops(d, prompt_len, new_tokens)
     early = early_exit_flops(d, prompt_len, exit_layer)
@@ -121,7 +121,7 @@ def search_flop_limits(loaded, task, prompts, labels, layers) -> dict[int, float
     import traceback
 
     try:
-        from sn_core.search.baselines import label_token_budget
+        from sn_core.models.generation import label_token_budget
         from sn_core.data.images import load_image
 
         plen = int(loaded.encode([load_image(task.examples[0].image)], [prompts[0]])["input_ids"].shape[1])
@@ -139,7 +139,7 @@ def flop_limit(predictor, image, question: str, labels) -> float | None:
     import traceback
 
     try:
-        from sn_core.search.baselines import label_token_budget
+        from sn_core.models.generation import label_token_budget
 
         loaded = predictor.loaded
         plen = int(predictor.encode([image], [question])["input_ids"].shape[1])

@@ -6,11 +6,11 @@ this module only holds what every chat-template processor shares.
 """
 from __future__ import annotations
 
-import re
-import string
 from typing import Sequence
 
 from PIL import Image
+
+from sn_core.data.answers import match_label, normalise_answer  # noqa: F401  (re-exported: sn_core.prompts)
 
 
 def user_messages(text: str) -> list[dict]:
@@ -33,25 +33,3 @@ def encode(processor, images: Sequence[Image.Image], prompts: Sequence[str], **k
     # sessions) and a temporary edit of it could leak into another thread's call.
     return processor(images=list(images), text=list(prompts), padding=True, padding_side="left", return_tensors="pt",
                      **kwargs)
-
-
-_PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
-
-
-def normalise_answer(text: str) -> str:
-    """Strip, lower-case and drop punctuation; collapse whitespace (docs/method.md, "Baselines")."""
-    return " ".join(_PUNCT.sub(" ", text.strip().lower()).split())
-
-
-def match_label(answer: str, labels: Sequence[str]) -> str | None:
-    """The label a generated answer names, or ``None`` when it names none.
-
-    The normalised answer must equal a normalised label, or its first word must (so "Yes, there is." counts as
-    "yes", which a careful reader would also accept). Anything else is outside the label set and counts as wrong.
-    """
-    norm = {normalise_answer(lbl): lbl for lbl in labels}
-    a = normalise_answer(answer)
-    if a in norm:
-        return norm[a]
-    first = a.split(" ", 1)[0] if a else ""
-    return norm.get(first)

@@ -223,7 +223,7 @@ class _Conditions:
         return np.concatenate(out) if out else np.array([], dtype=str)
 
     def base_answers(self, ims, qs, instr) -> tuple[np.ndarray, int]:
-        from sn_core.search.baselines import generate_answers
+        from sn_core.models.generation import generate_answers
 
         pred = self.predictor(instr)
         gen = generate_answers(self.loaded, ims, [pred.prompt(q) for q in qs], self.labels,
@@ -273,7 +273,7 @@ def _original_row(cond: _Conditions, res, ts: _TestSet, instruction, base: bool)
     stored = ((res.baselines or {}).get("base") or {}).get("answers")
     orig_base, orig_outside = None, None
     if stored is not None and len(stored) == len(ts.t_pos) and base:
-        from sn_core.models.prompts import match_label
+        from sn_core.data.answers import match_label
 
         matched = [match_label(stored[int(j)], cond.labels) for j in ts.keep]
         orig_base = np.array([m if m is not None else "\0" for m in matched], dtype=object)

@@ -53,10 +53,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sn_core.config import METRICS, RULES
 from sn_core.scoring.stumps import sorted_values_labels, stump_from_sorted
 
-RULES = ("auto", "stump", "nearest_mean", "ovr_stump")
-METRICS = ("accuracy", "balanced_accuracy")
 # Elements of one [chunk, n_samples] work array; ~8 such arrays live at once, 4M elements keeps a chunk near 200 MB.
 CHUNK_ELEMENTS = 1 << 22
 

@@ -11,7 +11,7 @@ import numpy as np
 from sn_core.config import SearchConfig
 from sn_core.data import Split, Task, make_split
 from sn_core.data.resolve import resolve_task
-from sn_core.activations.extract import task_fingerprint
+from sn_core.data.tasks import task_fingerprint
 from sn_core.store.cache import content_key
 
 SEARCH_FORMAT = 2  # (sn_core.search.result re-exports it: the format a stored search is written in)

@@ -166,7 +166,7 @@ class SearchResult:
     @property
     def task(self) -> Task:
         if self._task is None:
-            from sn_core.activations.extract import task_fingerprint
+            from sn_core.data.tasks import task_fingerprint
 
             task = rebuild_task(self._task_spec)
             if task_fingerprint(task) != self.summary.task_fingerprint:

@@ -48,7 +48,7 @@ def test_positions(res) -> np.ndarray:
 def test_correctness(res) -> dict:
     """Per-example correctness on the test split (``res.split.test`` order): ``{"y": labels [n_test] str,
     "sn": bool [n_test], "base": bool [n_test] | None, "sav": bool [n_test] | None}``."""
-    from sn_core.models.prompts import match_label
+    from sn_core.data.answers import match_label
 
     t = test_positions(res)
     y = np.asarray(res.y, dtype=str)[t]

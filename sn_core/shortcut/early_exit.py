@@ -1,7 +1,7 @@
 """Early exit: answer with the Super Neuron(s) after decoder layer ``exit_layer``, skipping the rest of the model.
 
 The predictor runs vision tower, projector, embeddings and decoder layers ``0..exit_layer`` only, through the same
-tracing scope as extraction (``sn_core.activations.extract.Trace``, which ends the forward pass after the exit layer), reads
+tracing scope as extraction (``sn_core.activations.trace.Trace``, which ends the forward pass after the exit layer), reads
 the chosen neurons at the read position and applies the classifier's stump / nearest-mean rule. Later layers, the
 final norm, the LM head and all decoding are skipped (docs/method.md, "Early exit"). Load the model with
 ``max_layers=exit_layer + 1`` to also skip loading the later layers.
@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from sn_core.activations.extract import Trace
+from sn_core.activations.trace import Trace
 from sn_core.data.images import as_rgb
 from sn_core.sites import parse_neuron_id, site_name
 

@@ -148,7 +148,7 @@ def _load_for_export(clf, model, source, exit_layer):
 def _write(tmp: Path, loaded, clf, pred, exit_layer: int, test_accuracy, search_key) -> dict:
     import onnx
 
-    from sn_core.search.baselines import label_token_budget
+    from sn_core.models.generation import label_token_budget
     from sn_core.models.flops import flop_ratio
     from sn_core.sites import parse_neuron_id, site_name
 

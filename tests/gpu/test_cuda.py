@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from sn_core.activations.extract import Trace, read_activations
+from sn_core.activations import Trace, read_activations
 from sn_core.models import load_model
 from sn_core.models.tiny import FAMILIES
 

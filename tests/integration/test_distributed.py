@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from sn_core.config import SearchConfig
-from sn_core.activations.extract import extract
+from sn_core.activations import extract
 from sn_core.models import load_model
 from sn_core.search.run import resolve_task, run_search
 from sn_core.models.tiny import save_tiny_vlm

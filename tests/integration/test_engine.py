@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from sn_core.data import Task, get_task
-from sn_core.activations.extract import Trace, extract, read_activations
+from sn_core.activations import Trace, extract, read_activations
 from sn_core.models import UnknownModelError, load_model, weights_hash
 from sn_core.sites import site_name
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from sn_core.activations.extract import Trace, read_activations
+from sn_core.activations import Trace, read_activations
 from sn_core.models import load_model
 from sn_core.sites import site_name
 from sn_core.models.tiny import FAMILIES, save_tiny_vlm
@@ -162,7 +162,7 @@ def test_families_search_and_early_exit_predictor(family, family_folders, tmp_pa
 def test_families_generation_baseline_runs(family, family_folders, family_images, family_prompts):
     """The base-model baseline (greedy ``generate`` on a left-padded batch) runs for every family; a random
     model's answers are nonsense, so only their form is checked, and that batching does not change them."""
-    from sn_core.search.baselines import generate_answers
+    from sn_core.models.generation import generate_answers
 
     loaded = load_model(str(family_folders[family]))
     prompts = family_prompts(loaded, 2)

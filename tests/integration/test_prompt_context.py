@@ -10,7 +10,7 @@ import json
 import pytest
 
 from sn_core.data import Example, Task, get_task
-from sn_core.activations.extract import PromptTooLongError, extract
+from sn_core.activations import PromptTooLongError, extract
 
 pytestmark = pytest.mark.reliability
 

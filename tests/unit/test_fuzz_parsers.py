@@ -28,7 +28,7 @@ from PIL import Image
 from sn_core.classifier.estimator import ArtifactError, SuperNeuronClassifier
 from sn_core.data import ManifestError, load_manifest
 from sn_core.data.manifest import MAX_QUESTION_CHARS
-from sn_core.models.prompts import normalise_answer
+from sn_core.data.answers import normalise_answer
 
 pytestmark = pytest.mark.security
 
