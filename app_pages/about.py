@@ -86,7 +86,7 @@ if not res:
         from sn_core.config import SearchConfig
         from sn_core.search.run import run_search
 
-        bar = sn_app.Progress()
+        bar = sn_app.ProgressBar()
         r = None
         with sn_app.guarded("Demo search", stop=False):
             r = run_search(SearchConfig(model="demo", task="shapes-color", n_examples=200, baselines=False),

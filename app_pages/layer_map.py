@@ -137,7 +137,7 @@ with st.expander(f"Top {LAYER_TOP} neurons of each layer"), sn_app.guarded("Per-
 
 # ------------------------------------------------------------------------------------------------------ top table
 st.subheader("Top neurons")
-top = with_intervals(sn_app.top_table(res.top_k), int(s.n_test or 0))
+top = with_intervals(sn_app.top_table_view(res.top_k), int(s.n_test or 0))
 if len(sites) > 1 and "site" in top and st.checkbox("Only this site", False, key="lm_only_site"):
     top = top[top["site"] == site].reset_index(drop=True)
 st.caption("Click a column header to sort; select a row, then press the Inspect button below it to open the "

@@ -17,7 +17,7 @@ from sn_core.scoring.stats import accuracy_ci, interval_from_accuracy
 st.title("🔬 Neuron inspector")
 res = sn_app.require_result()
 s = res.summary
-top = sn_app.top_table(res.top_k)
+top = sn_app.top_table_view(res.top_k)
 ranked = [str(x) for x in top["neuron_id"]]
 
 # ------------------------------------------------------------------------------------------------ which neuron

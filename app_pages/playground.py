@@ -102,7 +102,7 @@ repeats = st.slider("Timing repeats (median reported, after one warm-up run)", 1
 # What a shown result belongs to: a result is drawn only for the same search, classifier, image and question.
 context = (res.key, tuple(neurons), hashlib.sha256(image.tobytes()).hexdigest()[:16], image.size, question)
 if st.button("Answer with both paths", type="primary", key="ee_go"):
-    bar = sn_app.Progress()
+    bar = sn_app.ProgressBar()
     result = None
     with sn_app.guarded("Answering", stop=False):
         generate = None

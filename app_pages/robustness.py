@@ -13,7 +13,6 @@ import sn_app
 from sn_core.plots import report_figures as plots_claims
 from sn_core.reports.probe_curve import CURVE_COLUMNS, DEFAULT_SIZES, curve_to_json, probe_curve_summary
 from sn_core.reports.robustness import CONTROL_NAMES, CONTROLS, FLAG, RobustnessReport, default_rewordings
-from sn_core.search.uncertainty import chosen_neuron_ids
 
 REPORTS, CURVES = sn_app.ROBUSTNESS, sn_app.PROBE_CURVES  # session state: the last report / curve of each search
 SIZE_CHOICES = (2, 5, 10, 20, 50, 100, 200)
@@ -22,7 +21,7 @@ st.title("🛡️ Robustness and probe size")
 res = sn_app.require_result()
 s = res.summary
 cfg = res.config
-ids = chosen_neuron_ids(res)
+ids = res.chosen_neuron_ids()
 st.caption(f"Search `{sn_app.short_key(res.key)}`: **{s.task}** on `{s.model_id}`, {s.n_probe} probe / "
            f"{s.n_test} test examples. The neuron{'s' if len(ids) > 1 else ''} {', '.join(ids)} (the search's top-{len(ids)}"
            f"{' vote' if len(ids) > 1 else ''}) is fitted once on the probe split and never refitted below.")
@@ -79,7 +78,7 @@ if run:
         with sn_app.guarded(f"Loading model {cfg.model!r}", stop=False):
             loaded = sn_app.get_model(cfg.model, cfg.device, cfg.dtype)
         if loaded is not None:
-            bar = sn_app.Progress()
+            bar = sn_app.ProgressBar()
             with sn_app.guarded("Robustness report", stop=False):
                 report = robustness_report(res, loaded, rewordings=rewordings, shifted=shifted, controls=controls,
                                            base=base, max_examples=max_examples or None, progress=bar)
@@ -151,7 +150,7 @@ n_seeds = int(c2.number_input("Split seeds", 1, 20, 5, key="rb_seeds"))
 if c3.button("Compute the probe-size curve", key="rb_curve_run", type="primary"):
     from sn_core.reports.probe_curve import probe_size_curve
 
-    bar = sn_app.Progress()
+    bar = sn_app.ProgressBar()
     with sn_app.guarded("Probe-size curve", stop=False):
         curve = probe_size_curve(res, sizes=sorted(sizes), seeds=range(n_seeds), progress=bar)
         st.session_state.setdefault(CURVES, {})[res.key] = {"sizes": sorted(sizes), "seeds": n_seeds,

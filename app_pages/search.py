@@ -5,11 +5,14 @@ import pandas as pd
 import streamlit as st
 
 import sn_app
+from sn_core.config import METRICS, RULES, SearchConfig
 from sn_core.data.server_paths import ALLOWED_ROOTS_ENV
 from sn_core.data.uploads import find_task_source
 from sn_core.scoring.stats import interval_from_accuracy
 from sn_core.store.cache import default_root
 from sn_core.search.uncertainty import with_intervals
+
+DEFAULTS = SearchConfig()  # the one source of search defaults
 
 st.title("🔎 Search for Super Neurons")
 st.caption(
@@ -95,7 +98,7 @@ def _bundled_task():
                         else 0, key="task_name", persist_state="session")
     spec = bundled_spec(name)
     st.caption(f"{spec.description}  Question: *{spec.question}*  Labels: {', '.join(spec.labels)}")
-    n_examples = int(st.number_input("Examples to generate", 20, 20000, 400, step=50, key="n_examples",
+    n_examples = int(st.number_input("Examples to generate", 20, 20000, DEFAULTS.n_examples, step=50, key="n_examples",
                                      persist_state="session",
                                      help="Images generated for this search (never the demo model's "
                                           "training images)."))
@@ -129,7 +132,7 @@ def _uploaded_task():
     if task_arg is None:
         return None
     st.caption(f"Task read from the upload ({kind}).")
-    return task_arg, question, 400
+    return task_arg, question, DEFAULTS.n_examples
 
 
 def _server_path_task():
@@ -152,7 +155,7 @@ def _server_path_task():
         task_arg = sn_app.task_path(typed, question)
     if task_arg is None:
         return None
-    return task_arg, question, 400
+    return task_arg, question, DEFAULTS.n_examples
 
 
 def _search_settings(loaded) -> dict:
@@ -166,18 +169,18 @@ def _search_settings(loaded) -> dict:
                                 persist_state="session")
     s["layers"] = c1.multiselect("Layers", list(range(loaded.n_layers)), default=list(range(loaded.n_layers)),
                                  key="layers", help="Decoder layers to search. Fewer layers = a faster search.")
-    s["probe_per_class"] = int(c2.number_input("Probe examples per class", 2, 2000, 20, key="probe_per_class",
+    s["probe_per_class"] = int(c2.number_input("Probe examples per class", 2, 2000, DEFAULTS.probe_per_class, key="probe_per_class",
                                                persist_state="session",
                                                help="Fit and rank every neuron on this many examples of each class "
                                                     "(SAVs use about 20)."))
     s["test_per_class"] = int(c2.number_input("Test examples per class (0 = all the rest)", 0, 20000, 0,
                                               key="test_per_class", persist_state="session"))
-    s["seed"] = int(c2.number_input("Split seed", 0, 2**31 - 1, 0, key="seed", persist_state="session"))
-    s["k"] = int(c3.number_input("Neurons in the vote (top-k)", 1, 25, 1, key="k", persist_state="session"))
-    s["rule"] = c3.selectbox("Rule", ["auto", "stump", "nearest_mean", "ovr_stump"], key="rule",
+    s["seed"] = int(c2.number_input("Split seed", 0, 2**31 - 1, DEFAULTS.seed, key="seed", persist_state="session"))
+    s["k"] = int(c3.number_input("Neurons in the vote (top-k)", 1, 25, DEFAULTS.k, key="k", persist_state="session"))
+    s["rule"] = c3.selectbox("Rule", list(RULES), key="rule",
                              persist_state="session",
                              help="auto: threshold for two classes, nearest class mean for more.")
-    s["metric"] = c3.selectbox("Ranking metric", ["accuracy", "balanced_accuracy"], key="metric",
+    s["metric"] = c3.selectbox("Ranking metric", list(METRICS), key="metric",
                                persist_state="session")
     with st.expander("More settings"):
         s["baselines"] = st.checkbox("Run the baselines (base model's generated answer, SAV, linear probe)", True,
@@ -186,7 +189,7 @@ def _search_settings(loaded) -> dict:
                                      loaded.n_layers - 1, -1, key="l_max")
         s["instruction"] = st.text_input("Answer-format instruction (empty = the task's own)", key="instruction",
                                          persist_state="session")
-        s["batch_size"] = int(st.number_input("Batch size", 1, 512, 16, key="batch_size", persist_state="session"))
+        s["batch_size"] = int(st.number_input("Batch size", 1, 512, DEFAULTS.batch_size, key="batch_size", persist_state="session"))
     return s
 
 
@@ -210,7 +213,7 @@ def _run_search(model_spec, loaded, task, s: dict) -> None:
             rule=s["rule"], metric=s["metric"], baselines=s["baselines"], batch_size=s["batch_size"]).validate()
     if config is None:
         return
-    bar = sn_app.Progress()
+    bar = sn_app.ProgressBar()
     res = None
     with sn_app.guarded("Search", stop=False):
         res = run_search(config, loaded=loaded, progress=bar, root=str(default_root()))
@@ -321,7 +324,7 @@ if res is not None:
             sn_app.go("playground")
 
     st.markdown("**Top neurons** (ranked by probe score; select a row to inspect it)")
-    top = with_intervals(sn_app.top_table(res.top_k), int(s.n_test or 0))  # + 95% interval of each test accuracy
+    top = with_intervals(sn_app.top_table_view(res.top_k), int(s.n_test or 0))  # + 95% interval of each test accuracy
     ev = st.dataframe(top, hide_index=True, on_select="rerun", selection_mode="single-row", key="top_table",
                       column_config=sn_app.top_table_config(), height=320)
     picked = ev.selection.rows if ev is not None else []

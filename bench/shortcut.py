@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _common import time_chunks_interleaved  # noqa: E402
+from _common import fresh_eval_set, time_chunks_interleaved  # noqa: E402
 
 
 class FullPrefill(torch.nn.Module):
@@ -65,12 +65,9 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
 
-    from sn_core.models.generation import label_token_budget
     from sn_core.classifier.estimator import SuperNeuronClassifier
     from sn_core.config import SearchConfig
-    from sn_core.data import get_task
     from sn_core.shortcut.early_exit import EarlyExitPredictor
-    from sn_core.data.images import as_rgb
     from sn_core.models.flops import flop_ratio
     from sn_core.models import load_model
     from sn_core.search.run import run_search
@@ -80,15 +77,9 @@ def main(argv=None) -> int:
     loaded = load_model(a.model, dtype="float32")
     layers = sorted(set(a.layers))
     res = run_search(SearchConfig(model=a.model, task=a.task, layers=tuple(layers), baselines=False), loaded=loaded)
-    task = get_task(a.task, a.n, seed=99, part="eval")  # fresh examples, not the search's
-    images = [as_rgb(e.image) for e in task.examples]
-    questions = [e.question for e in task.examples]
-    truth = np.array([e.label for e in task.examples])
-    prompts = [loaded.prompt(task.prompt_text(q)) for q in questions]
-    new_tokens = label_token_budget(loaded.processor, task.labels)
-    tok = loaded.processor.tokenizer
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    prompt_len = int(loaded.encode(images[:1], prompts[:1])["input_ids"].shape[1])
+    fs = fresh_eval_set(loaded, a.task, a.n)
+    task, images, questions, truth, prompts = fs.task, fs.images, fs.questions, fs.truth, fs.prompts
+    new_tokens, pad_id, prompt_len = fs.new_tokens, fs.pad_id, fs.prompt_len
     tmp = Path(tempfile.mkdtemp(prefix="sn-bench-shortcut-"))
 
     best = {int(r["layer"]): r for r in res.layer_best(res.sites[0]).to_dict(orient="records")}

@@ -27,7 +27,7 @@ OLD_PATHS: dict[str, str] = {
     "sn_core.demo_model": "sn_core.demo",
     "sn_core.demo_model_card": "sn_core.demo.card",
     "sn_core.demo_training": "sn_core.demo.training",
-    "sn_core.distributed": "sn_core.search.distributed",
+    "sn_core.distributed": "sn_core.cli.distributed",
     "sn_core.early_exit": "sn_core.shortcut.early_exit",
     "sn_core.extract": "sn_core.activations",
     "sn_core.flops": "sn_core.models.flops",
@@ -59,7 +59,7 @@ OLD_PATHS: dict[str, str] = {
     "sn_core.tiny_models": "sn_core.models.tiny",
     "sn_core.uncertainty": "sn_core.search.uncertainty",
 }
-MAIN_ENTRY = {"sn_core.demo_model": "sn_core.demo.__main__", "sn_core.tiny_models": "sn_core.models.tiny"}
+MAIN_ENTRY = {"sn_core.demo_model": "sn_core.demo.__main__"}
 
 
 class _AliasLoader(importlib.abc.Loader):
@@ -84,7 +84,9 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
         new = OLD_PATHS.get(fullname)
         if new is None:
             return None
-        return importlib.util.spec_from_loader(fullname, _AliasLoader(fullname, new))
+        target = importlib.util.find_spec(MAIN_ENTRY.get(fullname, new))  # its file: runpy's sys.argv[0]
+        return importlib.util.spec_from_loader(fullname, _AliasLoader(fullname, new),
+                                               origin=target.origin if target else None)
 
 
 def install() -> None:

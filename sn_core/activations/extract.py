@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from sn_core.progress import Progress
 from sn_core.activations.context import check_context, check_sites_layers
 from sn_core.activations.trace import Trace
 from sn_core.data.images import as_rgb
 from sn_core.data.tasks import task_fingerprint
 from sn_core.sites import site_kind, site_name
 
-Progress = Callable[[str, int, int], None]
 EXTRACT_FORMAT = 1  # bump when stored values would change for the same inputs
 
 

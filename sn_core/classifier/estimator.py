@@ -188,10 +188,10 @@ class SuperNeuronClassifier(ClassifierMixin, BaseEstimator):
         if self.neurons is not None and not top["weights_hash"]:
             raise ValueError("a classifier of model neurons is saved with the weights hash of the model it was "
                              "fitted on: pass weights_hash=loaded.weights_hash (SearchResult.classifier() sets it)")
-        from sn_core.store.cache import _jsonable  # numpy scalars/arrays -> JSON; anything else: TypeError naming the key
+        from sn_core.store.io import jsonable  # numpy scalars/arrays -> JSON; anything else: TypeError naming the key
 
         extra = {k: v for k, v in self.meta_.get("meta", {}).items()}
-        extra.update(_jsonable(meta, "meta"))
+        extra.update(jsonable(meta, "meta"))
         neurons = []
         for j, nid in enumerate(self.neurons_):
             entry = {"id": nid, "site": None, "layer": None, "index": None}
@@ -211,7 +211,7 @@ class SuperNeuronClassifier(ClassifierMixin, BaseEstimator):
 
     def to_json(self, path, **meta) -> Path:
         """Write the artifact to ``path`` (atomically); returns the path."""
-        from sn_core.store.cache import atomic_write_bytes  # local: keeps the classifier importable on its own
+        from sn_core.store.io import atomic_write_bytes  # local: keeps the classifier importable on its own
 
         doc = self.to_dict(**meta)
         text = json.dumps(doc, indent=1, allow_nan=False)

@@ -72,29 +72,35 @@ class TqdmProgress:
 
 def add_search_options(s: argparse.ArgumentParser) -> None:
     """The model, task, split and search options of ``search``, shared by every command that reopens a search
-    (``robustness``, ``probe-curve``): the same options give the same search key, so those commands reuse it."""
-    s.add_argument("--model", default="demo", help="'demo', a local HF folder or a cached hub id (default demo)")
-    s.add_argument("--task", default="shapes-color",
+    (``robustness``, ``probe-curve``) and by multi-process extraction: the same options give the same search key, so
+    those commands reuse it. Every default is ``SearchConfig``'s (the one source of search defaults)."""
+    from sn_core.config import METRICS, RULES, SearchConfig
+
+    d = SearchConfig()
+    s.add_argument("--model", default=d.model, help=f"'demo', a local HF folder or a cached hub id (default {d.model})")
+    s.add_argument("--task", default=d.task,
                    help="bundled task name, a .jsonl/.csv manifest, or an image folder (with --question)")
-    s.add_argument("--question", default=None, help="question for an image-folder task")
-    s.add_argument("--instruction", default=None, help="answer-format instruction (default: the task's own)")
+    s.add_argument("--question", default=d.question, help="question for an image-folder task")
+    s.add_argument("--instruction", default=d.instruction, help="answer-format instruction (default: the task's own)")
     s.add_argument("--site", dest="sites", nargs="+", action="extend", default=None,
-                   help="site kinds to search: mlp (default), resid, attn")
+                   help=f"site kinds to search: mlp, resid, attn (default {' '.join(d.sites)})")
     s.add_argument("--layers", nargs="+", default=None,
                    help="layers to search, e.g. '0 1 2', '0-3' or '0,2' (default all)")
-    s.add_argument("--l-max", type=int, default=None, help="only layers <= L_MAX are candidates")
-    s.add_argument("--k", type=int, default=1, help="Super Neurons in the voting ensemble (default 1)")
-    s.add_argument("--probe-per-class", type=int, default=20)
-    s.add_argument("--test-per-class", type=int, default=None, help="default: all remaining examples")
-    s.add_argument("--n-examples", type=int, default=400, help="examples of a bundled task (default 400)")
-    s.add_argument("--data-seed", type=int, default=0, help="seed of the bundled task generator")
-    s.add_argument("--seed", type=int, default=0, help="split and null-control seed")
-    s.add_argument("--rule", default="auto", help="auto | stump | nearest_mean | ovr_stump")
-    s.add_argument("--metric", default="accuracy", help="accuracy | balanced_accuracy")
+    s.add_argument("--l-max", type=int, default=d.l_max, help="only layers <= L_MAX are candidates")
+    s.add_argument("--k", type=int, default=d.k, help=f"Super Neurons in the voting ensemble (default {d.k})")
+    s.add_argument("--probe-per-class", type=int, default=d.probe_per_class,
+                   help=f"probe examples per class (default {d.probe_per_class})")
+    s.add_argument("--test-per-class", type=int, default=d.test_per_class, help="default: all remaining examples")
+    s.add_argument("--n-examples", type=int, default=d.n_examples,
+                   help=f"examples of a bundled task (default {d.n_examples})")
+    s.add_argument("--data-seed", type=int, default=d.data_seed, help="seed of the bundled task generator")
+    s.add_argument("--seed", type=int, default=d.seed, help="split and null-control seed")
+    s.add_argument("--rule", default=d.rule, help=" | ".join(RULES))
+    s.add_argument("--metric", default=d.metric, help=" | ".join(METRICS))
     s.add_argument("--no-baselines", action="store_true", help="skip base model, SAV and linear probe")
-    s.add_argument("--batch-size", type=int, default=16)
-    s.add_argument("--device", default="cpu", help="cpu | cuda | auto")
-    s.add_argument("--dtype", default=None, help="fp32 | fp16 | bf16 (default fp32 on CPU, bf16 on CUDA)")
+    s.add_argument("--batch-size", type=int, default=d.batch_size)
+    s.add_argument("--device", default=d.device, help="cpu | cuda | auto")
+    s.add_argument("--dtype", default=d.dtype, help="fp32 | fp16 | bf16 (default fp32 on CPU, bf16 on CUDA)")
     s.add_argument("--cache-dir", default=None, help="store root (default $SN_CACHE_DIR or "
                    "~/.cache/super-neuron-explorer)")
 
@@ -113,9 +119,10 @@ def search_config(a):
     top = getattr(a, "top", 10)
     return SearchConfig(model=a.model, task=a.task, question=a.question, instruction=a.instruction,
                         n_examples=a.n_examples, data_seed=a.data_seed, probe_per_class=a.probe_per_class,
-                        test_per_class=a.test_per_class, seed=a.seed, sites=tuple(a.sites or ("mlp",)),
+                        test_per_class=a.test_per_class, seed=a.seed,
+                        sites=tuple(a.sites) if a.sites else SearchConfig.sites,
                         layers=parse_layers(" ".join(a.layers)) if a.layers else None, l_max=a.l_max, k=a.k,
-                        rule=a.rule, metric=a.metric, n_top=max(50, a.k, top), batch_size=a.batch_size,
+                        rule=a.rule, metric=a.metric, n_top=max(SearchConfig.n_top, a.k, top), batch_size=a.batch_size,
                         baselines=not a.no_baselines, device=a.device, dtype=a.dtype)
 
 

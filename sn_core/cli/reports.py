@@ -84,13 +84,13 @@ def cmd_probe_curve(a) -> int:
         prog.close()
     if a.json:
         doc = curve_to_json(curve)
-        doc.update(search_key=res.key, task=cfg.task, model_id=_summary(res, "model_id"),
+        doc.update(search_key=res.key, task=cfg.task, model_id=res.summary_value("model_id"),
                    search_probe_per_class=cfg.probe_per_class, search_seed=cfg.seed)
         sys.stdout.write(json.dumps(doc) + "\n")
         return 0
     summ = probe_curve_summary(curve)
     w = sys.stdout.write
-    w(f"model {_summary(res, 'model_id')}  task {cfg.task}  search neuron {', '.join(curve.attrs['search_neuron_ids'])}"
+    w(f"model {res.summary_value('model_id')}  task {cfg.task}  search neuron {', '.join(curve.attrs['search_neuron_ids'])}"
       f"  (searched with {cfg.probe_per_class} probe examples per class, seed {cfg.seed})\n")
     w(f"seeds {', '.join(map(str, dict.fromkeys(a.seeds)))}; every searched neuron re-scored on each new probe "
       "split, the best one's test accuracy reported\n\n")
@@ -109,12 +109,6 @@ def cmd_probe_curve(a) -> int:
 
 def _pct(v) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
-
-
-def _summary(res, key):
-    from sn_core.search.uncertainty import summary_value
-
-    return summary_value(res, key)
 
 
 __all__ = ["add_report_parsers", "cmd_probe_curve", "cmd_robustness"]

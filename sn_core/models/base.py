@@ -32,7 +32,10 @@ def get_module(root: torch.nn.Module, path: str) -> torch.nn.Module:
 
 
 class ModelAdapter:
-    """Where a family keeps things. Subclasses override the class attributes; methods rarely need changes."""
+    """Where a family keeps things. The defaults are the layout most families share (LLaVA, LLaVA-OneVision,
+    Gemma 3: decoder at ``model.language_model.layers``, Llama-style MLP and attention projections, the vision tower
+    and projector beside it, a ``text_config``); a family file declares only what differs. Methods rarely need
+    changes."""
 
     model_types: ClassVar[tuple[str, ...]] = ()  # HF config.model_type values this adapter handles
     layers_path: ClassVar[str] = "model.language_model.layers"  # decoder layers ModuleList

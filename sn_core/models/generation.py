@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
+from sn_core.progress import Progress
 from sn_core.data.answers import match_label
 
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass

@@ -102,12 +102,6 @@ def choose_searches(rows: Sequence[dict], model_id: str | None = None, one_per_t
     return out
 
 
-def _summary(res, key: str, default=None):
-    from sn_core.search.uncertainty import summary_value
-
-    return summary_value(res, key, default)
-
-
 def build_atlas(rows: Sequence[dict] | None = None, model_id: str | None = None, root=None, top_n: int = ATLAS_TOP,
                 one_per_task: bool = True, load: Callable[[str], object] | None = None,
                 prefer: str | None = None) -> Atlas:
@@ -187,22 +181,22 @@ def _task_entry(res, listing_row: dict, top_n: int):
     from sn_core.search.uncertainty import with_intervals
 
     key, task = str(listing_row.get("key")), str(listing_row.get("task"))
-    n_test = int(_summary(res, "n_test") or 0)
-    null = _summary(res, "null_probe_accuracy")
+    n_test = int(res.summary_value("n_test") or 0)
+    null = res.summary_value("null_probe_accuracy")
     null = float(null) if null is not None else float("nan")
     task_layers = _layer_rows(res, task, key, null)
     top = res.top_k.sort_values("rank").head(top_n).copy() if "rank" in res.top_k else res.top_k.head(top_n).copy()
     top = with_intervals(top, n_test) if n_test else top.assign(test_ci_low=np.nan, test_ci_high=np.nan)
     top.insert(0, "key", key)
     top.insert(0, "task", task)
-    ci = _summary(res, "sn_test_ci") or interval_from_accuracy(_summary(res, "sn_test_accuracy"), n_test) \
+    ci = res.summary_value("sn_test_ci") or interval_from_accuracy(res.summary_value("sn_test_accuracy"), n_test) \
         or (np.nan, np.nan)
     search = {"task": task, "key": key, "created": listing_row.get("created"),
-              "instruction": _summary(res, "instruction"), "sites": ", ".join(res.sites),
-              "layers": ", ".join(str(x) for x in res.layers), "n_probe": _summary(res, "n_probe"),
-              "n_test": n_test, "sn_neuron_id": _summary(res, "sn_neuron_id"),
-              "sn_test_accuracy": _summary(res, "sn_test_accuracy"), "sn_test_ci_low": float(ci[0]),
-              "sn_test_ci_high": float(ci[1]), "base_accuracy": _summary(res, "base_accuracy"),
+              "instruction": res.summary_value("instruction"), "sites": ", ".join(res.sites),
+              "layers": ", ".join(str(x) for x in res.layers), "n_probe": res.summary_value("n_probe"),
+              "n_test": n_test, "sn_neuron_id": res.summary_value("sn_neuron_id"),
+              "sn_test_accuracy": res.summary_value("sn_test_accuracy"), "sn_test_ci_low": float(ci[0]),
+              "sn_test_ci_high": float(ci[1]), "base_accuracy": res.summary_value("base_accuracy"),
               "null_probe_accuracy": null, "neurons_above_null": int(sum(x["n_above_null"] for x in task_layers))}
     return search, top[[c for c in TOP_COLUMNS if c in top.columns]], task_layers
 

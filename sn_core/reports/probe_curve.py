@@ -14,14 +14,13 @@ and no accuracies. :func:`probe_curve_summary` aggregates over seeds, per size.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from sn_core.progress import Progress
 from sn_core.scoring.stats import wilson_interval
-from sn_core.search.uncertainty import chosen_neuron_ids
 
-Progress = Callable[[str, int, int], None]
 DEFAULT_SIZES = (5, 10, 20, 50, 100)
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 CURVE_COLUMNS = ("probe_per_class", "seed", "n_probe", "n_test", "neuron_id", "neuron_ids", "probe_score",
@@ -106,7 +105,7 @@ def probe_size_curve(res, sizes: Sequence[int] = DEFAULT_SIZES, seeds: Sequence[
     yc = np.array([code[v] for v in y], dtype=np.int64)
     counts = {lbl: int((y == lbl).sum()) for lbl in labels}
     cand = _Candidates(res)
-    search_ids = chosen_neuron_ids(res)
+    search_ids = res.chosen_neuron_ids()
 
     rows = []
     feasible = [s for s in sizes if min(counts.values()) >= s + 1]

@@ -26,21 +26,19 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from sn_core.progress import Progress
 from sn_core.reports.rewordings import (DEFAULT_INSTRUCTION_REWORDINGS, DEFAULT_QUESTION_REWORDINGS, MAX_REWORDING_CHARS,
                          MAX_REWORDINGS, Rewording, RewordingError, check_rewordings, default_rewordings,
                          load_rewordings, parse_rewordings, reworded_questions, unknown_words)
-from sn_core.scoring.stats import CONF, wilson_interval
-from sn_core.search.uncertainty import chosen_neuron_ids, summary_value, test_positions
+from sn_core.data.splits import stratified_subset
+from sn_core.reports.controls import BLANK_RGB, CONTROL_NAMES, CONTROLS, control_images  # noqa: F401
+from sn_core.scoring.stats import CONF, accuracy_ci, wilson_interval  # noqa: F401  (wilson_interval: one release)
 
-Progress = Callable[[str, int, int], None]
 FLAG = "answers from the question, not the image"
-CONTROLS = ("blank", "noise", "shuffled")
-CONTROL_NAMES = {"blank": "blank image", "noise": "noise image", "shuffled": "shuffled images"}
-BLANK_RGB = (128, 128, 128)
 ROW_COLUMNS = ("condition", "kind", "question", "instruction", "n", "chance", "neuron_accuracy", "neuron_ci_low",
                "neuron_ci_high", "base_accuracy", "base_ci_low", "base_ci_high", "base_outside_label_set",
                "neuron_flag", "base_flag", "available", "note", "seconds")
@@ -94,43 +92,6 @@ def _native(v):
     return v
 
 
-def _ci(correct: np.ndarray, conf: float) -> tuple[float, float, float]:
-    n = int(correct.size)
-    if n == 0:
-        return (math.nan, math.nan, math.nan)
-    lo, hi = wilson_interval(int(correct.sum()), n, conf)
-    return (float(correct.mean()), lo, hi)
-
-
-def _derangement(n: int, rng: np.random.Generator) -> np.ndarray:
-    """A random permutation without fixed points (n >= 2): a random cycle through all positions."""
-    order = rng.permutation(n)
-    perm = np.empty(n, dtype=np.int64)
-    perm[order] = np.roll(order, -1)
-    return perm
-
-
-def control_images(kind: str, images: Sequence, seed: int = 0) -> list:
-    """The images of a grounding control: ``blank`` (uniform mid-grey), ``noise`` (uniform random pixels) or
-    ``shuffled`` (the images permuted so none stays in place), each the size of the image it replaces."""
-    from PIL import Image
-
-    from sn_core.data.images import as_rgb
-
-    ims = [as_rgb(im) for im in images]
-    if kind == "blank":
-        return [Image.new("RGB", im.size, BLANK_RGB) for im in ims]
-    if kind == "noise":
-        return [Image.fromarray(np.random.default_rng([seed, 0xA015E, i]).integers(
-            0, 256, size=(im.size[1], im.size[0], 3), dtype=np.uint8), "RGB") for i, im in enumerate(ims)]
-    if kind == "shuffled":
-        if len(ims) < 2:
-            return list(ims)
-        perm = _derangement(len(ims), np.random.default_rng([seed, 0x5A0FF1E]))
-        return [ims[int(j)] for j in perm]
-    raise ValueError(f"unknown control {kind!r}; use one of {', '.join(CONTROLS)}")
-
-
 @dataclass(frozen=True)
 class _TestSet:
     """The test examples a report scores (a seeded, class-stratified subset when ``max_examples`` is set), in
@@ -146,23 +107,11 @@ class _TestSet:
     questions: list
 
 
-def _stratified_subset(y: np.ndarray, m: int, seed: int) -> np.ndarray:
-    """Sorted positions of ``m`` of the labels ``y``, each class in proportion to its share (largest remainders get
-    the leftover places), seeded: the subset's chance rate stays the test split's."""
-    rng = np.random.default_rng([seed, 0x7E57])
-    classes, inv = np.unique(y, return_inverse=True)
-    want = np.bincount(inv, minlength=len(classes)) * m / len(y)  # [n_classes]
-    quota = np.floor(want).astype(int)
-    quota[np.argsort(-(want - quota), kind="stable")[: m - int(quota.sum())]] += 1
-    keep = [rng.permutation(np.flatnonzero(inv == c))[: quota[c]] for c in range(len(classes))]
-    return np.sort(np.concatenate(keep))
-
-
 def _test_set(res, max_examples: int | None, seed: int) -> _TestSet:
-    t_pos = test_positions(res)  # positions in example_index order
+    t_pos = res.positions("test")  # positions in example_index order
     keep = np.arange(len(t_pos))
     if max_examples is not None and max_examples < len(t_pos):
-        keep = _stratified_subset(np.asarray(res.y)[t_pos], int(max_examples), seed)
+        keep = stratified_subset(np.asarray(res.y)[t_pos], int(max_examples), seed)
     test_idx = np.asarray(res.split.test)[keep]  # indices into the task's examples
     examples = [res.task.examples[int(i)] for i in test_idx]
     return _TestSet(t_pos, keep, test_idx, examples, np.array([ex.label for ex in examples], dtype=str),
@@ -239,12 +188,12 @@ class _Conditions:
         t0 = time.perf_counter()
         if neuron_pred is None:
             neuron_pred = self.neuron_labels(ims, qs, instr)
-        n_acc, n_lo, n_hi = _ci(neuron_pred == y_, self.conf)
+        n_acc, n_lo, n_hi = accuracy_ci(neuron_pred == y_, self.conf)
         b_acc = b_lo = b_hi = math.nan
         if base_pred is None and self.can_generate:
             base_pred, outside = self.base_answers(ims, qs, instr)
         if base_pred is not None:
-            b_acc, b_lo, b_hi = _ci(np.asarray(base_pred) == y_, self.conf)
+            b_acc, b_lo, b_hi = accuracy_ci(np.asarray(base_pred) == y_, self.conf)
         chance = chance_accuracy(y_)
         control = kind == "control"
         self.rows.append({"condition": condition, "kind": kind, "question": question_text,
@@ -338,8 +287,8 @@ def robustness_report(res, loaded, rewordings: Sequence[Rewording] | None = None
     batch_size = int(batch_size or res.config.batch_size)
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    task_name = summary_value(res, "task") or res.task.name
-    clf = res.classifier(chosen_neuron_ids(res))
+    task_name = res.summary_value("task") or res.task.name
+    clf = res.classifier(res.chosen_neuron_ids())
     instruction = res.task.instruction
     rewordings = default_rewordings(task_name) if rewordings is None else list(rewordings)
     ts = _test_set(res, max_examples, seed)
@@ -365,7 +314,7 @@ def robustness_report(res, loaded, rewordings: Sequence[Rewording] | None = None
     settings = {"batch_size": batch_size, "seed": int(seed), "max_examples": max_examples, "conf": float(conf),
                 "rewordings": [rw.to_json() for rw in rewordings], "controls": list(controls),
                 "shifted": bool(shifted), "base": bool(base), "blank_rgb": list(BLANK_RGB)}
-    return RobustnessReport(search_key=res.key, model_id=summary_value(res, "model_id") or loaded.model_id,
+    return RobustnessReport(search_key=res.key, model_id=res.summary_value("model_id") or loaded.model_id,
                             task=task_name, neuron_ids=list(clf.neurons_), instruction=instruction,
                             chance=chance_accuracy(y), n_test=int(len(y)), rows=pd.DataFrame(cond.rows,
                             columns=list(ROW_COLUMNS)), flags=_flags(cond.rows), settings=settings,

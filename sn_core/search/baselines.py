@@ -3,13 +3,13 @@
 test split. The names of those two modules stay importable from here."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
+from sn_core.progress import Progress
 from sn_core.models.generation import GenerationResult, generate_answers, label_token_budget  # noqa: F401
 from sn_core.scoring.baselines import (SAV_TOP_HEADS, linear_probe_baseline, sav_baseline,  # noqa: F401
                                        sav_head_predictions)
 
-Progress = Callable[[str, int, int], None]
 
 
 def run_baselines(loaded, ext, sub, prompts: Sequence[str], data, labels: Sequence[str], batch_size: int,

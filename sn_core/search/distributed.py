@@ -12,22 +12,19 @@ root must be a folder every process can read and write (one machine, or a shared
 Usage (one machine; ``--multi_gpu`` is accelerate's torchrun launcher, which also starts CPU processes: with
 ``--device cpu`` they talk over gloo on localhost)::
 
-    accelerate launch --multi_gpu --num_processes 4 -m sn_core.search.distributed \\
+    accelerate launch --multi_gpu --num_processes 4 -m sn_core.cli.distributed \\
         --model Qwen/Qwen2.5-VL-3B-Instruct --task shapes-color --n-examples 2000 --device cuda --dtype bf16 --search
-    accelerate launch --multi_gpu --num_processes 2 -m sn_core.search.distributed --model demo --device cpu
+    accelerate launch --multi_gpu --num_processes 2 -m sn_core.cli.distributed --model demo --device cpu
 
 ``--search`` then runs the search on the main process (extraction served from the store) and prints its JSON
-summary. Without a launcher the module runs as one process.
+summary (``sn_core.cli.distributed`` is the command line; it takes the options of ``python -m sn_core search``).
+Without a launcher it runs as one process.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from sn_core.activations.extract import EXTRACT_FORMAT, Extraction, plan_extraction, read_activations
@@ -85,42 +82,26 @@ def extract_sharded(loaded, task, sites: Sequence[str] = ("mlp",), layers: Seque
 
 
 def search_extraction_plan(cfg, task, n_layers: int) -> tuple:
-    """(sub-task, sites, layers) that ``run_search(cfg)`` extracts: the probe and test examples only, the
-    searched sites plus ``resid``/``attn`` when baselines run, every layer when baselines run. Mirrors
-    ``sn_core.search.run.run_search``; ``tests/integration/test_distributed.py`` checks that the search then hits
-    the cache, so a drift shows up there."""
-    from sn_core.data import Task, make_split
-    from sn_core.search.plan import search_layers
+    """(sub-task, sites, layers) that ``run_search(cfg)`` extracts: the same plan (``sn_core.search.plan``), so the
+    search afterwards hits the cache (``tests/integration/test_distributed.py`` checks it)."""
+    from sn_core.search.plan import extraction_plan, plan, search_layers
 
-    layers = search_layers(cfg, n_layers)
-    split = make_split(task.y, cfg.probe_per_class, cfg.test_per_class, cfg.seed)
-    used = np.union1d(split.probe, split.test)
-    sub = task if len(used) == len(task) else Task(task.name, task.labels, [task.examples[i] for i in used],
-                                                   instruction=task.instruction, source=task.source)
-    sites = tuple(dict.fromkeys(cfg.sites + (("resid", "attn") if cfg.baselines else ())))
-    ext_layers = tuple(range(n_layers)) if cfg.baselines else layers
-    return sub, sites, ext_layers
-
-
-def _max_layers(cfg) -> int | None:
-    """The ``max_layers`` run_search loads with: only layers up to the deepest searched one without baselines."""
-    if cfg.baselines:
-        return None
-    deepest = ([cfg.l_max] if cfg.l_max is not None else []) + ([max(cfg.layers)] if cfg.layers else [])
-    return min(deepest) + 1 if deepest else None
+    p = plan(cfg, task)
+    return (p.sub, *extraction_plan(cfg, n_layers, search_layers(cfg, n_layers)))
 
 
 def run_sharded(cfg, root=None, search: bool = False, state=None, log=None) -> dict:
     """Extract what ``run_search(cfg)`` needs over all processes; with ``search`` the main process then runs the
     search (its extraction is a cache hit). Returns a JSON-able report (the search summary under ``"search"``)."""
     from sn_core.models import load_model
+    from sn_core.search.plan import max_layers
     from sn_core.search.run import resolve_task, run_search
 
     cfg = cfg.validate()
     state = state if state is not None else partial_state(cfg.device)
     device = cfg.device if state.device.type == "cpu" or cfg.device == "cpu" else str(state.device)
     t0 = time.perf_counter()
-    loaded = load_model(cfg.model, device=device, dtype=cfg.dtype, max_layers=_max_layers(cfg))
+    loaded = load_model(cfg.model, device=device, dtype=cfg.dtype, max_layers=max_layers(cfg))
     task = resolve_task(cfg)
     sub, sites, layers = search_extraction_plan(cfg, task, loaded.n_layers)
 
@@ -137,47 +118,3 @@ def run_sharded(cfg, root=None, search: bool = False, state=None, log=None) -> d
         res = run_search(cfg, task=task, loaded=loaded, root=root)
         report["search"] = res.summary.to_json()
     return report
-
-
-def main(argv=None) -> int:
-    from sn_core.config import SearchConfig
-
-    ap = argparse.ArgumentParser(prog="accelerate launch -m sn_core.search.distributed",
-                                 description="Sharded activation extraction (and optionally the search).")
-    ap.add_argument("--model", default="demo")
-    ap.add_argument("--task", default="shapes-color")
-    ap.add_argument("--question")
-    ap.add_argument("--n-examples", type=int, default=400)
-    ap.add_argument("--data-seed", type=int, default=0)
-    ap.add_argument("--probe-per-class", type=int, default=20)
-    ap.add_argument("--test-per-class", type=int)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--site", nargs="+", default=["mlp"])
-    ap.add_argument("--layers", type=int, nargs="+")
-    ap.add_argument("--l-max", type=int)
-    ap.add_argument("--no-baselines", action="store_true")
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype")
-    ap.add_argument("--root", help="store root (default $SN_CACHE_DIR or ~/.cache/super-neuron-explorer)")
-    ap.add_argument("--search", action="store_true", help="run the search on the main process afterwards")
-    a = ap.parse_args(argv)
-    try:
-        cfg = SearchConfig(model=a.model, task=a.task, question=a.question, n_examples=a.n_examples,
-                           data_seed=a.data_seed, probe_per_class=a.probe_per_class,
-                           test_per_class=a.test_per_class, seed=a.seed, sites=tuple(a.site),
-                           layers=tuple(a.layers) if a.layers else None, l_max=a.l_max,
-                           baselines=not a.no_baselines, batch_size=a.batch_size, device=a.device, dtype=a.dtype)
-        state = partial_state(a.device)
-        report = run_sharded(cfg, root=a.root, search=a.search, state=state,
-                             log=lambda m: print(m, file=sys.stderr, flush=True))
-    except (ValueError, RuntimeError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if state.is_main_process:
-        print(json.dumps(report, default=str))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -41,6 +41,30 @@ def plan(cfg: SearchConfig, task: Task | None) -> Plan:
     return Plan(cfg, task, split, used, sub, task_fingerprint(sub))
 
 
+def positions_of(used: np.ndarray, indices) -> np.ndarray:
+    """Positions in ``used`` (the sorted task indices a search extracted) of the task indices ``indices``, in their
+    order: the one map from task examples to rows of the stored activations. ValueError for an index not used."""
+    used, indices = np.asarray(used, dtype=np.int64), np.asarray(indices, dtype=np.int64).reshape(-1)
+    pos = np.searchsorted(used, indices)
+    if len(indices) and (pos.max() >= len(used) or not np.array_equal(used[np.minimum(pos, len(used) - 1)], indices)):
+        raise ValueError("task indices outside the examples the search extracted")
+    return pos.astype(np.int64)
+
+
+def extraction_plan(cfg: SearchConfig, n_layers: int, layers: tuple[int, ...]) -> tuple[tuple, tuple]:
+    """(sites, layers) a search extracts: the searched sites plus ``resid``/``attn`` and every layer when the
+    baselines run (SAV and the linear probe read them), else only the searched ones."""
+    sites = tuple(dict.fromkeys(cfg.sites + (("resid", "attn") if cfg.baselines else ())))
+    return sites, (tuple(range(n_layers)) if cfg.baselines else tuple(layers))
+
+
+def max_layers(cfg: SearchConfig) -> int | None:
+    """The decoder layers a search loads: only up to the deepest one it can use when no baseline needs them all."""
+    deepest = [] if cfg.baselines else [v for v in (cfg.l_max, max(cfg.layers) if cfg.layers else None)
+                                        if v is not None]
+    return min(deepest) + 1 if deepest else None
+
+
 def search_layers(cfg: SearchConfig, n_layers: int) -> tuple[int, ...]:
     """The layers a search scores: ``cfg.layers`` (default all) up to ``cfg.l_max``. Layers above ``l_max`` are
     dropped before the range check, since the model may have been loaded only up to ``l_max``."""
@@ -68,4 +92,5 @@ def search_key(cfg: SearchConfig, loaded, fingerprint: str, prompt_hash: str) ->
                        baseline_layers=int(loaded.n_layers) if cfg.baselines else None)
 
 
-__all__ = ["Plan", "SEARCH_FORMAT", "plan", "search_key", "search_layers"]
+__all__ = ["Plan", "SEARCH_FORMAT", "extraction_plan", "max_layers", "plan", "positions_of", "search_key",
+           "search_layers"]

@@ -16,7 +16,7 @@ from sn_core.data.resolve import TaskError, rebuild_task
 from sn_core.scoring.ranking import (FRONTIER_COLUMNS, LAYER_BEST_COLUMNS, LAYER_TOP_COLUMNS, SHORTCUT_ALPHA, TOP_K_COLUMNS,
                       recommended_row)
 from sn_core.sites import parse_neuron_id, site_kind
-from sn_core.search.plan import SEARCH_FORMAT  # 2: typed summary, frontier, per-layer top-k always stored
+from sn_core.search.plan import SEARCH_FORMAT, positions_of  # 2: typed summary, frontier, per-layer top-k always stored
 from sn_core.search.summary import SearchSummary
 
 
@@ -113,20 +113,33 @@ class SearchResult:
         return arr[:, index]
 
     def _split_names(self) -> np.ndarray:
-        pos = {int(e): i for i, e in enumerate(self.example_index)}
         names = np.array(["unused"] * len(self.example_index), dtype=object)
-        names[[pos[int(i)] for i in self.split.probe]] = "probe"
-        names[[pos[int(i)] for i in self.split.test]] = "test"
+        names[self.positions("probe")] = "probe"
+        names[self.positions("test")] = "test"
         return names.astype(str)
 
     def neuron_values(self, nid: str) -> NeuronValues:
         """(values, labels, split) of one neuron over the extracted examples (order of ``example_index``)."""
         return NeuronValues(self._column(nid).astype(np.float32), self.y.copy(), self._split_names())
 
-    def _positions(self, which: str) -> np.ndarray:
-        pos = {int(e): i for i, e in enumerate(self.example_index)}
-        idx = self.split.probe if which == "probe" else self.split.test
-        return np.array([pos[int(i)] for i in idx], dtype=np.int64)
+    def positions(self, which) -> np.ndarray:
+        """Rows of the stored activations (``example_index`` order) of ``which``: ``"probe"`` or ``"test"`` (in
+        ``split.probe`` / ``split.test`` order: the order the stored baseline answers follow), or task indices."""
+        idx = {"probe": self.split.probe, "test": self.split.test}.get(which, which) if isinstance(which, str) \
+            else which
+        if isinstance(idx, str):
+            raise ValueError(f"positions of 'probe', 'test' or task indices, not {which!r}")
+        return positions_of(self.example_index, idx)
+
+    def summary_value(self, key: str, default=None):
+        """``summary.<key>`` (a field of ``SearchSummary`` or one kept in its ``extra``), else ``default``."""
+        value = getattr(self.summary, key, default)
+        return (self.summary.extra or {}).get(key, default) if value is default else value
+
+    def chosen_neuron_ids(self) -> list[str]:
+        """The search's Super Neuron(s): the first ``config.k`` rows of its ranking."""
+        ids = self.summary_value("sn_neuron_ids")
+        return list(ids) if ids else list(self.top_k["neuron_id"][: self.config.k])
 
     def classifier(self, neuron_ids=None):
         """A :class:`SuperNeuronClassifier` over ``neuron_ids`` (default: the top-k), fitted on the probe split,
@@ -139,7 +152,7 @@ class SearchResult:
             neuron_ids = [neuron_ids]
         if len(neuron_ids) == 0:
             raise ValueError("give at least one neuron id (e.g. the search's sn_neuron_id)")
-        p = self._positions("probe")
+        p = self.positions("probe")
         X = np.stack([self._column(n)[p] for n in neuron_ids], axis=1)  # [n_probe, k]
         clf = SuperNeuronClassifier(neurons=tuple(neuron_ids), rule=self.config.rule, metric=self.config.metric)
         clf.fit(X, self.y[p])
@@ -158,7 +171,7 @@ class SearchResult:
     def test_accuracy(self, neuron_ids) -> float:
         """Held-out accuracy of the vote of ``neuron_ids`` (fitted on the probe split)."""
         clf = self.classifier(neuron_ids)
-        t = self._positions("test")
+        t = self.positions("test")
         X = np.stack([self._column(n)[t] for n in clf.neurons_], axis=1)
         return float(clf.score(X, self.y[t]))
 
@@ -180,7 +193,7 @@ class SearchResult:
         if which not in ("top", "bottom"):
             raise ValueError(f"which must be 'top' or 'bottom', got {which!r}")
         values = self._column(nid)
-        pos = np.arange(len(values)) if split == "all" else self._positions(split)
+        pos = np.arange(len(values)) if split == "all" else self.positions(split)
         order = pos[np.argsort(values[pos], kind="stable")]
         order = order[::-1][:n] if which == "top" else order[:n]
         task = self.task
@@ -295,9 +308,9 @@ def list_searches(root=None, skipped: list | None = None) -> list[dict]:
     from sn_core.store.cache import list_stores
 
     out = []
-    for s in list_stores(root):
+    for s in list_stores(root, skipped):
         meta = s.get("meta") or {}
-        if not (s.get("complete") and meta.get("kind") == "search"):
+        if not (s.get("complete") and isinstance(meta, dict) and meta.get("kind") == "search"):
             continue
         summary, config = meta.get("summary"), meta.get("config")
         if meta.get("format") != SEARCH_FORMAT or not isinstance(summary, dict) or not isinstance(config, dict):

@@ -13,10 +13,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from typing import Callable
 
 import numpy as np
 
+from sn_core.progress import Progress
 from sn_core.search import baselines as bl
 from sn_core.classifier.estimator import SuperNeuronClassifier
 from sn_core.config import SearchConfig
@@ -28,13 +28,12 @@ from sn_core.scoring.metrics import chance_accuracy
 from sn_core.scoring.ranking import LAYER_TOP, SplitData, exit_frontier, layer_rankings, score_layers, separation, top_table
 from sn_core.search.result import NeuronValues, SearchResult, list_searches
 from sn_core.scoring.neuron_scores import null_control
-from sn_core.search.plan import Plan, plan, search_key, search_layers
+from sn_core.search.plan import Plan, extraction_plan, max_layers, plan, positions_of, search_key, search_layers
 from sn_core.sites import SITE_KINDS, parse_neuron_id, site_kind
 from sn_core.store.cache import ActivationStore
 from sn_core.search.summary import build_summary
 from sn_core.search.uncertainty import search_uncertainty
 
-Progress = Callable[[str, int, int], None]
 
 
 def run_search(config: SearchConfig | None = None, task: Task | None = None, loaded=None,
@@ -93,24 +92,20 @@ def load_for(cfg: SearchConfig, progress: Progress | None):
     """The model, with only the decoder layers the search can use when no baseline needs all of them."""
     from sn_core.models import load_model
 
-    deepest = [] if cfg.baselines else [v for v in (cfg.l_max, max(cfg.layers) if cfg.layers else None)
-                                        if v is not None]
-    return load_model(cfg.model, device=cfg.device, dtype=cfg.dtype,
-                      max_layers=min(deepest) + 1 if deepest else None, progress=progress)
+    return load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, max_layers=max_layers(cfg), progress=progress)
 
 
 def compute(p: Plan, loaded, layers, key: str, prompts, root, progress, t_start: float) -> SearchResult:
     """Extract, score, rank, fit, null control, baselines, summary: the result, not yet saved."""
     cfg = p.cfg
-    ext_sites = tuple(dict.fromkeys(cfg.sites + (("resid", "attn") if cfg.baselines else ())))
-    ext = extract(loaded, p.sub, sites=ext_sites, layers=tuple(range(loaded.n_layers)) if cfg.baselines else layers,
-                  batch_size=cfg.batch_size, root=root, progress=progress)
+    ext_sites, ext_layers = extraction_plan(cfg, loaded.n_layers, layers)
+    ext = extract(loaded, p.sub, sites=ext_sites, layers=ext_layers, batch_size=cfg.batch_size, root=root,
+                  progress=progress)
     # Class codes follow the sorted label order, as SuperNeuronClassifier's classes_ do, so the per-neuron tables
     # and the fitted classifier break ties identically.
     labels = tuple(sorted(set(p.task.y)))
-    pos = {int(e): i for i, e in enumerate(p.used)}
     y_all = np.array([p.task.examples[i].label for i in p.used])  # [n_used] str
-    data = SplitData(np.array([pos[int(i)] for i in p.split.probe]), np.array([pos[int(i)] for i in p.split.test]),
+    data = SplitData(positions_of(p.used, p.split.probe), positions_of(p.used, p.split.test),
                      np.array([labels.index(v) for v in y_all]), len(labels))
 
     ls = score_layers(ext, cfg.sites, layers, data, cfg.rule, cfg.metric, progress)

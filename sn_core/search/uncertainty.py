@@ -22,27 +22,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from sn_core.scoring.stats import CONF, interval_from_accuracy, mcnemar_counts, mcnemar_exact, wilson_interval
+from sn_core.scoring.stats import (CONF, accuracy_ci, interval_from_accuracy, mcnemar_counts, mcnemar_exact,
+                                  wilson_interval)  # noqa: F401  (wilson_interval: sn_core.uncertainty, one release)
 
 
 def summary_value(res, key: str, default=None):
-    """``res.summary.<key>`` (a field of ``SearchSummary`` or one kept in its ``extra``), else ``default``."""
-    s = res.summary
-    value = getattr(s, key, default)
-    return (s.extra or {}).get(key, default) if value is default else value
+    """``res.summary_value(key, default)`` (kept here for one release)."""
+    return res.summary_value(key, default)
 
 
 def chosen_neuron_ids(res) -> list[str]:
-    """The search's Super Neuron(s): the first ``config.k`` rows of its ranking."""
-    ids = summary_value(res, "sn_neuron_ids")
-    return list(ids) if ids else list(res.top_k["neuron_id"][: res.config.k])
+    """``res.chosen_neuron_ids()`` (kept here for one release)."""
+    return res.chosen_neuron_ids()
 
 
 def test_positions(res) -> np.ndarray:
-    """Positions (in ``res.example_index`` order) of the test examples, in ``res.split.test`` order: the order the
-    stored base-model answers and SAV predictions follow."""
-    pos = {int(e): i for i, e in enumerate(res.example_index)}
-    return np.array([pos[int(i)] for i in res.split.test], dtype=np.int64)
+    """``res.positions("test")`` (kept here for one release)."""
+    return res.positions("test")
 
 
 def test_correctness(res) -> dict:
@@ -50,9 +46,9 @@ def test_correctness(res) -> dict:
     "sn": bool [n_test], "base": bool [n_test] | None, "sav": bool [n_test] | None}``."""
     from sn_core.data.answers import match_label
 
-    t = test_positions(res)
+    t = res.positions("test")
     y = np.asarray(res.y, dtype=str)[t]
-    ids = chosen_neuron_ids(res)
+    ids = res.chosen_neuron_ids()
     clf = res.classifier(ids)
     X = np.stack([np.asarray(res.neuron_values(n).values)[t] for n in clf.neurons_], axis=1)  # [n_test, k]
     out = {"y": y, "sn": np.asarray(clf.predict(X)).astype(str) == y, "base": None, "sav": None}
@@ -70,8 +66,7 @@ def test_correctness(res) -> dict:
 
 
 def _ci(correct, conf) -> list[float]:
-    c = np.asarray(correct, dtype=bool)
-    return list(wilson_interval(int(c.sum()), int(c.size), conf))
+    return list(accuracy_ci(correct, conf)[1:])
 
 
 def search_uncertainty(res, conf: float = CONF) -> dict:

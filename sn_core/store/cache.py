@@ -32,7 +32,8 @@ from safetensors.numpy import load as _st_load
 from safetensors.numpy import save as _st_save
 
 # Canonical JSON, keys, checksums and atomic writes live in sn_core.store.io; these names stay importable from here.
-from sn_core.store.io import _file_sig, _jsonable, _sha256, atomic_write_bytes, canonical_json, content_key  # noqa: F401
+from sn_core.store.io import (atomic_write_bytes, canonical_json, content_key, file_signature,  # noqa: F401
+                              jsonable, sha256_bytes)
 
 FORMAT_VERSION = 1
 CACHE_ENV = "SN_CACHE_DIR"
@@ -119,7 +120,7 @@ class ActivationStore:
         if not arrays:
             raise ValueError("nothing to write: give at least one named array")
         blob = _st_save(arrays)
-        meta = {"format_version": FORMAT_VERSION, "file": data_path.name, "sha256": _sha256(blob),
+        meta = {"format_version": FORMAT_VERSION, "file": data_path.name, "sha256": sha256_bytes(blob),
                 "bytes": len(blob),
                 "arrays": {k: {"shape": list(v.shape), "dtype": v.dtype.name} for k, v in arrays.items()}, **extra}
         with self.lock():
@@ -132,16 +133,16 @@ class ActivationStore:
         """(manifest or None, data, problem or '', file signature if the data did not change while read)."""
         try:
             meta_text = meta_path.read_text()
-            sig = _file_sig(data_path)
+            sig = file_signature(data_path)
             blob = data_path.read_bytes()
-            sig = sig if _file_sig(data_path) == sig else None
+            sig = sig if file_signature(data_path) == sig else None
         except FileNotFoundError:
             raise FileNotFoundError(f"{data_path} is not in store {self.key} (not written or not finished)") from None
         try:
             meta = json.loads(meta_text)
         except json.JSONDecodeError as err:
             return None, blob, f"its manifest {meta_path.name} is not valid JSON ({err})", None
-        if not isinstance(meta, dict) or _sha256(blob) != meta.get("sha256"):
+        if not isinstance(meta, dict) or sha256_bytes(blob) != meta.get("sha256"):
             return meta, blob, "sha256 does not match its manifest", None
         return meta, blob, "", sig
 
@@ -173,11 +174,11 @@ class ActivationStore:
         sig = self._verified.get(str(data_path))
         if sig is not None:
             try:
-                if _file_sig(data_path) == sig:
+                if file_signature(data_path) == sig:
                     with safe_open(str(data_path), framework="numpy") as fh:
                         keys = set(fh.keys())
                         out = {n: fh.get_tensor(n) for n in names if n in keys}
-                    if _file_sig(data_path) == sig:
+                    if file_signature(data_path) == sig:
                         return out
             except Exception:  # noqa: BLE001 - anything odd: fall back to the fully verified read
                 pass
@@ -299,7 +300,7 @@ class ActivationStore:
 
     def write_json(self, name: str, obj) -> None:
         """Store a JSON document (numpy scalars/arrays converted; NaN/inf rejected) atomically."""
-        text = json.dumps(_jsonable(obj, name), indent=1, sort_keys=True)
+        text = json.dumps(jsonable(obj, name), indent=1, sort_keys=True)
         with self.lock():
             atomic_write_bytes(self._json_path(name), text.encode("utf-8"))
 
@@ -321,7 +322,7 @@ class ActivationStore:
         """Record that the store is finished, with ``meta`` (JSON) and a UTC timestamp."""
         doc = {"format_version": FORMAT_VERSION, "key": self.key,
                "completed_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-               "meta": _jsonable(dict(meta or {}), "meta")}
+               "meta": jsonable(dict(meta or {}), "meta")}
         with self.lock():
             atomic_write_bytes(self.path / "complete.json", json.dumps(doc, indent=1).encode("utf-8"))
 
@@ -336,8 +337,10 @@ class ActivationStore:
             return {}  # (AttributeError: valid JSON that is not an object)
 
 
-def list_stores(root: str | os.PathLike | None = None) -> list[dict]:
-    """Stores under ``root`` (default: the cache root), newest first: key, path, complete, meta, chunks, modified."""
+def list_stores(root: str | os.PathLike | None = None, skipped: list | None = None) -> list[dict]:
+    """Stores under ``root`` (default: the cache root), newest first: key, path, complete, meta, chunks, modified.
+    A store that cannot be read (removed while listing, no permission) is left out; with a list given as
+    ``skipped``, ``(key, reason)`` is appended to it."""
     root = Path(root).expanduser() if root is not None else default_root()
     if not root.is_dir():
         return []
@@ -345,10 +348,14 @@ def list_stores(root: str | os.PathLike | None = None) -> list[dict]:
     for d in root.iterdir():
         if not d.is_dir() or not _KEY_RE.match(d.name):
             continue
-        store = ActivationStore(d.name, root=root)
-        complete = store.is_complete()
-        mtime = max((p.stat().st_mtime for p in d.rglob("*") if p.is_file()), default=d.stat().st_mtime)
-        out.append({"key": d.name, "path": str(d), "complete": complete, "meta": store.meta(),
-                    "n_chunks": len(store.finished_chunks()),
-                    "modified": _dt.datetime.fromtimestamp(mtime, _dt.timezone.utc).isoformat(timespec="seconds")})
+        try:
+            store = ActivationStore(d.name, root=root)
+            complete = store.is_complete()
+            mtime = max((p.stat().st_mtime for p in d.rglob("*") if p.is_file()), default=d.stat().st_mtime)
+            out.append({"key": d.name, "path": str(d), "complete": complete, "meta": store.meta(),
+                        "n_chunks": len(store.finished_chunks()),
+                        "modified": _dt.datetime.fromtimestamp(mtime, _dt.timezone.utc).isoformat(timespec="seconds")})
+        except OSError:
+            if skipped is not None:
+                skipped.append((d.name, "its stored files cannot be read"))
     return sorted(out, key=lambda r: r["modified"], reverse=True)

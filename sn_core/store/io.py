@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 
-def _jsonable(obj: Any, where: str = "value"):
+def jsonable(obj: Any, where: str = "value"):
     """Canonical JSON-ready form: tuples -> lists, numpy scalars/arrays -> Python, Paths -> str; else TypeError."""
     if obj is None or isinstance(obj, (bool, str)):
         return obj
@@ -32,22 +32,22 @@ def _jsonable(obj: Any, where: str = "value"):
     if isinstance(obj, Path):
         return str(obj)
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist(), where)
+        return jsonable(obj.tolist(), where)
     if isinstance(obj, Mapping):
         out = {}
         for k, v in obj.items():
             if not isinstance(k, str):
                 raise TypeError(f"{where}: dict keys must be str, got {k!r}")
-            out[k] = _jsonable(v, f"{where}.{k}")
+            out[k] = jsonable(v, f"{where}.{k}")
         return out
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+        return [jsonable(v, f"{where}[{i}]") for i, v in enumerate(obj)]
     raise TypeError(f"{where}: cannot hash/serialise {type(obj).__name__} {obj!r} as JSON")
 
 
 def canonical_json(obj: Any, where: str = "value") -> str:
     """Sorted keys, no spaces, ASCII: the same parts always give the same text."""
-    return json.dumps(_jsonable(obj, where), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return json.dumps(jsonable(obj, where), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def content_key(**parts) -> str:
@@ -57,13 +57,13 @@ def content_key(**parts) -> str:
     return hashlib.sha256(canonical_json(parts, "parts").encode("utf-8")).hexdigest()
 
 
-def _file_sig(path: Path) -> tuple[int, int, int]:
+def file_signature(path: Path) -> tuple[int, int, int]:
     """(inode, size, mtime_ns): changes whenever a file is replaced or rewritten."""
     st = os.stat(path)
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _sha256(data: bytes) -> str:
+def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
@@ -87,14 +87,20 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
-    try:  # make the rename itself durable; not possible on every platform/filesystem
-        dfd = os.open(path.parent, os.O_RDONLY)
+    fsync_folder(path.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make renames inside ``folder`` durable (best effort: not every platform or file system can fsync a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
         try:
-            os.fsync(dfd)
+            os.fsync(fd)
         finally:
-            os.close(dfd)
+            os.close(fd)
     except OSError:
         pass
 
 
-__all__ = ["atomic_write_bytes", "canonical_json", "content_key"]
+__all__ = ["atomic_write_bytes", "canonical_json", "content_key", "file_signature", "fsync_folder", "jsonable",
+           "sha256_bytes"]

@@ -26,7 +26,7 @@ ACCELERATE = Path(sys.executable).with_name("accelerate")
 def _launch(args: list[str], env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
     cmd = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--num_cpu_threads_per_process", "1",
-           "-m", "sn_core.search.distributed", *args]
+           "-m", "sn_core.cli.distributed", *args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
                           cwd=Path(__file__).resolve().parents[2])
 

@@ -24,13 +24,6 @@ from sn_core.models.registry import register_adapter
 @register_adapter
 class Gemma3Adapter(ModelAdapter):
     model_types = ("gemma3",)
-    layers_path = "model.language_model.layers"
-    mlp_out = "mlp.down_proj"
-    attn_out = "self_attn.o_proj"
-    vision_tower_path = "model.vision_tower"
-    projector_path = "model.multi_modal_projector"
-    text_config_attr = "text_config"
-    needs_position_ids = True
 
     def encode(self, processor, images, prompts):
         batch = encode_nested(processor, images, prompts)

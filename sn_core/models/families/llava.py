@@ -17,13 +17,6 @@ _DIRECT_INPUTS = {"input_ids", "attention_mask", "pixel_values", "position_ids",
 @register_adapter
 class LlavaAdapter(ModelAdapter):
     model_types = ("llava",)
-    layers_path = "model.language_model.layers"
-    mlp_out = "mlp.down_proj"
-    attn_out = "self_attn.o_proj"
-    vision_tower_path = "model.vision_tower"
-    projector_path = "model.multi_modal_projector"
-    text_config_attr = "text_config"
-    needs_position_ids = True
 
     def prefix_forward(self, model, inputs: dict, last_layer: int) -> bool:
         """``LlavaModel.forward`` then ``LlamaModel.forward`` as transformers 5.24 writes them (image features

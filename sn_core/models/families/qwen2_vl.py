@@ -45,12 +45,8 @@ def pin_pixel_budget(image_processor, image_tokens: int) -> int:
 @register_adapter
 class Qwen2VLAdapter(ModelAdapter):
     model_types = ("qwen2_vl",)
-    layers_path = "model.language_model.layers"
-    mlp_out = "mlp.down_proj"
-    attn_out = "self_attn.o_proj"
     vision_tower_path = "model.visual"
     projector_path = "model.visual.merger"
-    text_config_attr = "text_config"
     needs_position_ids = False  # M-RoPE positions come from get_rope_index (attention-mask aware)
     image_tokens = 256  # fixed visual-token budget per image (see the module docstring)
 

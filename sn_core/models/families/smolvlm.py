@@ -23,12 +23,8 @@ from sn_core.models.registry import register_adapter
 class SmolVLMAdapter(ModelAdapter):
     model_types = ("smolvlm",)
     layers_path = "model.text_model.layers"
-    mlp_out = "mlp.down_proj"
-    attn_out = "self_attn.o_proj"
     vision_tower_path = "model.vision_model"
     projector_path = "model.connector"
-    text_config_attr = "text_config"
-    needs_position_ids = True
 
     def processor_class(self):
         from transformers import SmolVLMProcessor
