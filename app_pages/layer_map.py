@@ -40,7 +40,7 @@ with sn_app.guarded("Exit-layer frontier", stop=False):
             sn_app.select_neuron(str(data[0]))
             st.session_state["lm_layer"] = int(data[1])
 
-    st.plotly_chart(plots.exit_frontier(front, sn_app.measured_speeds(res.key), s.base_accuracy, chance),
+    st.plotly_chart(plots.frontier_chart(front, sn_app.measured_speeds(res.key), s.base_accuracy, chance),
                     key="lm_frontier", on_select=on_frontier_click, selection_mode="points",
                     alt="Test accuracy of the best neuron up to each exit layer against the FLOP limit of its exit")
     st.caption("One point per exit: the best neuron (by probe score) among layers up to it, its held-out test "

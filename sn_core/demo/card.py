@@ -1,5 +1,5 @@
 """The demo VLM's model card: ``README.md`` in the model folder, written from its ``training.json`` and the
-accuracies ``sn_core.demo.model.evaluate`` measured (``python -m sn_core.demo.model evaluate --card``)."""
+accuracies ``sn_core.demo.model.evaluate`` measured (``python -m sn_core.demo evaluate --card``)."""
 from __future__ import annotations
 
 import json
@@ -28,7 +28,7 @@ def write_model_card(model_dir: Path, results: dict[str, dict], n: int, seed: in
     text = f"""# Super Neuron Explorer demo VLM
 
 A small but genuine vision-language model in Hugging Face format, trained from scratch by this project's own script
-(`python -m sn_core.demo.model train`) on the six bundled categorical VQA tasks, so that Super Neuron search runs
+(`python -m sn_core.demo train`) on the six bundled categorical VQA tasks, so that Super Neuron search runs
 offline on a fresh machine. It loads with `AutoModelForImageTextToText.from_pretrained` / `AutoProcessor` like any
 hub LLaVA, with no network and no torchvision.
 
@@ -53,7 +53,7 @@ hub LLaVA, with no network and no torchvision.
   0.01), {WARMUP_STEPS} warm-up steps then cosine decay, batch {info["batch_size"]}, gradient clipping 1.0.
 - {info["steps"]} steps in total{stopped}, seed {info["seed"]}, {info["train_minutes"]:.1f} minutes on {where}
   (torch {info["torch"]}).
-- Reproduce: `python -m sn_core.demo.model train --out assets/demo-vlm --steps {info["planned_steps"]} --seed {info["seed"]} \
+- Reproduce: `python -m sn_core.demo train --out assets/demo-vlm --steps {info["planned_steps"]} --seed {info["seed"]} \
 --batch-size {info["batch_size"]} --n-per-task {info["n_per_task"]} --device {"cuda" if on_gpu else "cpu"}{budget}` \
 (`--device cpu` runs the same recipe, with the same data and batch order, on a CPU; weights from another device are \
 not bit-identical, and a time budget stops at another step on other hardware: leave out `--minutes` to run every \
@@ -62,7 +62,7 @@ planned step).
 ## Measured accuracy of its own greedy answers
 Held-out `eval` part of each task, {n} label-balanced examples per task (seed {seed}); the generated answer is
 normalised and must name the label (anything else counts as wrong). Measured by
-`python -m sn_core.demo.model evaluate --n {n} --seed {seed} --card` in {eval_minutes:.1f} min.
+`python -m sn_core.demo evaluate --n {n} --seed {seed} --card` in {eval_minutes:.1f} min.
 
 | task | accuracy | chance | n |
 |---|---|---|---|

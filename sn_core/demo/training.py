@@ -1,4 +1,4 @@
-"""Training of the demo VLM (``python -m sn_core.demo.model train``): the training set built from every bundled
+"""Training of the demo VLM (``python -m sn_core.demo train``): the training set built from every bundled
 task's ``train`` part, the learning-rate schedule, the two-stage loop (vision tower with a throwaway head first,
 then end to end) and the checkpoints with their ``training.json``. The architecture is in ``sn_core.demo.model``.
 """

@@ -22,7 +22,7 @@ def resolve_model_path(model: str | os.PathLike) -> tuple[Path, str]:
         path = Path(DEMO_MODEL_DIR)
         if not (path / "config.json").is_file():
             raise UnknownModelError(f"the demo model is missing from {path} (no config.json); "
-                                    "build it with 'python -m sn_core.demo.model train'")
+                                    "build it with 'python -m sn_core.demo train'")
         return path, "demo"
     p = Path(model).expanduser()
     if p.exists():

@@ -128,7 +128,7 @@ def best_per_layer(table: pd.DataFrame, base_accuracy: float | None = None, null
     return _layout(fig, title or "Best single neuron per layer", height=380)
 
 
-def exit_frontier(frontier: pd.DataFrame, measured: Mapping[int, float] | None = None,
+def frontier_chart(frontier: pd.DataFrame, measured: Mapping[int, float] | None = None,
                   base_accuracy: float | None = None, chance: float | None = None,
                   title: str | None = None) -> go.Figure:
     """The exit-layer frontier (``SearchResult.frontier()``): per exit layer, the test accuracy (95% interval) of

@@ -46,12 +46,12 @@ def digit_image(i: int, size: int = IMAGE_SIZE) -> Image.Image:
     return Image.fromarray(arr, "L").resize((size, size), Image.BILINEAR).convert("RGB")
 
 
-def _draw(part: str, rng: np.random.Generator, digit: int) -> int:
+def draw_digit_index(part: str, rng: np.random.Generator, digit: int) -> int:
     pool = part_indices(part)[digit]
     return int(pool[rng.integers(0, len(pool))])
 
 
-def _too_many(task: str, n: int, part: str, most: int, why: str) -> ValueError:
+def too_many_error(task: str, n: int, part: str, most: int, why: str) -> ValueError:
     return ValueError(f"{task}: {n} examples would repeat images ({why} in the {part!r} part), and a repeated image "
                       f"can fall in both the probe and the test split; ask for at most {most} examples")
 
@@ -66,9 +66,9 @@ def _make_class(n: int, seed: int, part: str) -> list[Example]:
         d = int(label)
         if not pools[d] and part != "train":
             sizes = [len(v) for v in part_indices(part).values()]
-            raise _too_many("digits-class", n, part, 10 * min(sizes),
+            raise too_many_error("digits-class", n, part, 10 * min(sizes),
                             f"balanced classes, {min(sizes)}-{max(sizes)} distinct images per digit")
-        i = int(pools[d].pop()) if pools[d] else _draw(part, rng, d)
+        i = int(pools[d].pop()) if pools[d] else draw_digit_index(part, rng, d)
         out.append(Example(digit_image(i), "Which digit is this?", label, {"digits_index": i}))
     return out
 
@@ -85,10 +85,10 @@ def _make_parity(n: int, seed: int, part: str) -> list[Example]:
             if not left:
                 sizes = part_indices(part)
                 even, odd = (sum(len(sizes[c]) for c in digits) for digits in ((0, 2, 4, 6, 8), (1, 3, 5, 7, 9)))
-                raise _too_many("digits-parity", n, part, 2 * min(even, odd),
+                raise too_many_error("digits-parity", n, part, 2 * min(even, odd),
                                 f"balanced yes/no, {even} even and {odd} odd distinct images")
             d = int(rng.choice(left))
-        i = int(pools[d].pop()) if pools[d] else _draw(part, rng, d)
+        i = int(pools[d].pop()) if pools[d] else draw_digit_index(part, rng, d)
         out.append(Example(digit_image(i), "Is the digit even?", label, {"digits_index": i, "digit": d}))
     return out
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sn_core.data.bundled.digits import DIGITS, _draw, _too_many, digit_image, part_indices
+from sn_core.data.bundled.digits import DIGITS, digit_image, draw_digit_index, part_indices, too_many_error
 from sn_core.data.bundled.shapes import COLORS, COUNTS, SHAPES, draw_scene, task_rng
 from sn_core.data.tasks import BundledTaskSpec, Example, register
 
@@ -127,9 +127,9 @@ def _make_digit_is(n: int, seed: int, part: str) -> list[Example]:
         d = int(digit)
         if not pools[d] and part != "train":
             sizes = [len(v) for v in part_indices(part).values()]
-            raise _too_many("digits-is", n, part, 10 * min(sizes),
+            raise too_many_error("digits-is", n, part, 10 * min(sizes),
                             f"images balanced over digits, {min(sizes)}-{max(sizes)} distinct images per digit")
-        i = int(pools[d].pop()) if pools[d] else _draw(part, rng, d)
+        i = int(pools[d].pop()) if pools[d] else draw_digit_index(part, rng, d)
         asked = _asked(label, digit, DIGITS, rng)
         out.append(Example(digit_image(i), f"Is the digit {asked}?", label,
                            {"digits_index": i, "digit": d, "asked": asked}))
