@@ -105,3 +105,14 @@ def test_no_import_circle():
         if v not in index:
             visit(v)
     assert not comps, f"import circles: {comps}"
+
+
+def test_the_library_imports_no_former_path():
+    from sn_core._compat import OLD_PATHS
+
+    repo = SN_CORE.parent
+    files = sorted(SN_CORE.rglob("*.py")) + sorted((repo / "sn_app").rglob("*.py")) + sorted(
+        (repo / "app_pages").glob("*.py"))
+    old = {str(p.relative_to(repo)): sorted(i for i in _imports(p) if i in OLD_PATHS) for p in files}
+    old = {k: v for k, v in old.items() if v and not k.endswith("_compat.py")}
+    assert not old, f"imports of former module paths (use the new ones): {old}"
