@@ -15,16 +15,19 @@ _SPACE = re.compile(r"\s+")
 def md(value) -> str:
     """``value`` as literal text inside Markdown: every ASCII punctuation character backslash-escaped (CommonMark
     renders an escaped one as itself, and an escaped ``:`` or ``.`` also stops GitHub's bare-URL autolinks and
-    Streamlit's ``:directives:``), and line breaks and runs of spaces collapsed to one space (no new block starts)."""
-    return _PUNCT.sub(r"\\\1", _SPACE.sub(" ", str(value)).strip())
+    Streamlit's ``:directives:``), line breaks and runs of spaces collapsed to one space (no new block starts), and
+    a NUL shown as U+FFFD, as CommonMark shows it."""
+    return _PUNCT.sub(r"\\\1", _SPACE.sub(" ", str(value)).strip().replace("\0", "\ufffd"))
 
 
 def code(value) -> str:
     """``value`` as an inline code span (shown literally, monospace): fenced with one more backtick than the longest
-    run of backticks inside it, and padded so a leading or trailing backtick stays inside."""
-    text = _SPACE.sub(" ", str(value)).strip()
+    run of backticks inside it, and padded with a space (which CommonMark strips) where it starts or ends with a
+    backtick, so that backtick stays inside."""
+    text = _SPACE.sub(" ", str(value)).strip().replace("\0", "\ufffd")
     fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
-    return f"{fence} {text} {fence}" if text else ""
+    pad = " " if text[:1] == "`" or text[-1:] == "`" else ""
+    return f"{fence}{pad}{text}{pad}{fence}" if text else ""
 
 
 __all__ = ["code", "md"]
