@@ -17,10 +17,12 @@ HOST = "evil.example"
 LINK = f"[Click to verify your account](http://{HOST}/phish)"
 IMAGE = f"![r](http://{HOST}/label_red.png)"
 HTML = f'<a href="http://{HOST}/a">a</a><img src="http://{HOST}/i.png">'
-# Two labels (the answer matcher must read them as two different words) and a question: each a payload.
+# Two labels (the answer matcher must read them as two different words) and a question: each a payload. The
+# question stays short (51 tokens of the demo model's 128-position context, with a reworded instruction to come).
 LABELS = (IMAGE, LINK)
-QUESTION = f"What color? {LINK} {IMAGE} {HTML} www.{HOST} user@{HOST} :red[x] :material/home: $x$"
-NEURON_PAYLOAD = f"Session expired. [Click here to log in again](http://{HOST}/login) ![x](http://{HOST}/pixel.png)"
+QUESTION = f"What color? [Verify](http://{HOST}/p) <a href=http://{HOST}/a>a</a> ![r](http://{HOST}/q.png) :red[x] $x$"
+NEURON_PAYLOAD = (f"Session expired. [Click here to log in again](http://{HOST}/login) ![x](http://{HOST}/pixel.png) "
+                  f"<img src=http://{HOST}/i.png> www.{HOST} user@{HOST} :material/home: $x$")
 SEARCH_PAYLOAD = f"[key](http://{HOST}/search)"
 ADVERSARIAL = [LINK, IMAGE, HTML, QUESTION, NEURON_PAYLOAD, f"http://{HOST}", f"www.{HOST}", f"mail@{HOST}",
                f"<http://{HOST}>", ":red[x]", ":material/home:", "$x^2$", "$$x$$", "# heading", "=====", "---",

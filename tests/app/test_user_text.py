@@ -153,14 +153,15 @@ def _strings(msg, owner: str):
     """(field, text) of every Markdown-rendered string field in a proto message, recursively."""
     for field, value in msg.ListFields():
         name = field.name
+        many = hasattr(value, "__iter__") and not isinstance(value, (str, bytes)) and not hasattr(value, "ListFields")
+        items = list(value) if many else [value]
         if field.message_type is not None:
-            items = value if field.label == field.LABEL_REPEATED else [value]
             for item in items:
                 if hasattr(item, "ListFields"):
                     yield from _strings(item, item.DESCRIPTOR.name)
             continue
         if name in MD_FIELDS or (name == "options" and owner in MD_OPTIONS):
-            for v in (value if field.label == field.LABEL_REPEATED else [value]):
+            for v in items:
                 if isinstance(v, str) and v:
                     yield f"{owner}.{name}", v
 
@@ -217,10 +218,11 @@ def test_security_payloads_on_every_page_stay_text(payload):
     assert shown(next(m.value for m in at.metric if m.label == "Prediction")) in LABELS
     # Compare: a reworded instruction that is a payload (a second search)
     at.switch_page("app_pages/compare.py").run()
-    at.text_input(key="cmp_instr").set_value(f"Answer {LINK}").run()
+    reworded = f"[One](http://{HOST}/w) word."  # short: the payload question already fills most of the context
+    at.text_input(key="cmp_instr").set_value(reworded).run()
     at.button(key="cmp_robust").click().run(timeout=SEARCH_TIMEOUT)
     seen["compare reworded"] = check_page(at, "compare reworded")
-    assert any(LINK in shown(c.value) for c in at.caption)
+    assert any(reworded in shown(c.value) for c in at.caption), ([shown(e.value) for e in at.error], [c.value for c in at.caption])
     # Robustness: a rewording that is a payload (accepted, or refused with the payload in the error)
     at.switch_page("app_pages/robustness.py").run()
     at.text_area(key=f"rb_rewordings_{res.key[:16]}").set_value(f"{{question}} {LINK} | {QUESTION}")
