@@ -61,9 +61,9 @@ _ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark: a backslash before 
 
 def shown(text: str) -> str:
     """``text`` (an element's Markdown) as displayed, as far as user text goes: CommonMark backslash escapes undone
-    (``sn_app.text.md`` escapes every punctuation character of user text), so assertions compare what a user
-    reads."""
-    return _ESCAPED.sub(r"\1", str(text))
+    (``sn_app.text.md`` escapes every punctuation character of user text) and its invisible word joiners dropped,
+    so assertions compare what a user reads."""
+    return _ESCAPED.sub(r"\1", str(text)).replace("\u2060", "")  # md's word joiner has no width
 
 
 def errors(at) -> list[str]:

@@ -98,7 +98,8 @@ def targets(source: str) -> list[str]:
 
 
 def rendered_text(source: str) -> str:
-    """The text a reader sees for inline Markdown ``source`` (text, code spans, line breaks as spaces)."""
+    """The text a reader sees for inline Markdown ``source`` (text, code spans, line breaks as spaces; the word
+    joiner ``sn_app.text.md`` puts into URL and e-mail shapes has no width and is dropped)."""
     parts = []
 
     def walk(tokens):
@@ -113,7 +114,30 @@ def rendered_text(source: str) -> str:
                 walk(t.children)
 
     walk(markdown_it().parse(str(source)))
-    return "".join(parts)
+    return "".join(parts).replace("\u2060", "")
+
+
+# The text-level autolinks of Streamlit's renderer (mdast-util-gfm-autolink-literal's patterns, JavaScript's ASCII
+# ``\w``): they match the parsed text, where backslash escapes are gone, so escaping alone does not stop them.
+_TEXT_URL = re.compile(r"(https?://|www(?=\.))([-.A-Za-z0-9_]+)", re.I)
+_TEXT_EMAIL = re.compile(r"([-.A-Za-z0-9_+]+)@([-A-Za-z0-9_]+(?:\.[-A-Za-z0-9_]+)+)")
+
+
+def text_autolinks(source: str) -> list[str]:
+    """Bare URLs and e-mail addresses in the plain text (not code spans) that ``source`` renders to: what Streamlit
+    would turn into links."""
+    found = []
+
+    def walk(tokens):
+        for t in tokens:
+            if t.type == "text":
+                found.extend(m.group(0) for m in _TEXT_URL.finditer(t.content))
+                found.extend(m.group(0) for m in _TEXT_EMAIL.finditer(t.content))
+            if t.children:
+                walk(t.children)
+
+    walk(markdown_it().parse(str(source)))
+    return found
 
 
 def outside_code(source: str) -> str:

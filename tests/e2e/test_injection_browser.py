@@ -13,7 +13,7 @@ import pytest
 from conftest import CHROMIUM, live_app, new_page, wait_idle
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
-from injection import LABELS, NEURON_PAYLOAD, SEARCH_PAYLOAD, payload_search, write_payload_task  # noqa: E402
+from injection import LABELS, NEURON_PAYLOAD, QUESTION, SEARCH_PAYLOAD, payload_search, write_payload_task  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.security]
 
@@ -63,7 +63,8 @@ def test_security_payloads_draw_no_foreign_link_image_or_request(browser, live):
             assert page.locator(EXCEPTION).count() == 0, (slug, page.locator(EXCEPTION).first.inner_text())
             foreign = [t for t in page.evaluate(TARGETS_JS) if not _own(t[1], url)]
             assert not foreign, (slug, foreign)
-            shown_text[slug] = page.locator('[data-testid="stApp"]').inner_text()
+            # as read: the word joiner the app puts into URL and e-mail shapes has no width
+            shown_text[slug] = page.locator('[data-testid="stApp"]').inner_text().replace("\u2060", "")
         # a link parameter that is no search key: refused, and drawn as text
         page.goto(f"{url}/neuron_inspector?{urllib.parse.urlencode({'search': SEARCH_PAYLOAD})}")
         page.wait_for_selector('[data-testid="stSidebarNav"]')
@@ -74,7 +75,9 @@ def test_security_payloads_draw_no_foreign_link_image_or_request(browser, live):
     finally:
         page.context.close()
     # the payloads are on the pages, literally
-    assert "[Click here to log in again](http://evil.example/login)" in shown_text["neuron_inspector"]
+    # (links, images, HTML, bare URL, e-mail, :material/ icon and $ LaTeX as typed, the question likewise)
+    assert NEURON_PAYLOAD in shown_text["neuron_inspector"], shown_text["neuron_inspector"][:3000]
+    assert QUESTION in shown_text["neuron_inspector"]
     assert any(label in shown_text["playground"] for label in LABELS), shown_text["playground"][:2000]
     foreign_requests = sorted({h for s, h in hosts if s not in ("data", "blob") and h != "127.0.0.1"})
     assert not foreign_requests, foreign_requests
