@@ -5,6 +5,7 @@ pages with payloads in ``?neuron=`` (and a non-key ``?search=``). No ``<a>`` or 
 whose target the project did not draw, and no request leaves 127.0.0.1; the payloads are on the page as text."""
 from __future__ import annotations
 
+import importlib.util
 import sys
 import urllib.parse
 from pathlib import Path
@@ -12,8 +13,23 @@ from pathlib import Path
 import pytest
 from conftest import CHROMIUM, live_app, new_page, wait_idle
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
-from injection import LABELS, NEURON_PAYLOAD, QUESTION, SEARCH_PAYLOAD, payload_search, write_payload_task  # noqa: E402
+
+def _injection():
+    """``tests/app/injection.py`` (the payloads the AppTest suite uses), loaded by path: putting ``tests/app`` on
+    ``sys.path`` would let its ``conftest`` shadow this folder's."""
+    if "injection" in sys.modules:
+        return sys.modules["injection"]
+    spec = importlib.util.spec_from_file_location("injection", Path(__file__).resolve().parents[1] / "app" /
+                                                  "injection.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["injection"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_inj = _injection()
+LABELS, NEURON_PAYLOAD, QUESTION, SEARCH_PAYLOAD = _inj.LABELS, _inj.NEURON_PAYLOAD, _inj.QUESTION, _inj.SEARCH_PAYLOAD
+payload_search, write_payload_task = _inj.payload_search, _inj.write_payload_task
 
 pytestmark = [pytest.mark.e2e, pytest.mark.security]
 
