@@ -33,6 +33,10 @@ def resolve_arg(text: str) -> BenchmarkArg:
         if fmt is None:
             raise BenchmarkError(no_format_message(loc, lacked))
         a = BenchmarkArg(fmt, loc, sub.lower() if sub and fmt != "hf" else sub, a.options)
+    if a.format in FORMATS and not Path(a.location).expanduser().exists() and ":" in a.location:
+        head, _, tail = a.location.rpartition(":")
+        if Path(head).expanduser().exists():  # FORMAT:PATH:TYPO
+            a = BenchmarkArg(a.format, head, tail, a.options)
     if a.format in FORMATS and a.subset is not None and a.subset not in subsets_of(a.format):
         raise BenchmarkError(f"{TITLES[a.format]} has no subset {a.subset!r}; subsets: "
                              f"{', '.join(subsets_of(a.format)) or 'none'}")
