@@ -27,12 +27,13 @@ FIELDS = ("image_id", "question", "choices", "correct_choice_idx")
 def ann_file(root: Path, split: str) -> Path | None:
     if root.is_file():
         return root
-    hits = sorted(root.rglob(f"aokvqa_v*_{split}.json"))
+    hits = sorted(root.glob(f"aokvqa_v*_{split}.json")) or sorted(root.glob(f"*/aokvqa_v*_{split}.json"))
     return hits[-1] if hits else None
 
 
 def detect(root: Path) -> str | None:
-    if root.is_file() and root.name.startswith("aokvqa_") or root.is_dir() and any(root.rglob("aokvqa_v*_*.json")):
+    if root.is_file() and root.name.startswith("aokvqa_") or root.is_dir() and (
+            any(root.glob("aokvqa_v*_*.json")) or any(root.glob("*/aokvqa_v*_*.json"))):
         return None
     try:
         src, _, _ = source_for(str(root), None, "A-OKVQA")

@@ -27,7 +27,13 @@ COLUMNS = ("question", "answer", "image", "category")
 def official_files(root: Path) -> dict[str, Path]:
     if root.is_file():
         root = root.parent
-    return {s: p for s in SUBSETS for p in [next(iter(sorted(root.rglob(f"*_pope_{s}.json"))), None)] if p}
+    found = {}
+    for s in SUBSETS:  # the official repository keeps them in output/coco/
+        hits = [p for pat in (f"*_pope_{s}.json", f"*/*_pope_{s}.json", f"*/*/*_pope_{s}.json")
+                for p in sorted(root.glob(pat))]
+        if hits:
+            found[s] = hits[0]
+    return found
 
 
 def detect(root: Path) -> str | None:
