@@ -86,8 +86,9 @@ def benchmark_task():
         _check_images(read_index(resolve_arg(arg)), typed)
         classes = ("multiple choice (classes: the option letters)" if info["multiple_choice"]
                    else f"classes: {', '.join(info['labels'])}")
-        st.caption(f"Detected **{info['title']}**" + (f", subset **{info['subset']}**" if info["subset"] else "")
-                   + f": {info['rows']:,} usable rows of {info['read']:,} read; {classes}.")
+        subset_text = f", subset **{info['subset']}**" if info["subset"] and info["subsets"] else ""
+        st.caption(f"Detected **{info['title']}**{subset_text}: {info['rows']:,} usable rows of {info['read']:,} "
+                   f"read; {classes}.")
         n = int(st.number_input("Examples to draw (class-stratified)", 4, 100_000, min(400, max(4, info["rows"])),
                                 step=50, key="bench_n", persist_state="session",
                                 help="Drawn as evenly per class as the class sizes allow, before any image is "
