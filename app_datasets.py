@@ -16,29 +16,33 @@ from sn_core.data import server_paths as _paths
 from sn_core.data.server_paths import ALLOWED_ROOTS_ENV
 
 
-def _check_images(index, text: str) -> None:
-    """Refuse an index whose image files (after resolving links) lie outside the allowed folders or in the cache."""
+def _outside(index, roots: list[str], forbidden: list[str]) -> bool:
+    """Whether any image file of ``index`` (after resolving links) lies outside ``roots`` or inside ``forbidden``."""
     from sn_core.data.benchmarks.base import FileImages
 
     if not isinstance(index.images, FileImages):
-        return  # embedded images; image paths inside a Hugging Face dataset are held inside its folder
-    roots = app_state.allowed_roots()
-    bad = [Path(f).expanduser().resolve() for f in app_state.private_folders()]
-    seen = set()
-    for r in index.rows:
-        if r.image in seen:
-            continue
-        seen.add(r.image)
-        p = Path(str(r.image)).resolve()
-        if not any(p == root or p.is_relative_to(root) for root in roots) or any(
-                p == f or p.is_relative_to(f) for f in bad):
-            raise _paths.ServerPathError(f"path {text!r} is not readable from the app: its images must be inside "
-                                         "the allowed folders and outside the app's cache")
+        return False  # embedded images; image paths inside a Hugging Face dataset are held inside its folder
+    rs = [Path(r) for r in roots]
+    bad = [Path(f).expanduser().resolve() for f in forbidden]
+    for img in {str(r.image) for r in index.rows}:
+        p = Path(img).resolve()
+        if not any(p == r or p.is_relative_to(r) for r in rs) or any(p == f or p.is_relative_to(f) for f in bad):
+            return True
+    return False
+
+
+@st.cache_data(ttl=300, max_entries=8, show_spinner="Reading the annotations ...")
+def _inspect(arg: str, stamp: float, roots: list[str], forbidden: list[str]) -> tuple[dict, bool]:
+    """(``describe(arg)``, whether an image lies outside the allowed folders), read once per argument and
+    modification time of its location (every widget change reruns the page; a large index takes seconds)."""
+    from sn_core.data.benchmarks import describe, read_index, resolve_arg
+
+    return describe(arg), _outside(read_index(resolve_arg(arg)), roots, forbidden)
 
 
 def benchmark_task():
     """The task as ``(task_arg, question, n_examples)``, or None where input is missing or wrong (shown)."""
-    from sn_core.data.benchmarks import TITLES, describe, detect, no_format_message, subsets_of
+    from sn_core.data.benchmarks import TITLES, detect, no_format_message, subsets_of
     from sn_core.data.benchmarks.registry import DEFAULT_SUBSET
 
     roots = app_state.allowed_roots()
@@ -80,10 +84,11 @@ def benchmark_task():
         skip = c2.checkbox("Skip rows whose image file is missing", False, key="bench_skip",
                            persist_state="session")
         arg = f"{fmt}:{path}" + (f":{subset}" if subset else "") + opts + (";skip-missing-images" if skip else "")
-        from sn_core.data.benchmarks import read_index, resolve_arg
-
-        info = describe(arg)
-        _check_images(read_index(resolve_arg(arg)), typed)
+        info, outside = _inspect(arg, path.stat().st_mtime, [str(r) for r in roots],
+                                 [str(f) for f in app_state.private_folders()])
+        if outside:
+            raise _paths.ServerPathError(f"path {typed!r} is not readable from the app: its images must be inside "
+                                         "the allowed folders and outside the app's cache")
         classes = ("multiple choice (classes: the option letters)" if info["multiple_choice"]
                    else f"classes: {', '.join(info['labels'])}")
         subset_text = f", subset **{info['subset']}**" if info["subset"] and info["subsets"] else ""

@@ -74,6 +74,24 @@ def test_bad_folders_are_refused_with_one_error(allowed, tmp_path, monkeypatch):
     at.text_input(key="bench_path").set_value(str(tmp_path)).run()  # outside the allowed folder
     (msg,) = errors(at)
     assert "is not readable from the app" in msg
+    # a benchmark inside the allowed folder whose images folder links outside it
+    import shutil
+
+    outside = tmp_path / "outside-images"
+    shutil.copytree(allowed / "clevr" / "CLEVR_v1.0" / "images", outside)
+    linked = allowed / "clevr-linked"
+    if not linked.exists():
+        (linked / "questions").mkdir(parents=True)
+        shutil.copy(allowed / "clevr" / "CLEVR_v1.0" / "questions" / "CLEVR_val_questions.json", linked / "questions")
+        (linked / "images").symlink_to(outside, target_is_directory=True)
+    at.text_input(key="bench_path").set_value(str(linked)).run()
+    assert_clean(at)
+    (msg,) = errors(at)
+    assert "its images must be inside the allowed folders" in msg and str(outside) not in msg
+    at.text_input(key="bench_path").set_value(str(allowed / "clevr")).run()
+    at.text_input(key="bench_images").set_value(str(outside)).run()  # an images folder outside: refused too
+    (msg,) = errors(at)
+    assert "images folder" in msg and "is not readable from the app" in msg
     monkeypatch.delenv(SP.ALLOWED_ROOTS_ENV)
     off = new_app().run(timeout=SEARCH_TIMEOUT)
     off.radio(key="task_source").set_value(SOURCE).run()
