@@ -274,3 +274,20 @@ def test_jsonscan(tmp_path):
     (tmp_path / "n.json").write_text('{"info": {}}')
     with pytest.raises(JsonScanError, match="no a 'questions' array|no .*questions"):
         list(iter_records(tmp_path / "n.json", "questions"))
+
+
+def test_dataset_id_in_the_datasets_library_cache(fixtures, tmp_path, monkeypatch):
+    """``datasets``' own cache: <owner>___<name>/<config>/<version>/<hash>/<builder>-<split>[-shard].arrow."""
+    root, _ = fixtures
+    d = tmp_path / "ds" / "someone___colours" / "default" / "0.0.0" / "abc123"
+    d.mkdir(parents=True)
+    arrow = root / "hf-disk" / "data-00000-of-00001.arrow"
+    shutil.copy(arrow, d / "colours-validation.arrow")
+    shutil.copy(arrow, d / "colours-train-00000-of-00002.arrow")
+    shutil.copy(arrow, d / "colours-train-00001-of-00002.arrow")
+    (d / "dataset_info.json").write_text(json.dumps({"builder_name": "colours", "features": {}}))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "ds"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert len(load_benchmark("hf:someone/colours", n=100)) == 24  # validation preferred
+    t = load_benchmark("hf:someone/colours:train", n=100)
+    assert len(t) == 48 and t.labels == ("blue", "green", "red")  # two shards; ClassLabel names from the schema
