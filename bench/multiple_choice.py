@@ -8,10 +8,10 @@ modes use the same seeded probe/test split (``make_split``, 20 probe examples pe
 - ``letters``: ``run_search`` on the lettered task (question + "A. red" ... lines, "Answer with the option's letter
   from the given choices directly."), mlp neurons of every layer, baselines on: the Super Neuron's test accuracy,
   the base model's generated letter, SAV;
-- ``per-choice``: for every example and choice the prompt "What color is the shape? <choice>" (no instruction) is
-  read once; a neuron's score for a choice is its value there (or minus its value), the argmax over the four
-  choices is the answer; the neuron and sign with the best probe accuracy (ties: the earlier layer and index) are
-  evaluated on the test split.
+- ``per-choice`` (``sn_core.per_choice``): for every example and choice the prompt "What color is the shape?
+  <choice>" (no instruction) is read once; a neuron's score for a choice is its value there (or minus its value),
+  the argmax over the four choices is the answer; the neuron and sign with the best probe accuracy (ties: the
+  earlier layer and index) are evaluated on the test split.
 
 Usage::
 
@@ -49,34 +49,19 @@ def mc_task(n: int, seed: int):
         others = [others[j] for j in rng.permutation(len(others))]
         choices = others[:k] + [ex.label] + others[k:]
         examples.append(Example(ex.image, mc_question(STEM, choices), LETTERS[k],
-                                {"choices": choices, "answer": ex.label}))
+                                {"choices": choices, "answer": ex.label, "stem": STEM}))
     return Task("shapes-color-mc", tuple(LETTERS[:len(colours)]), examples, instruction=MC_INSTRUCTION)
 
 
 def per_choice(loaded, task, split, batch_size: int) -> dict:
-    from sn_core.extract import read_activations
+    from sn_core.per_choice import per_choice_search, per_choice_values
 
-    n_ch = len(task.examples[0].meta["choices"])
-    images = [ex.image for ex in task.examples for _ in range(n_ch)]
-    prompts = [loaded.prompt(f"{STEM} {c}") for ex in task.examples for c in ex.meta["choices"]]
     t0 = time.perf_counter()
-    acts = read_activations(loaded, images, prompts, sites=("mlp",), layers=list(range(loaded.n_layers)),
-                            batch_size=batch_size)
+    values = per_choice_values(loaded, task, batch_size=batch_size)
     secs = time.perf_counter() - t0
-    correct = np.array([ex.meta["choices"].index(ex.meta["answer"]) for ex in task.examples])
-    best = (-1.0, None)
-    for layer in range(loaded.n_layers):
-        V = acts[f"blocks.{layer}.mlp.hook_post"].reshape(len(task), n_ch, -1)  # [n, choices, width]
-        for sign in (1.0, -1.0):
-            hit = (np.argmax(sign * V[split.probe], axis=1) == correct[split.probe][:, None]).mean(0)  # [width]
-            j = int(np.argmax(hit))
-            if hit[j] > best[0]:
-                best = (float(hit[j]), (layer, j, sign))
-    layer, j, sign = best[1]
-    V = acts[f"blocks.{layer}.mlp.hook_post"].reshape(len(task), n_ch, -1)[:, :, j]
-    test = float((np.argmax(sign * V[split.test], axis=1) == correct[split.test]).mean())
-    return {"neuron": f"blocks.{layer}.mlp.hook_post[{j}]", "sign": sign, "probe": best[0], "test": test,
-            "forwards_per_example": n_ch, "seconds": secs}
+    r = per_choice_search(values, task, split)
+    return {"neuron": r.neuron, "sign": r.sign, "probe": r.probe_accuracy, "test": r.test_accuracy,
+            "forwards_per_example": r.forwards_per_example, "seconds": secs}
 
 
 def main(argv=None) -> int:

@@ -87,7 +87,7 @@ def mc_example(question: str, choices, label, where: str) -> tuple[str, str, dic
     """(lettered question, letter label, meta with ``choices`` and ``answer``) of one multiple-choice row."""
     opts = parse_choices(choices, where)
     i = choice_index(label, opts, where)
-    return mc_question(question, opts), LETTERS[i], {"choices": opts, "answer": opts[i]}
+    return mc_question(question, opts), LETTERS[i], {"choices": opts, "answer": opts[i], "stem": question.strip()}
 
 
 __all__ = ["ChoiceError", "LETTERS", "MC_INSTRUCTION", "choice_index", "mc_example", "mc_question",
