@@ -30,17 +30,14 @@ _SHARD = re.compile(r"-\d{5}-of-\d{5}.*$")
 
 
 def _split_of(path: Path, builder: str | None = None) -> str:
-    """The split a file belongs to: ``test-00000-of-00001-x.parquet`` -> test; ``pope-test.arrow`` -> test;
-    ``val/...`` -> val."""
+    """The split a file belongs to: ``test-00000-of-00001-x.parquet`` -> test; ``pope-test.arrow`` (the
+    ``datasets`` cache's ``<builder>-<split>``) -> test."""
     stem = _SHARD.sub("", path.name.split(".")[0])
     if builder and stem.startswith(builder + "-"):
         stem = stem[len(builder) + 1:]
-    if path.suffix == ".arrow" and "-" in stem:  # <builder>-<split>
+    elif path.suffix == ".arrow" and "-" in stem:
         stem = stem.rsplit("-", 1)[1]
-    stem = stem.split("-")[0]
-    if stem in ("data", "train", "test", "validation", "val") or not path.parent.name:
-        return stem
-    return stem
+    return stem.split("-")[0]
 
 
 def hf_cache_dirs() -> list[Path]:
