@@ -2,9 +2,9 @@
 
 Which examples (``select_examples``): the task argument is a bundled task name (its ``eval`` part: ``n_examples``
 examples drawn with ``data_seed``, as ``search`` draws them), a benchmark or dataset (its class-stratified subset of
-``n_examples`` rows, drawn as ``search`` draws it), a JSONL/CSV manifest, or an image folder (one
-subfolder per class, with ``question``). With ``split="test"`` (the default for bundled tasks and benchmarks) the examples are the
-test split of ``make_split(labels, probe_per_class, test_per_class, seed)``, with the settings of the search that
+``n_examples`` rows, drawn as ``search`` draws it), a JSONL/CSV manifest, or an image folder (one subfolder per class,
+with ``question``). With ``split="test"`` (the default for bundled tasks and benchmarks) the examples are the test
+split of ``make_split(labels, probe_per_class, test_per_class, seed)``, with the settings of the search that
 fitted the classifier where they are known (its stored search, else the artifact's ``seed`` /
 ``probe_per_class``, else the search defaults): for the same task and settings these are exactly the search's
 held-out test examples. ``split="all"`` (the default for manifests and folders) uses every example.

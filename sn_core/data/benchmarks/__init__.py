@@ -90,5 +90,6 @@ def describe(text: str, question: str | None = None) -> dict:
 
 
 __all__ = ["BenchmarkArg", "BenchmarkError", "FORMATS", "Index", "Row", "SpecError", "TITLES", "balanced_sample",
-           "build_task", "describe", "detect", "is_benchmark_path", "load_benchmark", "looks_like_benchmark", "no_format_message",
+           "build_task", "describe", "detect", "is_benchmark_path", "load_benchmark", "looks_like_benchmark",
+           "no_format_message",
            "parse", "read_index", "resolve_arg", "subsets_of", "with_options"]

@@ -1,4 +1,5 @@
-"""CLEVR v1.0 (Johnson et al. 2017): the official download ``CLEVR_v1.0/`` with ``questions/CLEVR_<split>_questions.json``
+"""CLEVR v1.0 (Johnson et al. 2017): the official download ``CLEVR_v1.0/`` with
+``questions/CLEVR_<split>_questions.json``
 (``{"info": ..., "questions": [{"image_filename", "question", "answer", ...}]}``) and ``images/<split>/``.
 
 The questions file is read one record at a time (``jsonscan``), keeping only image file, question and answer.

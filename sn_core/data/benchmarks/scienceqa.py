@@ -25,7 +25,8 @@ SUBSETS: tuple[str, ...] = ()
 def problems_file(root: Path) -> Path | None:
     if root.is_file() and root.name == "problems.json":
         return root
-    for cand in (root / "problems.json", root / "data" / "scienceqa" / "problems.json", root / "scienceqa" / "problems.json"):
+    for cand in (root / "problems.json", root / "data" / "scienceqa" / "problems.json",
+                 root / "scienceqa" / "problems.json"):
         if cand.is_file():
             return cand
     return None
