@@ -311,3 +311,46 @@ def write_all(root: Path) -> dict[str, str]:
 __all__ = ["write_aokvqa", "write_all", "write_clevr", "write_clevr_questions", "write_hf_parquet",
            "write_hf_save_to_disk", "write_instaorder", "write_pope", "write_scienceqa", "write_scienceqa_parquet",
            "write_vizwiz"]
+
+
+def write_pope_official(root: Path, per_subset: int = 8) -> Path:
+    """RUCAIBox/POPE's files: ``output/coco/coco_pope_<subset>.json`` (a JSON object a line) and COCO val2014 images
+    in ``val2014/`` beside ``output/``; returns the root."""
+    out = root / "output" / "coco"
+    out.mkdir(parents=True, exist_ok=True)
+    k = 0
+    for s in ("random", "popular", "adversarial"):
+        lines = []
+        for i in range(per_subset):
+            ans = "yes" if i % 2 == 0 else "no"
+            fn = f"COCO_val2014_{k:012d}.jpg"
+            _save(scene(CLASS_COLOUR[ans], k), root / "val2014" / fn, "JPEG")
+            lines.append(json.dumps({"question_id": i + 1, "image": fn, "text": "Is there a red shape in the image?",
+                                     "label": ans}))
+            k += 1
+        (out / f"coco_pope_{s}.json").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def write_aokvqa_parquet(root: Path, n: int = 12) -> Path:
+    """HuggingFaceM4/A-OKVQA's parquet layout (``data/validation-*.parquet`` with an ``image`` column)."""
+    cols = {k: [] for k in ("image", "question_id", "question", "choices", "correct_choice_idx", "direct_answers",
+                            "difficult_direct_answer", "rationales")}
+    for i in range(n):
+        choices = AOKVQA_CHOICES[i % 4:] + AOKVQA_CHOICES[:i % 4]
+        correct = (i * 3) % 4
+        cols["image"].append({"bytes": png(choices[correct], i), "path": None})
+        cols["question_id"].append(f"q{i}")
+        cols["question"].append("What color is the shape?")
+        cols["choices"].append(choices)
+        cols["correct_choice_idx"].append(correct)
+        cols["direct_answers"].append([choices[correct]] * 10)
+        cols["difficult_direct_answer"].append(False)
+        cols["rationales"].append(["It is."])
+    types = {"image": IMAGE_TYPE, "choices": pa.list_(pa.string()), "correct_choice_idx": pa.int64(),
+             "direct_answers": pa.list_(pa.string()), "difficult_direct_answer": pa.bool_(),
+             "rationales": pa.list_(pa.string())}
+    schema = pa.schema([(k, types.get(k, pa.string())) for k in cols])
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(cols, schema=schema), root / "data" / "validation-00000-of-00001.parquet")
+    return root

@@ -291,3 +291,30 @@ def test_dataset_id_in_the_datasets_library_cache(fixtures, tmp_path, monkeypatc
     assert len(load_benchmark("hf:someone/colours", n=100)) == 24  # validation preferred
     t = load_benchmark("hf:someone/colours:train", n=100)
     assert len(t) == 48 and t.labels == ("blue", "green", "red")  # two shards; ClassLabel names from the schema
+
+
+def test_official_pope_files_and_aokvqa_parquet(tmp_path):
+    root = fx.write_pope_official(tmp_path / "POPE")
+    assert detect(str(root))[0] == "pope"
+    t = load_benchmark(f"pope:{root}:adversarial", n=100)
+    assert len(t) == 8 and t.labels == ("no", "yes") and all(str(e.image).endswith(".jpg") for e in t.examples)
+    assert len(load_benchmark(f"auto:{root}", n=100)) == 24
+    ao = fx.write_aokvqa_parquet(tmp_path / "A-OKVQA")
+    assert detect(str(ao))[0] == "aokvqa"
+    t = load_benchmark(f"aokvqa:{ao}", n=100)
+    assert len(t) == 12 and isinstance(t.examples[0].image, Image.Image)
+    for ex in t.examples:
+        assert ex.question.splitlines()[1 + "ABCD".index(ex.label)] == f"{ex.label}. {ex.meta['answer']}"
+
+
+def test_cli_options_become_task_options():
+    from sn_core.cli_common import CliError, _columns
+    from sn_core.data.benchmarks import with_options
+
+    assert _columns("image=img, label=answer") == {"image": "img", "label": "answer"}
+    with pytest.raises(CliError, match="bad --columns entry 'colour'"):
+        _columns("colour")
+    assert with_options("/d/x", images="/c", skip_missing_images=True, columns={"label": "y"}) == \
+        "auto:/d/x;images=/c;skip-missing-images;label=y"
+    assert with_options("aokvqa:/d/a", images="/c") == "aokvqa:/d/a;images=/c"
+    assert with_options("shapes-color") == "shapes-color"
