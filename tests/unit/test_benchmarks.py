@@ -318,3 +318,15 @@ def test_cli_options_become_task_options():
         "auto:/d/x;images=/c;skip-missing-images;label=y"
     assert with_options("aokvqa:/d/a", images="/c") == "aokvqa:/d/a;images=/c"
     assert with_options("shapes-color") == "shapes-color"
+
+
+def test_save_to_disk_dataset_dict(tmp_path):
+    """``DatasetDict.save_to_disk``: ``dataset_dict.json`` and one ``save_to_disk`` folder per split."""
+    root = tmp_path / "dd"
+    fx.write_hf_save_to_disk(root / "validation", n=12)
+    fx.write_hf_save_to_disk(root / "train", n=18)
+    (root / "dataset_dict.json").write_text(json.dumps({"splits": ["train", "validation"]}))
+    assert detect(str(root))[0] == "hf"
+    assert len(load_benchmark(f"hf:{root}", n=100)) == 12  # validation preferred
+    assert len(load_benchmark(f"hf:{root}:train", n=100)) == 18
+    assert len(load_benchmark(f"auto:{root};split=train", n=100)) == 18
