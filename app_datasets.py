@@ -81,6 +81,14 @@ def benchmark_task():
                                   index=(subsets.index(default) if default in subsets else 0), key="bench_subset",
                                   help="Each subset is its own task (docs/datasets.md).")
             subset = None if subset == "(all)" else subset
+        if fmt == "hf":  # the splits of a Hugging Face dataset
+            from sn_core.data.benchmarks.arrow import SPLIT_PREFERENCE, data_files
+
+            splits = sorted(s.lstrip("_") or "(one)" for s in data_files(path))
+            if len(splits) > 1:
+                pref = next((s for p in SPLIT_PREFERENCE for s in splits if s.split("/")[-1] == p), splits[0])
+                split = c1.selectbox("Split", splits, index=splits.index(pref), key="bench_split")
+                opts = f";split={split}" + opts
         skip = c2.checkbox("Skip rows whose image file is missing", False, key="bench_skip",
                            persist_state="session")
         arg = f"{fmt}:{path}" + (f":{subset}" if subset else "") + opts + (";skip-missing-images" if skip else "")

@@ -62,6 +62,18 @@ def test_multiple_choice_folder_says_so(allowed):
     assert "Detected **A-OKVQA**: 24 usable rows of 24 read; multiple choice" in _captions(at), _captions(at)
 
 
+def test_hugging_face_dataset_offers_its_splits(allowed):
+    at = new_app().run(timeout=SEARCH_TIMEOUT)
+    at.radio(key="task_source").set_value(SOURCE).run()
+    at.text_input(key="bench_path").set_value(str(allowed / "hf-parquet")).run()
+    assert_clean(at)
+    assert at.selectbox(key="bench_split").options == ["train", "validation"]
+    assert at.selectbox(key="bench_split").value == "validation"
+    assert "Detected **Hugging Face dataset**: 24 usable rows of 24 read; classes: blue, green, red." in _captions(at)
+    at.selectbox(key="bench_split").set_value("train").run()
+    assert ": 9 usable rows of 9 read" in _captions(at)
+
+
 def test_bad_folders_are_refused_with_one_error(allowed, tmp_path, monkeypatch):
     at = new_app().run(timeout=SEARCH_TIMEOUT)
     at.radio(key="task_source").set_value(SOURCE).run()
