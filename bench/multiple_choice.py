@@ -8,10 +8,10 @@ modes use the same seeded probe/test split (``make_split``, 20 probe examples pe
 - ``letters``: ``run_search`` on the lettered task (question + "A. red" ... lines, "Answer with the option's letter
   from the given choices directly."), mlp neurons of every layer, baselines on: the Super Neuron's test accuracy,
   the base model's generated letter, SAV;
-- ``per-choice`` (``sn_core.per_choice``): for every example and choice the prompt "What color is the shape?
-  <choice>" (no instruction) is read once; a neuron's score for a choice is its value there (or minus its value),
-  the argmax over the four choices is the answer; the neuron and sign with the best probe accuracy (ties: the
-  earlier layer and index) are evaluated on the test split.
+- ``per-choice`` (``sn_core.search.per_choice``): for every example and choice the prompt "What color is the
+  shape? <choice>" (no instruction) is read once; a neuron's score for a choice is its value there (or minus its
+  value), the argmax over the four choices is the answer; the neuron and sign with the best probe accuracy (ties:
+  the earlier layer and index) are evaluated on the test split.
 
 Usage::
 
@@ -54,7 +54,7 @@ def mc_task(n: int, seed: int):
 
 
 def per_choice(loaded, task, split, batch_size: int) -> dict:
-    from sn_core.per_choice import per_choice_search, per_choice_values
+    from sn_core.search.per_choice import per_choice_search, per_choice_values
 
     t0 = time.perf_counter()
     values = per_choice_values(loaded, task, batch_size=batch_size)
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     from sn_core.data import make_split
     from sn_core.models import load_model
     from sn_core.search import run_search
-    from sn_core.stats import wilson_interval
+    from sn_core.scoring.stats import wilson_interval
 
     loaded = load_model("demo")
     task = mc_task(a.n, a.seed)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .benchmarks import is_benchmark_path, load_benchmark, looks_like_benchmark
-from .manifest import load_image_folder, load_manifest
-from .tasks import Task, bundled_task_names, get_task
+from sn_core.data.benchmarks import is_benchmark_path, load_benchmark, looks_like_benchmark
+from sn_core.data.manifest import load_image_folder, load_manifest
+from sn_core.data.tasks import Task, bundled_task_names, get_task
 
 
 class TaskError(ValueError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from apphelpers import SEARCH_TIMEOUT, assert_clean, errors, new_app, open_page
 
-import app_state
+import sn_app
 from sn_core.data import server_paths as SP
 from tests.helpers import benchmark_fixtures as fx
 
@@ -47,9 +47,9 @@ def test_benchmark_folder_shows_format_subsets_and_rows_then_searches(allowed):
     at.button(key="run_search").click().run(timeout=SEARCH_TIMEOUT)
     assert_clean(at)
     assert not errors(at), errors(at)
-    key = at.session_state[app_state.SEARCH]
-    assert at.session_state[app_state.TASK_LABEL] == "clevr-color"
-    lm = open_page("layer_map", **{app_state.SEARCH: key})
+    key = at.session_state[sn_app.SEARCH]
+    assert at.session_state[sn_app.TASK_LABEL] == "clevr-color"
+    lm = open_page("layer_map", **{sn_app.SEARCH: key})
     assert_clean(lm)
 
 
@@ -118,9 +118,9 @@ def test_each_fixture_search_reopens_in_the_app(fixtures, name, cache_dir):
 
     _, args = fixtures
     res = run_search(SearchConfig(task=args[name], n_examples=16, probe_per_class=3, layers=(0, 1),
-                                  baselines=False), loaded=app_state.get_model("demo"), root=str(cache_dir))
-    at = open_page(None, **{app_state.SEARCH: res.key})
+                                  baselines=False), loaded=sn_app.get_model("demo"), root=str(cache_dir))
+    at = open_page(None, **{sn_app.SEARCH: res.key})
     assert_clean(at)
     assert at.dataframe(key="top_table").value is not None
     for page in ("neuron_inspector", "playground"):
-        assert_clean(open_page(page, **{app_state.SEARCH: res.key}))
+        assert_clean(open_page(page, **{sn_app.SEARCH: res.key}))

@@ -2,7 +2,7 @@
 (docs/datasets.md) with images drawn by Pillow: nothing is downloaded, nothing large is committed.
 
 Every writer takes a folder and returns the path a task argument names (``pope:<path>``, ...). Images are the demo
-model's 48 px coloured-shape scenes (``sn_core.data.shapes.draw_scene``), coloured by the row's class where the
+model's 48 px coloured-shape scenes (``sn_core.data.bundled.shapes.draw_scene``), coloured by the row's class where the
 benchmark allows, so a search on the demo model has something to find. Row counts are small on purpose: the suite
 runs on 2 CPU cores.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sn_core.data.shapes import COLORS, SHAPES, draw_scene
+from sn_core.data.bundled.shapes import COLORS, SHAPES, draw_scene
 
 CLASS_COLOUR = {"yes": "red", "no": "blue", "red": "red", "blue": "blue", "answerable": "green",
                 "unanswerable": "yellow"}

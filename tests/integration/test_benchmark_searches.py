@@ -32,7 +32,7 @@ def _cli(capsys, *argv):
 @pytest.mark.parametrize("name", ["pope", "clevr", "aokvqa", "scienceqa", "vizwiz", "instaorder", "hf-parquet",
                                   "hf-disk"])
 def test_fixture_searches_and_reopens(fixtures, name, demo_loaded, sn_cache):
-    from sn_core.result import SearchResult
+    from sn_core.search.result import SearchResult
     from sn_core.search import run_search
 
     _, args = fixtures

@@ -1,5 +1,5 @@
-"""Per-choice scoring of a multiple-choice task (sn_core.per_choice) on the demo model: one read per choice, the
-chosen neuron's argmax agrees with a direct recomputation on the test split."""
+"""Per-choice scoring of a multiple-choice task (sn_core.search.per_choice) on the demo model: one read per choice,
+the chosen neuron's argmax agrees with a direct recomputation on the test split."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,7 @@ from sn_core.data.choices import MC_INSTRUCTION, mc_example
 
 
 def test_per_choice_search_on_demo(demo_loaded):
-    from sn_core.per_choice import per_choice_search, per_choice_values
+    from sn_core.search.per_choice import per_choice_search, per_choice_values
 
     base = get_task("shapes-color", 16, seed=2, part="eval")
     colours = list(base.labels)

@@ -308,7 +308,7 @@ def test_official_pope_files_and_aokvqa_parquet(tmp_path):
 
 
 def test_cli_options_become_task_options():
-    from sn_core.cli_common import CliError, _columns
+    from sn_core.cli.common import CliError, _columns
     from sn_core.data.benchmarks import with_options
 
     assert _columns("image=img, label=answer") == {"image": "img", "label": "answer"}

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .arrow import find_cached
-from .base import BenchmarkError, Index, Row, balanced_sample, build_task
-from .registry import DEFAULT_SUBSET, FORMATS, TITLES, detect, no_format_message, subsets_of
-from .spec import BenchmarkArg, SpecError, looks_like_benchmark, parse, with_options
+from sn_core.data.benchmarks.arrow import find_cached
+from sn_core.data.benchmarks.base import BenchmarkError, Index, Row, balanced_sample, build_task
+from sn_core.data.benchmarks.registry import DEFAULT_SUBSET, FORMATS, TITLES, detect, no_format_message, subsets_of
+from sn_core.data.benchmarks.spec import BenchmarkArg, SpecError, looks_like_benchmark, parse, with_options
 
 
 def resolve_arg(text: str) -> BenchmarkArg:
@@ -59,7 +59,7 @@ def is_benchmark_path(name: str, question: str | None = None) -> bool:
 def read_index(a: BenchmarkArg, question: str | None = None) -> Index:
     """The annotation index of a resolved argument (no image is opened)."""
     if a.format == "hf":
-        from .hf import index_hf
+        from sn_core.data.benchmarks.hf import index_hf
 
         return index_hf(a.location, a.subset, a.options, question=question)
     subset = a.subset or DEFAULT_SUBSET.get(a.format)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .arrow import source_for
-from .base import BenchmarkError, Index, Row
+from sn_core.data.benchmarks.arrow import source_for
+from sn_core.data.benchmarks.base import BenchmarkError, Index, Row
 
 SUBSETS: tuple[str, ...] = ()
 FIELDS = ("image_id", "question", "choices", "correct_choice_idx")

@@ -22,8 +22,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ...images import ImageError, load_image
-from .base import BenchmarkError
+from sn_core.data.images import ImageError, load_image
+from sn_core.data.benchmarks.base import BenchmarkError
 
 SPLIT_PREFERENCE = ("validation", "val", "test", "testdev", "train")
 _SHARD = re.compile(r"-\d{5}-of-\d{5}.*$")

@@ -21,9 +21,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..choices import ChoiceError, MC_INSTRUCTION, mc_example
-from ..manifest import ManifestError, check_distinct_labels
-from ..tasks import Example, Task
+from sn_core.data.choices import ChoiceError, MC_INSTRUCTION, mc_example
+from sn_core.data.manifest import ManifestError, check_distinct_labels
+from sn_core.data.tasks import Example, Task
 
 
 class BenchmarkError(ManifestError):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import BenchmarkError, Index, Row
-from .jsonscan import JsonScanError, iter_records
+from sn_core.data.benchmarks.base import BenchmarkError, Index, Row
+from sn_core.data.benchmarks.jsonscan import JsonScanError, iter_records
 
 FAMILIES = {
     "yesno": ("no", "yes"),

@@ -11,8 +11,8 @@ columns found by their usual names or given as options (``;image=COL;question=CO
 """
 from __future__ import annotations
 
-from .arrow import is_image_type, source_for
-from .base import BenchmarkError, Index, Row
+from sn_core.data.benchmarks.arrow import is_image_type, source_for
+from sn_core.data.benchmarks.base import BenchmarkError, Index, Row
 
 IMAGE_NAMES = ("image", "img", "images", "picture", "photo", "image_bytes")
 QUESTION_NAMES = ("question", "query", "prompt", "question_text", "instruction", "text")

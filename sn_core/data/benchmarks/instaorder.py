@@ -22,9 +22,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ...images import ImageError, load_image
-from .base import BenchmarkError, FileImages, Index, Row
-from .jsonscan import JsonScanError, iter_records
+from sn_core.data.images import ImageError, load_image
+from sn_core.data.benchmarks.base import BenchmarkError, FileImages, Index, Row
+from sn_core.data.benchmarks.jsonscan import JsonScanError, iter_records
 
 SUBSETS = ("depth", "occlusion")
 QUESTIONS = {"depth": "Which of the two marked objects is closer to the camera, the red one or the blue one?",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import aokvqa, clevr, instaorder, pope, scienceqa, vizwiz
-from .arrow import data_files, find_cached, source_for
-from .base import BenchmarkError
+from sn_core.data.benchmarks import aokvqa, clevr, instaorder, pope, scienceqa, vizwiz
+from sn_core.data.benchmarks.arrow import data_files, find_cached, source_for
+from sn_core.data.benchmarks.base import BenchmarkError
 
 # Detection order: the specific layouts first, the generic Hugging Face dataset last (POPE's and A-OKVQA's parquet
 # copies are Hugging Face datasets too).
@@ -28,7 +28,7 @@ def _hf_detect(root: Path) -> str | None:
         return str(e)
     if not files:
         return "no parquet or Arrow data files (save_to_disk folder, Hub parquet layout)"
-    from .hf import find_columns
+    from sn_core.data.benchmarks.hf import find_columns
 
     try:
         src, _, _ = source_for(str(root), None, "dataset")

@@ -60,7 +60,7 @@ class BenchmarkArg:
 
 
 def known_formats() -> tuple[str, ...]:
-    from .registry import FORMATS
+    from sn_core.data.benchmarks.registry import FORMATS
 
     return tuple(FORMATS) + ("hf", "auto")
 

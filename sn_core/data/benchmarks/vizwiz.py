@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from .base import BenchmarkError, Index, Row
-from .jsonscan import JsonScanError, iter_records
+from sn_core.data.benchmarks.base import BenchmarkError, Index, Row
+from sn_core.data.benchmarks.jsonscan import JsonScanError, iter_records
 
 SUBSETS = ("answerable", "yesno")
 UNANSWERABLE_PROMPT = "When the provided information is insufficient, respond with Unanswerable."
