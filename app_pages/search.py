@@ -79,15 +79,19 @@ def _choose_model():
 def _choose_task():
     """Step 2: the task, as ``(task_arg, question, n_examples)``; None where input is missing or wrong."""
     st.subheader("2 · Task")
-    source = st.radio("Task source", ["bundled", "upload", "local path"], horizontal=True, key="task_source",
+    source = st.radio("Task source", ["bundled", "upload", "local path", "benchmark or dataset folder"],
+                      horizontal=True, key="task_source",
                       persist_state="session",
                       help="Bundled tasks are generated images. Uploads: a JSONL/CSV manifest (fields image, "
                            "question, label) together with its images, or one ZIP holding a manifest and images or "
-                           "one subfolder of images per class.")
+                           "one subfolder of images per class. Benchmark or dataset folder: POPE, CLEVR, "
+                           "A-OKVQA, ScienceQA, VizWiz, InstaOrder or a Hugging Face dataset on this server.")
     if source == "bundled":
         return _bundled_task()
     if source == "upload":
         return _uploaded_task()
+    if source == "benchmark or dataset folder":
+        return sn_app.benchmark_task()
     return _server_path_task()
 
 
