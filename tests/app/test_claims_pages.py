@@ -18,7 +18,6 @@ from apphelpers import PAGE_TIMEOUT, SEARCH_TIMEOUT, SMALL, assert_clean, errors
 import sn_app
 from sn_core.reports.robustness import FLAG, RobustnessReport
 
-# shapes-color: the same settings as the Search page's AppTests (a cache hit when they ran first)
 SEARCHES = {"shapes-color": {k: v for k, v in SMALL.items() if k != "task"},
             "digits-parity": dict(n_examples=48, probe_per_class=6, layers=(0, 2, 4))}
 
@@ -29,6 +28,22 @@ def frame(at, *columns) -> pd.DataFrame:
         if set(columns) <= set(d.value.columns):
             return d.value
     raise AssertionError(f"no table with columns {columns}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cache_dir(tmp_path_factory):
+    """This module's own store (it overrides the session's): the atlas lists every stored search of the model, so
+    searches other test modules leave in the shared store must not reach it."""
+    root = tmp_path_factory.mktemp("sn_cache_atlas")
+    old = os.environ.get("SN_CACHE_DIR")
+    os.environ["SN_CACHE_DIR"] = str(root)
+    sn_app.get_search_list.clear()
+    yield root
+    if old is None:
+        os.environ.pop("SN_CACHE_DIR", None)
+    else:
+        os.environ["SN_CACHE_DIR"] = old
+    sn_app.get_search_list.clear()
 
 
 @pytest.fixture(scope="module")
