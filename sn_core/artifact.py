@@ -6,12 +6,12 @@ holds the checks so that each field's rule can be read on its own. Every problem
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
+from sn_core.safe_json import loads_untrusted
 from sn_core.scoring import METRICS, RULES, NeuronScores
 from sn_core.sites import parse_neuron_id, site_name
 
@@ -46,12 +46,7 @@ def read_artifact_file(path: Path):
         if isinstance(err, ArtifactError):
             raise
         raise ArtifactError(f"cannot read classifier artifact {path}: {err}") from None
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise ArtifactError(f"{path} is not a classifier artifact: its JSON is nested too deeply") from None
-    except (json.JSONDecodeError, ValueError) as err:
-        raise ArtifactError(f"{path} is not valid JSON: {err}") from None
+    return loads_untrusted(text, str(path), ArtifactError, parse_constant=_reject_constant)
 
 
 def artifact_params(doc: dict) -> NeuronScores:

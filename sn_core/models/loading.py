@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import threading
 import time
@@ -19,6 +18,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from ..safe_json import loads_untrusted
 from .base import ModelAdapter
 from .files import UnknownModelError, model_files_hash, resolve_model_path, weights_hash
 from .registry import adapter_for, supported_model_types
@@ -154,7 +154,11 @@ def read_config(path: Path, model, trust_remote_code: bool = False):
     except Exception as e:  # noqa: BLE001
         supported = f"supported: {', '.join(supported_model_types())} (try 'demo')"
         try:  # the declared architecture, read without transformers (and without running any code)
-            declared = json.loads((Path(path) / "config.json").read_text(encoding="utf-8")).get("model_type")
+            declared = loads_untrusted((Path(path) / "config.json").read_text(encoding="utf-8"),
+                                       f"cannot read the config of model {str(model)!r}: config.json",
+                                       UnknownModelError).get("model_type")
+        except UnknownModelError:  # nested too deeply, an over-long integer: the file's own problem, named
+            raise
         except (OSError, ValueError, AttributeError):
             declared = None
         if declared is not None and declared not in supported_model_types():
