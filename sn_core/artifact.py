@@ -108,6 +108,8 @@ def _check_labels(doc: dict, rule: str) -> int:
         raise ArtifactError(f"integer labels must fit in 64 bits, got {_short(labels)}")
     if len(set(labels)) != len(labels):
         raise ArtifactError(f"labels contain duplicates: {_short(labels)}")
+    if kinds <= {str}:
+        _check_label_text(labels)
     if list(labels) != sorted(labels):
         raise ArtifactError(f"labels must be sorted (the order of class codes), got {_short(labels)}")
     n_classes = len(labels)
@@ -118,6 +120,22 @@ def _check_labels(doc: dict, rule: str) -> int:
     if rule == "stump" and n_classes != 2:
         raise ArtifactError(f"rule 'stump' needs 2 labels, got {n_classes}: {_short(labels)}")
     return n_classes
+
+
+def _check_label_text(labels: list) -> None:
+    """String labels: none blank, and no two the base model's answer matcher reads as one ("Red" / "red"), as
+    task manifests require (``sn_core.data.manifest.check_distinct_labels``)."""
+    from sn_core.prompts import normalise_answer
+
+    seen: dict[str, str] = {}
+    for i, lbl in enumerate(labels):
+        if not lbl.strip():
+            raise ArtifactError(f"labels[{i}] is blank ({lbl!r}); every label must have text")
+        key = normalise_answer(lbl)
+        if key in seen:
+            raise ArtifactError(f"labels {seen[key]!r} and {lbl!r} differ only in case or punctuation, which the "
+                                "base model's answer matcher reads as one answer")
+        seen[key] = lbl
 
 
 def _check_neurons(doc: dict, rule: str, n_classes: int) -> tuple[bool, list[int]]:
@@ -179,6 +197,9 @@ def _check_neuron_rule(n: dict, what: str, rule: str, n_classes: int) -> None:
                             f"got {_short(means)}")
     for i, v in enumerate(means):
         _number(v, f"{what}['class_means'][{i}]", nullable=True)
+    if all(v is None for v in means):
+        raise ArtifactError(f"{what}['class_means'] are all null: the neuron had no finite value on any class when "
+                            "it was fitted, so it cannot classify")
     if rule == "ovr_stump":
         _check_ovr(n, what, n_classes)
 

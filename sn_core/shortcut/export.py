@@ -27,6 +27,7 @@ from .card import (CARD_FORMAT, CARD_NAME, CARD_VERSION, GRAPH_NAME, PROCESSOR_D
 # The graph's modules and inputs live in sn_core.shortcut.graph; these names stay importable from here.
 from .graph import (EXPORT_FAMILIES, INPUT_NAMES, OPSET, OUTPUT_NAMES, RuleModule, ShortcutModule,  # noqa: F401
                     _example_batch, check_family, export_graph, graph_inputs, onevision_layout)
+from .rule_check import stamp_graph
 
 
 def _versions() -> dict:
@@ -160,13 +161,14 @@ def _write(tmp: Path, loaded, clf, pred, exit_layer: int, test_accuracy, search_
     names = INPUT_NAMES[model_type]
     graph = tmp / GRAPH_NAME
     export_graph(module, feeds, model_type, graph, OUTPUT_NAMES, loaded.model_id)
+    art = clf.to_dict()
+    stamp_graph(graph, art)  # the graph records its classifier: a re-sealed card with another one is refused
     proto = onnx.load(str(graph), load_external_data=False)
     opset = next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), OPSET)
     with loaded.lock:
         loaded.processor.save_pretrained(str(tmp / PROCESSOR_DIR))
     prompt_len = int(np.asarray(feeds["attention_mask"])[0].sum())
     limit = flop_ratio(loaded, prompt_len, exit_layer, label_token_budget(loaded.processor, list(clf.classes_)))
-    art = clf.to_dict()
     meta = clf.meta_ or {}
     neurons = []
     for nid in clf.neurons_:

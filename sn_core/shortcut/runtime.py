@@ -16,6 +16,7 @@ import numpy as np
 
 from ..images import as_rgb
 from .card import PROCESSOR_DIR, ShortcutError, read_card
+from .rule_check import check_graph_classifier
 
 
 @dataclass
@@ -59,12 +60,17 @@ class Shortcut:
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise ShortcutError(f"onnxruntime cannot open the graph in {str(self.folder)!r}: {first}") from None
+        check_graph_classifier(self.session, self.card, self.folder)  # the card's classifier is the graph's
 
     # ---------------------------------------------------------------------------------------------- inputs
     def prompt(self, question: str) -> str:
         text = f"{question} {self.instruction}".strip() if self.instruction else question
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
-        return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        try:
+            return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        except Exception as e:  # noqa: BLE001 - a template that raises (jinja2's raise_exception), or bad syntax
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ShortcutError(f"the chat template in {str(self.folder / PROCESSOR_DIR)!r} fails: {first}") from None
 
     def encode(self, images: Sequence, questions: Sequence[str]) -> dict:
         """Graph inputs (numpy) for a left-padded batch: the processor call, as the library's ``encode``."""
