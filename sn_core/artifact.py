@@ -24,6 +24,8 @@ ARTIFACT_DTYPES = ("fp32", "float32", "float", "fp16", "float16", "half", "bf16"
 INT_LO, INT_HI = -(2 ** 63), 2 ** 63 - 1  # integers the classifier stores as int64
 # Top-level metadata that to_json(**meta) promotes out of "meta" (the early-exit predictor reads them).
 META_KEYS = ("model_id", "weights_hash", "task", "prompt", "instruction")
+# Split settings under "meta" (``predict --task`` reuses them) and their smallest value.
+META_SPLIT_KEYS = {"seed": 0, "data_seed": 0, "n_examples": 1, "probe_per_class": 1, "test_per_class": 1}
 
 
 class ArtifactError(ValueError):
@@ -229,6 +231,11 @@ def _check_exit_and_meta(doc: dict, named: bool, layers: list[int]) -> None:
     dtype = (doc.get("meta") or {}).get("dtype")
     if dtype is not None and dtype not in ARTIFACT_DTYPES:
         raise ArtifactError(f"artifact['meta']['dtype'] must be one of {ARTIFACT_DTYPES} or null, got {_short(dtype)}")
+    for key, lo in META_SPLIT_KEYS.items():  # the split settings `predict --task` reuses
+        v = (doc.get("meta") or {}).get(key)
+        if v is not None and not _int(v, lo):
+            raise ArtifactError(f"artifact['meta']['{key}'] must be an integer from {lo} to 2**63-1 or null, got "
+                                f"{_short(v)}")
 
 
 # ------------------------------------------------------------------------------------------------ helpers
