@@ -64,7 +64,7 @@ class LoadedModel:
 
     def prompt(self, text: str) -> str:
         """``text`` (question + instruction) in the model's chat template with the generation prompt."""
-        return self.adapter.build_prompt(self.processor, text)
+        return render_prompt(self.adapter, self.processor, text, self.model_id)
 
     def encode(self, images: Sequence, prompts: Sequence[str], generation: bool = False) -> dict:
         """A left-padded batch on the model's device, floating inputs cast to the model's dtype, plus the
@@ -203,7 +203,18 @@ class ModelInfo:
         return self.n_layers_total
 
     def prompt(self, text: str) -> str:
-        return self.adapter.build_prompt(self.processor, text)
+        return render_prompt(self.adapter, self.processor, text, self.model_id)
+
+
+def render_prompt(adapter, processor, text: str, model) -> str:
+    """``adapter.build_prompt``; a chat template that raises (jinja2's ``raise_exception``, a syntax error, an
+    undefined name) is one UnknownModelError naming the model and the template's message."""
+    try:
+        return adapter.build_prompt(processor, text)
+    except Exception as e:  # noqa: BLE001 - jinja2 and transformers raise their own types from a template
+        first = _first_line(e) or type(e).__name__
+        raise UnknownModelError(f"the chat template of model {str(model)!r} fails: {first} (fix or replace its "
+                                "chat_template in the model folder)") from None
 
 
 def _load_processor(adapter, path: Path, model, trust_remote_code: bool):
@@ -221,6 +232,7 @@ def _load_processor(adapter, path: Path, model, trust_remote_code: bool):
         raise UnknownModelError(f"model {str(model)!r} has no chat template (a base checkpoint?): prompts are built "
                                 "with the model's own chat template; use the instruction-tuned checkpoint, or add "
                                 "its chat_template.jinja to the folder")
+    render_prompt(adapter, processor, "What is this?", model)  # a template that raises is refused at load
     return processor
 
 
