@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -253,9 +254,24 @@ def task_prompts(loaded, task, instruction: str | None = None) -> list[str]:
     if instruction is not None:
         task.instruction = instruction
     try:
+        check_task_text(loaded, task)
         return [loaded.prompt(task.prompt_text(ex.question)) for ex in task.examples]
     finally:
         task.instruction = old
+
+
+def check_task_text(loaded, task) -> None:
+    """SpecialTokenError naming the file, row and field of the first question (or the instruction) holding one of
+    the model's special tokens (``<image>``: the processor would count two images in the prompt)."""
+    from .models.special_tokens import check_text
+
+    check_text(loaded.processor, task.instruction or "", "the instruction", loaded.model_id)
+    src = Path(task.source).name if task.source != "bundled" else task.name
+    for i, ex in enumerate(task.examples):
+        meta = ex.meta or {}
+        at = (f"row {meta['row']}" if "row" in meta else f"image {meta['file']!r}" if "file" in meta
+              else f"example {i + 1}")
+        check_text(loaded.processor, ex.question, f"{src} {at}: field question", loaded.model_id)
 
 
 @dataclass

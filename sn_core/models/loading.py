@@ -22,6 +22,7 @@ from ..safe_json import loads_untrusted
 from .base import ModelAdapter
 from .files import UnknownModelError, model_files_hash, resolve_model_path, weights_hash
 from .registry import adapter_for, supported_model_types
+from .special_tokens import check_text
 
 DTYPES = {
     "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
@@ -209,6 +210,7 @@ class ModelInfo:
 def render_prompt(adapter, processor, text: str, model) -> str:
     """``adapter.build_prompt``; a chat template that raises (jinja2's ``raise_exception``, a syntax error, an
     undefined name) is one UnknownModelError naming the model and the template's message."""
+    check_text(processor, text, f"the text {text[:80] + '...' if len(text) > 80 else text!r}", model)
     try:
         return adapter.build_prompt(processor, text)
     except Exception as e:  # noqa: BLE001 - jinja2 and transformers raise their own types from a template

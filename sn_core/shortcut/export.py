@@ -65,6 +65,12 @@ def export_shortcut(classifier, out, model: str | None = None, loaded=None, test
         raise ShortcutError(f"--out {str(out)!r} already exists and is not an empty folder; choose a new folder")
     if not out.parent.is_dir():
         raise ShortcutError(f"--out {str(out)!r}: folder {str(out.parent)!r} does not exist")
+    if not os.access(out.parent, os.W_OK | os.X_OK):  # a read-only mount, no permission: before any model work
+        raise ShortcutError(f"--out {str(out)!r}: folder {str(out.parent)!r} is not writable (read-only or no "
+                            "permission); choose a folder you can write in")
+    if os.path.ismount(out):  # the export is renamed into place, which a mount point refuses ("resource busy")
+        raise ShortcutError(f"--out {str(out)!r} is a mount point; the shortcut is written beside it and renamed "
+                            f"into place: give a new folder inside it (e.g. {str(out / 'shortcut')!r})")
     source = None
     if not isinstance(classifier, SuperNeuronClassifier):
         source = Path(classifier)
@@ -104,9 +110,13 @@ def export_shortcut(classifier, out, model: str | None = None, loaded=None, test
         card = _write(tmp, loaded, clf, pred, exit_layer, test_accuracy, search_key)
         (tmp / CARD_NAME).write_text(json.dumps(seal(card), indent=1, allow_nan=False), encoding="utf-8")
         read_card(tmp)  # what was written verifies
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
+        try:
+            if out.exists():
+                out.rmdir()
+            os.replace(tmp, out)
+        except OSError as e:  # e.g. a read-only or busy --out: the flag and path, not the bare OS message
+            raise ShortcutError(f"--out {str(out)!r}: cannot put the shortcut there ({e.strerror or e}); choose a "
+                                "new folder in a writable place") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

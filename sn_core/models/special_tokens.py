@@ -1,0 +1,63 @@
+"""Special tokens written into a question or instruction.
+
+A question holding the model's image placeholder (``<image>`` on LLaVA) makes the processor count two images in a
+prompt with one, and it refuses the batch with its own token-count message ("Found 2 <image> tokens and 1
+images"), which names no question; a control token (``<s>``, ``<|user|>``) silently changes the prompt. Any of the
+processor's special tokens in the user's text is refused first, naming the field (:class:`SpecialTokenError`).
+"""
+from __future__ import annotations
+
+import weakref
+
+# Processor attributes that hold placeholder strings on the supported families (LLaVA, Qwen-VL, Gemma 3, SmolVLM).
+_PROCESSOR_TOKENS = ("image_token", "video_token", "boi_token", "eoi_token", "fake_image_token",
+                     "global_image_token", "vision_start_token", "vision_end_token", "image_start_token",
+                     "image_end_token")
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+class SpecialTokenError(ValueError):
+    """User text (a question, an instruction) holding one of the model's special tokens."""
+
+
+def special_tokens(processor) -> tuple[str, ...]:
+    """The special token strings of ``processor`` (its tokenizer's special and added special tokens, and the
+    image / video placeholders the processor declares), longest first."""
+    try:
+        return _CACHE[processor]
+    except (KeyError, TypeError):
+        pass
+    tok = getattr(processor, "tokenizer", processor)
+    found = set(getattr(tok, "all_special_tokens", None) or [])
+    for t in (getattr(tok, "added_tokens_decoder", None) or {}).values():
+        if getattr(t, "special", False):
+            found.add(str(getattr(t, "content", t)))
+    for name in _PROCESSOR_TOKENS:
+        v = getattr(processor, name, None)
+        if isinstance(v, str):
+            found.add(v)
+    out = tuple(sorted((t for t in found if isinstance(t, str) and len(t.strip()) >= 2), key=lambda t: (-len(t), t)))
+    try:
+        _CACHE[processor] = out
+    except TypeError:  # not weak-referenceable: computed again next time
+        pass
+    return out
+
+
+def special_token_in(processor, text: str) -> str | None:
+    """The first special token of ``processor`` found in ``text``, or None."""
+    if not text:
+        return None
+    return next((t for t in special_tokens(processor) if t in text), None)
+
+
+def check_text(processor, text: str, where: str, model) -> None:
+    """SpecialTokenError naming ``where`` (e.g. ``m.jsonl row 3: field question``) if ``text`` holds a special
+    token of the model."""
+    tok = special_token_in(processor, text)
+    if tok is not None:
+        raise SpecialTokenError(f"{where} holds {tok!r}, a special token of model {str(model)!r} (its image "
+                                "placeholder or a control token); remove it from the text")
+
+
+__all__ = ["SpecialTokenError", "check_text", "special_token_in", "special_tokens"]
