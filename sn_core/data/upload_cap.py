@@ -6,10 +6,11 @@ folder's size is written into its completeness marker, so counting reads one sma
 total with the new one would pass :func:`max_total_bytes`, the least recently used complete upload is deleted,
 provided it was not used for :data:`MIN_IDLE_S` seconds. "Used" is the upload folder's modification time (its
 files and marker are left as they are), renewed each time the upload is saved again (the same files uploaded by
-anyone) and each time a search looks for its task (``find_task_source``). If the new upload still does not fit, it is refused with one message and nothing is kept.
+anyone) and each time a search looks for its task (``find_task_source``). If the new upload still does not fit,
+it is refused with one message and nothing is kept.
 
-Searches of an evicted upload stay in the store; their pages then say the task's files are missing, and uploading
-the same files again restores them (the folder name is the hash of the files, so the searches match again).
+Searches of an evicted upload stay in the store; whatever reads the upload's images again needs the same files
+uploaded again (the folder name is the hash of the files, so they land in the same folder).
 """
 from __future__ import annotations
 
