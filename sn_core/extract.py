@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -261,17 +260,11 @@ def task_prompts(loaded, task, instruction: str | None = None) -> list[str]:
 
 
 def check_task_text(loaded, task) -> None:
-    """SpecialTokenError naming the file, row and field of the first question (or the instruction) holding one of
-    the model's special tokens (``<image>``: the processor would count two images in the prompt)."""
-    from .models.special_tokens import check_text
+    """SpecialTokenError naming the file, row and field of a question (or the instruction) holding one of the
+    model's special tokens (``sn_core.special_tokens.check_task_text``)."""
+    from .special_tokens import check_task_text as check
 
-    check_text(loaded.processor, task.instruction or "", "the instruction", loaded.model_id)
-    src = Path(task.source).name if task.source != "bundled" else task.name
-    for i, ex in enumerate(task.examples):
-        meta = ex.meta or {}
-        at = (f"row {meta['row']}" if "row" in meta else f"image {meta['file']!r}" if "file" in meta
-              else f"example {i + 1}")
-        check_text(loaded.processor, ex.question, f"{src} {at}: field question", loaded.model_id)
+    check(loaded.processor, loaded.model_id, task, task.instruction)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from ..safe_json import loads_untrusted
 from .base import ModelAdapter
 from .files import UnknownModelError, model_files_hash, resolve_model_path, weights_hash
 from .registry import adapter_for, supported_model_types
-from .special_tokens import check_text
+from ..special_tokens import check_text
 
 DTYPES = {
     "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ..images import as_rgb
+from ..special_tokens import check_text
 from .card import PROCESSOR_DIR, ShortcutError, read_card
 from .rule_check import check_graph_classifier
 
@@ -65,6 +66,7 @@ class Shortcut:
     # ---------------------------------------------------------------------------------------------- inputs
     def prompt(self, question: str) -> str:
         text = f"{question} {self.instruction}".strip() if self.instruction else question
+        check_text(self.processor, text, f"the text {text[:80]!r}", str(self.folder))  # <image> in a question
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
         try:
             return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

@@ -43,7 +43,7 @@ def test_reliability_special_token_in_a_question_names_row_and_field(tmp_path, c
 @pytest.mark.reliability
 def test_reliability_special_token_in_free_text_is_named(tmp_path):
     from sn_core.models import load_model
-    from sn_core.models.special_tokens import SpecialTokenError
+    from sn_core.special_tokens import SpecialTokenError
 
     loaded = load_model("demo")
     with pytest.raises(SpecialTokenError, match="the text 'Is <image> red\\? Answer.' holds '<image>'"):
@@ -86,3 +86,20 @@ def test_reliability_export_to_a_mount_point_names_flag_and_path(tmp_path, artif
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert rc == 2 and len(err) == 1 and err[0].startswith(f"error: --out '{mnt}' is a mount point"), err
     assert sorted(tmp_path.iterdir()) == sorted([mnt, artifact])  # nothing written beside it
+
+
+@pytest.mark.reliability
+def test_reliability_special_token_in_a_question_predict_task_names_row(tmp_path, capsys):
+    """``predict --task`` on such a manifest: refused before the first prediction, naming the row."""
+    from sn_core.classifier import SuperNeuronClassifier
+    from sn_core.models import load_model
+
+    loaded = load_model("demo")
+    clf = SuperNeuronClassifier(neurons=("blocks.0.mlp.hook_post[3]",)).fit([[0.0], [1.0], [0.2], [0.9]],
+                                                                            ["blue", "red", "blue", "red"])
+    clf.meta_ = {"model_id": "demo", "weights_hash": loaded.weights_hash}
+    clf.to_json(tmp_path / "sn.json")
+    p = _manifest(tmp_path, "What is <image> here?")
+    rc = main(["predict", "--classifier", str(tmp_path / "sn.json"), "--task", str(p)])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: m.jsonl row 4: field question holds '<image>'"), err

@@ -60,4 +60,18 @@ def check_text(processor, text: str, where: str, model) -> None:
                                 "placeholder or a control token); remove it from the text")
 
 
-__all__ = ["SpecialTokenError", "check_text", "special_token_in", "special_tokens"]
+def check_task_text(processor, model, task, instruction: str | None = None) -> None:
+    """SpecialTokenError naming the file, row and field of the first question of ``task`` (or the instruction)
+    holding one of the model's special tokens (``<image>``: the processor would count two images in the prompt)."""
+    from pathlib import Path
+
+    check_text(processor, instruction or "", "the instruction", model)
+    src = Path(task.source).name if getattr(task, "source", "bundled") != "bundled" else task.name
+    for i, ex in enumerate(task.examples):
+        meta = ex.meta or {}
+        at = (f"row {meta['row']}" if "row" in meta else f"image {meta['file']!r}" if "file" in meta
+              else f"example {i + 1}")
+        check_text(processor, ex.question, f"{src} {at}: field question", model)
+
+
+__all__ = ["SpecialTokenError", "check_task_text", "check_text", "special_token_in", "special_tokens"]
