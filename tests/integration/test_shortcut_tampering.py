@@ -143,3 +143,13 @@ def test_graph_without_a_recorded_classifier_is_refused(exported, tmp_path):
         card["onnx"]["sha256"] = file_sha256(g)
 
     _refused(_resealed(exported, tmp_path / "c", strip), "the graph records no classifier")
+
+
+def test_special_token_in_a_shortcut_question_is_named(exported):
+    from PIL import Image
+
+    from sn_core.shortcut import load_shortcut
+    from sn_core.special_tokens import SpecialTokenError
+
+    with pytest.raises(SpecialTokenError, match="the text 'What is <image> here.*' holds '<image>'"):
+        load_shortcut(exported).predict([Image.new("RGB", (16, 16))], "What is <image> here?")
