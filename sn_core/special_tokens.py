@@ -7,6 +7,7 @@ processor's special tokens in the user's text is refused first, naming the field
 """
 from __future__ import annotations
 
+import re
 import weakref
 
 # Processor attributes that hold placeholder strings on the supported families (LLaVA, Qwen-VL, Gemma 3, SmolVLM).
@@ -20,9 +21,8 @@ class SpecialTokenError(ValueError):
     """User text (a question, an instruction) holding one of the model's special tokens."""
 
 
-def special_tokens(processor) -> tuple[str, ...]:
-    """The special token strings of ``processor`` (its tokenizer's special and added special tokens, and the
-    image / video placeholders the processor declares), longest first."""
+def _entry(processor) -> tuple[tuple[str, ...], "re.Pattern | None"]:
+    """(tokens, one compiled alternation of them): cached per processor (some tokenizers declare thousands)."""
     try:
         return _CACHE[processor]
     except (KeyError, TypeError):
@@ -36,19 +36,29 @@ def special_tokens(processor) -> tuple[str, ...]:
         v = getattr(processor, name, None)
         if isinstance(v, str):
             found.add(v)
-    out = tuple(sorted((t for t in found if isinstance(t, str) and len(t.strip()) >= 2), key=lambda t: (-len(t), t)))
+    tokens = tuple(sorted((t for t in found if isinstance(t, str) and len(t.strip()) >= 2),
+                          key=lambda t: (-len(t), t)))
+    entry = (tokens, re.compile("|".join(re.escape(t) for t in tokens)) if tokens else None)
     try:
-        _CACHE[processor] = out
+        _CACHE[processor] = entry
     except TypeError:  # not weak-referenceable: computed again next time
         pass
-    return out
+    return entry
+
+
+def special_tokens(processor) -> tuple[str, ...]:
+    """The special token strings of ``processor`` (its tokenizer's special and added special tokens, and the
+    image / video placeholders the processor declares), longest first."""
+    return _entry(processor)[0]
 
 
 def special_token_in(processor, text: str) -> str | None:
-    """The first special token of ``processor`` found in ``text``, or None."""
+    """The first special token of ``processor`` found in ``text`` (leftmost, longest), or None."""
     if not text:
         return None
-    return next((t for t in special_tokens(processor) if t in text), None)
+    pat = _entry(processor)[1]
+    m = pat.search(text) if pat is not None else None
+    return m.group(0) if m else None
 
 
 def check_text(processor, text: str, where: str, model) -> None:
