@@ -1,4 +1,4 @@
-"""``python -m sn_core``: see ``sn_core.cli``.
+"""``python -m sn_core``: see ``sn_core.cli.main``.
 
 The interrupt handling comes first: importing the CLI pulls in torch, transformers and scikit-learn (seconds), and
 a Ctrl-C or SIGTERM during those imports must end in the same one line and exit code 130 as one during the command.
@@ -15,7 +15,7 @@ def _terminated(signum, frame):  # SIGTERM as Ctrl-C, as sn_core.cli.main handle
 def _run() -> int:
     signal.signal(signal.SIGTERM, _terminated)
     try:
-        from .cli import main
+        from sn_core.cli.main import main
 
         return main()
     except KeyboardInterrupt:  # during the imports (the commands handle their own)

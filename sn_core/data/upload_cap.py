@@ -22,7 +22,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from ..images import format_mb
+from sn_core.data.images import format_mb
 
 MB = 1024 * 1024
 DEFAULT_MAX_TOTAL_MB = 2000  # four uploads of the 500 MB maximum

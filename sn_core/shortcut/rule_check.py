@@ -14,7 +14,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from .card import ShortcutError
+from sn_core.shortcut.card import ShortcutError
 
 RULE_KEY = "sn_core.classifier_sha256"
 

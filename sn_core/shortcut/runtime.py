@@ -14,10 +14,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..images import as_rgb
-from ..special_tokens import check_text
-from .card import PROCESSOR_DIR, ShortcutError, read_card
-from .rule_check import check_graph_classifier
+from sn_core.data.images import as_rgb
+from sn_core.shortcut.card import PROCESSOR_DIR, ShortcutError, read_card
+from sn_core.shortcut.rule_check import check_graph_classifier
+from sn_core.special_tokens import check_text
 
 
 @dataclass
@@ -131,7 +131,7 @@ def _load_processor(path: Path, family: str):
         if family == "llava_onevision":  # no torchvision: the image-only processor (sn_core.models.processors)
             from transformers import LlavaOnevisionProcessor
 
-            from ..models.processors import image_only
+            from sn_core.models.processors import image_only
 
             try:
                 return image_only(LlavaOnevisionProcessor).from_pretrained(str(path), local_files_only=True)

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.reliability
 
 
 def test_reliability_raising_chat_template_is_one_error_box(tmp_path, monkeypatch):
-    from sn_core.tiny_models import save_tiny_vlm
+    from sn_core.models.tiny import save_tiny_vlm
 
     folder = save_tiny_vlm("llava", tmp_path / "allowed" / "boom-model", n_layers=2, seed=0)
     (folder / "chat_template.jinja").write_text("{{ raise_exception('boom') }}", encoding="utf-8")

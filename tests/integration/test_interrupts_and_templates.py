@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from sn_core.cli import main
+from sn_core.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 COMMAND = ["-m", "sn_core", "search", "--task", "shapes-color", "--json"]
@@ -72,7 +72,7 @@ def tiny_llava(tmp_path_factory):
     """A tiny LLaVA folder and a classifier artifact naming it."""
     from sn_core.classifier import SuperNeuronClassifier
     from sn_core.models import load_model
-    from sn_core.tiny_models import save_tiny_vlm
+    from sn_core.models.tiny import save_tiny_vlm
 
     root = tmp_path_factory.mktemp("tiny-llava")
     folder = save_tiny_vlm("llava", root / "model", n_layers=2, seed=0)

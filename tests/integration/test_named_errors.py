@@ -14,7 +14,7 @@ import os
 import pytest
 from PIL import Image
 
-from sn_core.cli import main
+from sn_core.cli.main import main
 
 
 def _manifest(folder, bad_question: str):

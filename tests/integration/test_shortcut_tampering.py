@@ -16,7 +16,7 @@ import shutil
 import pytest
 
 from sn_core.classifier import SuperNeuronClassifier
-from sn_core.cli import main
+from sn_core.cli.main import main
 
 pytestmark = pytest.mark.reliability
 
@@ -26,7 +26,7 @@ def exported(tmp_path_factory):
     """A tiny LLaVA exported as a shortcut (nearest-mean rule over two neurons, three labels)."""
     from sn_core.models import load_model
     from sn_core.shortcut import export_shortcut
-    from sn_core.tiny_models import save_tiny_vlm
+    from sn_core.models.tiny import save_tiny_vlm
 
     root = tmp_path_factory.mktemp("tamper")
     folder = save_tiny_vlm("llava", root / "model", n_layers=2, seed=0)

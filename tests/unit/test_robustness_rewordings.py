@@ -7,7 +7,7 @@ import pytest
 
 from sn_core import DEMO_MODEL_DIR
 from sn_core.data import bundled_task_names, get_task
-from sn_core.robustness import (DEFAULT_QUESTION_REWORDINGS, Rewording, RewordingError, control_images,
+from sn_core.reports.robustness import (DEFAULT_QUESTION_REWORDINGS, Rewording, RewordingError, control_images,
                                 default_rewordings, load_rewordings, parse_rewordings, reworded_questions,
                                 unknown_words)
 
@@ -114,7 +114,7 @@ def test_security_rewording_placeholders_are_bare(template, tmp_path, capsys):
     model work (the Robustness page calls the same parser)."""
     with pytest.raises(RewordingError, match="line 1: (placeholder .* write it bare|unknown placeholder)"):
         parse_rewordings(template + " | Answer.")
-    from sn_core.cli import main
+    from sn_core.cli.main import main
 
     f = tmp_path / "rw.txt"
     f.write_text(template + "\n", encoding="utf-8")
@@ -128,7 +128,7 @@ def test_security_expanded_reworded_question_is_capped():
     """A rewording repeating {question} is refused once its expansion passes MAX_REWORDED_CHARS, before any
     prompt reaches the tokenizer; a normal rewording of the longest allowed question still passes."""
     from sn_core.data import Example
-    from sn_core.rewordings import MAX_REWORDED_CHARS, MAX_REWORDING_CHARS
+    from sn_core.reports.rewordings import MAX_REWORDED_CHARS, MAX_REWORDING_CHARS
 
     ex = [Example("a.png", "q" * 1000, "red", {})]
     many = parse_rewordings("{question}" * (MAX_REWORDING_CHARS // len("{question}")))[0]

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from sn_core.classifier import ArtifactError, SuperNeuronClassifier
-from sn_core.cli import main
+from sn_core.cli.main import main
 from sn_core.data import ManifestError, load_manifest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "sn_core"
@@ -151,7 +151,7 @@ def test_reliability_model_config_nested_too_deeply_is_one_line(tmp_path):
 def test_security_user_json_goes_through_the_one_loader():
     """``json.loads``/``json.load`` on files a user supplies live only in sn_core/safe_json.py; the other calls
     read the library's own cache (store, search listing) or bundled files, named here."""
-    own = {"store.py", "models/files.py", "demo_training.py", "demo_model_card.py", "claims_table.py",
+    own = {"store/cache.py", "models/files.py", "demo/training.py", "demo/card.py", "reports/claims.py",
            "safe_json.py"}
     found = set()
     for p in PACKAGE.rglob("*.py"):
