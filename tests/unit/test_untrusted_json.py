@@ -6,6 +6,7 @@ ValueError or a UnicodeEncodeError later on.
 - Deep nesting (200,000 ``[``), an integer of 5,001 digits, a lone surrogate, a null or empty field in a manifest.
 - A classifier artifact with a blank label, two labels differing only in case, a neuron whose class means are all
   null, or ``meta.seed: -1``.
+- Benchmark annotation files and a manifest row's JSON ``choices`` nested too deeply.
 - No ``json.loads`` of a user file outside the loader (a scan of the package).
 """
 from __future__ import annotations
@@ -158,3 +159,23 @@ def test_security_user_json_goes_through_the_one_loader():
         if re.search(r"\bjson\.loads?\(", p.read_text(encoding="utf-8")):
             found.add(p.relative_to(PACKAGE).as_posix())
     assert found <= own, sorted(found - own)
+
+
+@pytest.mark.security
+def test_security_benchmark_json_nested_too_deeply_is_one_line(tmp_path, folder):
+    """Benchmark annotation files (A-OKVQA, ScienceQA, POPE rows) and a manifest row's JSON ``choices`` go through
+    the same loader: 200,000 nested ``[`` is one error naming the file (and row and field), not a RecursionError."""
+    from sn_core.data.benchmarks import BenchmarkError, load_benchmark
+
+    deep = "[" * 200_000 + "]" * 200_000
+    (tmp_path / "aokvqa_v1p0_val.json").write_text(deep)
+    with pytest.raises(BenchmarkError, match=r"^aokvqa_v1p0_val\.json: its JSON is nested too deeply$"):
+        load_benchmark(f"aokvqa:{tmp_path}")
+    row = json.dumps({"image": "b.png", "question": "Colour?", "label": "blue", "choices": "<deep>"})
+    first = json.dumps({"image": "a.png", "question": "Colour?", "label": "red", "choices": ["red", "blue"]})
+    p = folder / "mc.jsonl"
+    p.write_text(first + "\n" + row.replace('"<deep>"', json.dumps(deep)) + "\n", encoding="utf-8")
+    with pytest.raises(ManifestError, match=r"mc\.jsonl row 2: choices \(a JSON list\): its JSON is nested too "
+                                            "deeply") as e:
+        load_manifest(p)
+    assert "\n" not in str(e.value)
