@@ -56,9 +56,18 @@ def task_prompts(loaded, task, instruction: str | None = None) -> list[str]:
     if instruction is not None:
         task.instruction = instruction
     try:
+        check_task_text(loaded, task)
         return [loaded.prompt(task.prompt_text(ex.question)) for ex in task.examples]
     finally:
         task.instruction = old
+
+
+def check_task_text(loaded, task) -> None:
+    """SpecialTokenError naming the file, row and field of a question (or the instruction) holding one of the
+    model's special tokens (``sn_core.special_tokens.check_task_text``)."""
+    from sn_core.special_tokens import check_task_text as check
+
+    check(loaded.processor, loaded.model_id, task, task.instruction)
 
 
 @dataclass

@@ -6,12 +6,12 @@ holds the checks so that each field's rule can be read on its own. Every problem
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
+from sn_core.safe_json import loads_untrusted
 from sn_core.scoring.neuron_scores import METRICS, RULES, NeuronScores
 from sn_core.sites import parse_neuron_id, site_name
 
@@ -24,6 +24,8 @@ ARTIFACT_DTYPES = ("fp32", "float32", "float", "fp16", "float16", "half", "bf16"
 INT_LO, INT_HI = -(2 ** 63), 2 ** 63 - 1  # integers the classifier stores as int64
 # Top-level metadata that to_json(**meta) promotes out of "meta" (the early-exit predictor reads them).
 META_KEYS = ("model_id", "weights_hash", "task", "prompt", "instruction")
+# Split settings under "meta" (``predict --task`` reuses them) and their smallest value.
+META_SPLIT_KEYS = {"seed": 0, "data_seed": 0, "n_examples": 1, "probe_per_class": 1, "test_per_class": 1}
 
 
 class ArtifactError(ValueError):
@@ -46,12 +48,7 @@ def read_artifact_file(path: Path):
         if isinstance(err, ArtifactError):
             raise
         raise ArtifactError(f"cannot read classifier artifact {path}: {err}") from None
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise ArtifactError(f"{path} is not a classifier artifact: its JSON is nested too deeply") from None
-    except (json.JSONDecodeError, ValueError) as err:
-        raise ArtifactError(f"{path} is not valid JSON: {err}") from None
+    return loads_untrusted(text, str(path), ArtifactError, parse_constant=_reject_constant)
 
 
 def artifact_params(doc: dict) -> NeuronScores:
@@ -113,6 +110,8 @@ def _check_labels(doc: dict, rule: str) -> int:
         raise ArtifactError(f"integer labels must fit in 64 bits, got {_short(labels)}")
     if len(set(labels)) != len(labels):
         raise ArtifactError(f"labels contain duplicates: {_short(labels)}")
+    if kinds <= {str}:
+        _check_label_text(labels)
     if list(labels) != sorted(labels):
         raise ArtifactError(f"labels must be sorted (the order of class codes), got {_short(labels)}")
     n_classes = len(labels)
@@ -123,6 +122,22 @@ def _check_labels(doc: dict, rule: str) -> int:
     if rule == "stump" and n_classes != 2:
         raise ArtifactError(f"rule 'stump' needs 2 labels, got {n_classes}: {_short(labels)}")
     return n_classes
+
+
+def _check_label_text(labels: list) -> None:
+    """String labels: none blank, and no two the base model's answer matcher reads as one ("Red" / "red"), as
+    task manifests require (``sn_core.data.manifest.check_distinct_labels``)."""
+    from sn_core.data.answers import normalise_answer
+
+    seen: dict[str, str] = {}
+    for i, lbl in enumerate(labels):
+        if not lbl.strip():
+            raise ArtifactError(f"labels[{i}] is blank ({lbl!r}); every label must have text")
+        key = normalise_answer(lbl)
+        if key in seen:
+            raise ArtifactError(f"labels {seen[key]!r} and {lbl!r} differ only in case or punctuation, which the "
+                                "base model's answer matcher reads as one answer")
+        seen[key] = lbl
 
 
 def _check_neurons(doc: dict, rule: str, n_classes: int) -> tuple[bool, list[int]]:
@@ -184,6 +199,9 @@ def _check_neuron_rule(n: dict, what: str, rule: str, n_classes: int) -> None:
                             f"got {_short(means)}")
     for i, v in enumerate(means):
         _number(v, f"{what}['class_means'][{i}]", nullable=True)
+    if all(v is None for v in means):
+        raise ArtifactError(f"{what}['class_means'] are all null: the neuron had no finite value on any class when "
+                            "it was fitted, so it cannot classify")
     if rule == "ovr_stump":
         _check_ovr(n, what, n_classes)
 
@@ -213,6 +231,11 @@ def _check_exit_and_meta(doc: dict, named: bool, layers: list[int]) -> None:
     dtype = (doc.get("meta") or {}).get("dtype")
     if dtype is not None and dtype not in ARTIFACT_DTYPES:
         raise ArtifactError(f"artifact['meta']['dtype'] must be one of {ARTIFACT_DTYPES} or null, got {_short(dtype)}")
+    for key, lo in META_SPLIT_KEYS.items():  # the split settings `predict --task` reuses
+        v = (doc.get("meta") or {}).get(key)
+        if v is not None and not _int(v, lo):
+            raise ArtifactError(f"artifact['meta']['{key}'] must be an integer from {lo} to 2**63-1 or null, got "
+                                f"{_short(v)}")
 
 
 # ------------------------------------------------------------------------------------------------ helpers

@@ -61,6 +61,9 @@ def main(argv=None) -> int:
     previous = signal.signal(signal.SIGTERM, _sigterm) if on_main else None
     try:
         return _main(argv)
+    except KeyboardInterrupt:  # before _main's own handler is in place (its imports take seconds)
+        print("error: interrupted", file=sys.stderr)
+        return 130
     finally:
         if on_main:
             signal.signal(signal.SIGTERM, previous)

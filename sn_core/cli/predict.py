@@ -109,6 +109,9 @@ def cmd_predict_task(a) -> int:
         who = {"classifier": a.classifier, "model_id": pred.loaded.model_id}
     sel = select_examples(a.task, a.question, _shortcut_settings(a, meta), a.split)
     task, idx = sel.task, sel.indices
+    from sn_core.special_tokens import check_task_text  # <image> in a question: named by file, row and field
+
+    check_task_text(sc.processor if a.shortcut else pred.loaded.processor, who["model_id"], task)
     truth = sorted({str(task.examples[int(i)].label) for i in idx})
     if not set(truth) & set(labels):
         raise CliError(f"none of the task's labels ({', '.join(truth)}) is a label of the "

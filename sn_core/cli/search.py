@@ -73,6 +73,7 @@ def _check_writable_file(path: str, flag: str) -> None:
     from pathlib import Path
 
     from sn_core.classifier.artifact import ARTIFACT_FORMAT, MAX_ARTIFACT_BYTES
+    from sn_core.safe_json import loads_untrusted
 
     p = Path(path)
     if p.is_dir():
@@ -81,8 +82,8 @@ def _check_writable_file(path: str, flag: str) -> None:
         raise CliError(f"{flag} {path!r}: folder {str(p.parent)!r} does not exist")
     if p.exists():
         try:
-            doc = json.loads(p.read_bytes()) if p.stat().st_size <= MAX_ARTIFACT_BYTES else None
-        except (OSError, ValueError, RecursionError):
+            doc = loads_untrusted(p.read_bytes(), str(p)) if p.stat().st_size <= MAX_ARTIFACT_BYTES else None
+        except (OSError, ValueError):
             doc = None
         if not (isinstance(doc, dict) and doc.get("format") == ARTIFACT_FORMAT):
             raise CliError(f"{flag} {path!r} exists and is not a classifier file; it is not overwritten: choose "

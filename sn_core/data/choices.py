@@ -16,8 +16,9 @@ all see an ordinary categorical task whose classes are letters.
 """
 from __future__ import annotations
 
-import json
 import string
+
+from sn_core.safe_json import loads_untrusted
 
 MC_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 LETTERS = string.ascii_uppercase
@@ -34,10 +35,7 @@ def parse_choices(value, where: str) -> list[str]:
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise ChoiceError(f"{where}: choices look like a JSON list but do not parse ({e.msg})") from None
+            value = loads_untrusted(text, f"{where}: choices (a JSON list)", ChoiceError)
         else:
             value = text.split("|")
     if hasattr(value, "tolist"):  # numpy arrays from Arrow

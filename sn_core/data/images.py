@@ -68,9 +68,13 @@ def to_rgb(img: Image.Image) -> Image.Image:
         return img
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        finite = np.isfinite(arr)
+        # The range of the finite pixels: one inf pixel would otherwise make the range infinite and every other
+        # pixel 0 (a black image). +inf is drawn as the brightest value, -inf and NaN as the darkest.
+        lo, hi = (float(arr[finite].min()), float(arr[finite].max())) if finite.any() else (0.0, 0.0)
+        arr = np.clip(np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo), lo, hi)
         scaled = np.zeros_like(arr) if hi <= lo else (arr - lo) / (hi - lo) * 255.0
-        return Image.fromarray(np.nan_to_num(scaled).astype(np.uint8), "L").convert("RGB")
+        return Image.fromarray(scaled.astype(np.uint8), "L").convert("RGB")
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):

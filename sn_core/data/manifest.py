@@ -15,12 +15,12 @@ becomes its letter, and the instruction asks for the letter. Every row of a task
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from sn_core.data.answers import normalise_answer
 from sn_core.data.choices import MC_INSTRUCTION, ChoiceError, mc_example
 from sn_core.data.tasks import DEFAULT_INSTRUCTION, Example, Task
+from sn_core.safe_json import loads_untrusted
 
 MAX_QUESTION_CHARS = 1000  # as the playground: a categorical question is a sentence
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -101,10 +101,7 @@ def _read_rows_raw(path: Path) -> list[dict]:
         for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ManifestError(f"{path.name} row {n}: not valid JSON ({e.msg})") from None
+            row = loads_untrusted(line, f"{path.name} row {n}", ManifestError)  # deep nesting, huge integers
             if not isinstance(row, dict):
                 raise ManifestError(f"{path.name} row {n}: expected a JSON object, got {type(row).__name__}")
             rows.append((n, row))
@@ -134,14 +131,21 @@ def load_manifest(path: str | Path, name: str | None = None, labels: list[str] |
             raise ManifestError(f"{path.name}: the label set {labels} holds a blank label")
         check_distinct_labels(labels, path.name)
     root = path.parent
+    jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
     examples, seen, mc = [], {}, None
     for n, row in _read_rows(path):
         where = f"{path.name} row {n}"
-        missing = [k for k in REQUIRED if row.get(k) in (None, "")]
+        missing = [k for k in REQUIRED if k not in row]
         if missing:
             found = ", ".join(repr(k) for k in row if k is not None) or "none"
             raise ManifestError(f"{where}: missing field(s) {', '.join(missing)} (need {', '.join(REQUIRED)}; "
                                 f"found {found})")
+        for k in REQUIRED:  # present but without a value: say so, naming the field
+            if row[k] is None:
+                raise ManifestError(f"{where}: field {k} is " + ("null; give a string" if jsonl else
+                                                                  "missing: the row has fewer fields than the header"))
+            if row[k] == "":
+                raise ManifestError(f"{where}: field {k} is empty")
         if isinstance(row["image"], (dict, list)):
             raise ManifestError(f"{where}: image must be a path string, got a JSON {type(row['image']).__name__}")
         question = _text_field(row, "question", where)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from sn_core.data import upload_cap
 from sn_core.data.images import format_mb
 from sn_core.store.cache import default_root
 from sn_core.store.io import fsync_folder
@@ -122,8 +123,9 @@ def _fill(tmp: Path, blobs: list[tuple[str, bytes]], digest: str) -> None:
                 safe_extract(zf, tmp)
         else:
             (tmp / name).write_bytes(data)
+    size = upload_cap.folder_bytes(tmp)
     with open(tmp / COMPLETE_MARKER, "w", encoding="utf-8") as fh:  # last: the folder is complete from here on
-        fh.write(f"{digest}\n")
+        fh.write(f"{digest}\n{size}\n")  # the size lets the cache cap count uploads without walking them
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -154,15 +156,21 @@ def save_task_upload(files, root: str | os.PathLike | None = None) -> Path:
     base = uploads_dir(root)
     dest = base / digest
     if is_complete(dest):
+        upload_cap.touch(dest, COMPLETE_MARKER)  # used again: the last to be evicted
         return dest
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{digest}.", suffix=".tmp", dir=base))
     try:
         _fill(tmp, blobs, digest)
-        with FileLock(str(base / f".{digest}.lock")):
-            _publish(tmp, dest)
+        # the total cap (sn_core.data.upload_cap): idle uploads are evicted, oldest first, to make room
+        with FileLock(str(base / upload_cap.GLOBAL_LOCK)):
+            if not is_complete(dest):
+                upload_cap.make_room(base, upload_cap.recorded_bytes(tmp, COMPLETE_MARKER), digest, COMPLETE_MARKER)
+            with FileLock(str(base / f".{digest}.lock")):
+                _publish(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # already renamed when published; else this call's own leftovers
+    upload_cap.touch(dest, COMPLETE_MARKER)
     return dest
 
 
@@ -171,6 +179,7 @@ def find_task_source(folder: str | os.PathLike) -> tuple[str, str]:
     at any depth, ignoring macOS ``__MACOSX`` debris), else ``("folder", path)`` for the folder holding the class
     subfolders. Raises ``ValueError`` when there are several manifests or nothing usable."""
     folder = Path(folder)
+    upload_cap.touch(folder, COMPLETE_MARKER)  # a search reads this upload: it is in use
     manifests = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MANIFEST_SUFFIXES
                        and "__MACOSX" not in p.parts and p.is_file())
     if len(manifests) > 1:

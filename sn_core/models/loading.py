@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import threading
 import time
@@ -22,6 +21,8 @@ import torch
 from sn_core.models.base import ModelAdapter
 from sn_core.models.files import UnknownModelError, model_files_hash, resolve_model_path, weights_hash
 from sn_core.models.registry import adapter_for, supported_model_types
+from sn_core.safe_json import loads_untrusted
+from sn_core.special_tokens import check_text
 
 DTYPES = {
     "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
@@ -64,7 +65,7 @@ class LoadedModel:
 
     def prompt(self, text: str) -> str:
         """``text`` (question + instruction) in the model's chat template with the generation prompt."""
-        return self.adapter.build_prompt(self.processor, text)
+        return render_prompt(self.adapter, self.processor, text, self.model_id)
 
     def encode(self, images: Sequence, prompts: Sequence[str], generation: bool = False) -> dict:
         """A left-padded batch on the model's device, floating inputs cast to the model's dtype, plus the
@@ -154,7 +155,11 @@ def read_config(path: Path, model, trust_remote_code: bool = False):
     except Exception as e:  # noqa: BLE001
         supported = f"supported: {', '.join(supported_model_types())} (try 'demo')"
         try:  # the declared architecture, read without transformers (and without running any code)
-            declared = json.loads((Path(path) / "config.json").read_text(encoding="utf-8")).get("model_type")
+            declared = loads_untrusted((Path(path) / "config.json").read_text(encoding="utf-8"),
+                                       f"cannot read the config of model {str(model)!r}: config.json",
+                                       UnknownModelError).get("model_type")
+        except UnknownModelError:  # nested too deeply, an over-long integer: the file's own problem, named
+            raise
         except (OSError, ValueError, AttributeError):
             declared = None
         if declared is not None and declared not in supported_model_types():
@@ -199,7 +204,19 @@ class ModelInfo:
         return self.n_layers_total
 
     def prompt(self, text: str) -> str:
-        return self.adapter.build_prompt(self.processor, text)
+        return render_prompt(self.adapter, self.processor, text, self.model_id)
+
+
+def render_prompt(adapter, processor, text: str, model) -> str:
+    """``adapter.build_prompt``; a chat template that raises (jinja2's ``raise_exception``, a syntax error, an
+    undefined name) is one UnknownModelError naming the model and the template's message."""
+    check_text(processor, text, f"the text {text[:80] + '...' if len(text) > 80 else text!r}", model)
+    try:
+        return adapter.build_prompt(processor, text)
+    except Exception as e:  # noqa: BLE001 - jinja2 and transformers raise their own types from a template
+        first = _first_line(e) or type(e).__name__
+        raise UnknownModelError(f"the chat template of model {str(model)!r} fails: {first} (fix or replace its "
+                                "chat_template in the model folder)") from None
 
 
 def _load_processor(adapter, path: Path, model, trust_remote_code: bool):
@@ -217,6 +234,7 @@ def _load_processor(adapter, path: Path, model, trust_remote_code: bool):
         raise UnknownModelError(f"model {str(model)!r} has no chat template (a base checkpoint?): prompts are built "
                                 "with the model's own chat template; use the instruction-tuned checkpoint, or add "
                                 "its chat_template.jinja to the folder")
+    render_prompt(adapter, processor, "What is this?", model)  # a template that raises is refused at load
     return processor
 
 

@@ -15,6 +15,9 @@ from typing import Sequence
 
 MAX_REWORDINGS = 100
 MAX_REWORDING_CHARS = 1000
+# A reworded question is at most a rewording line's text plus one question of a task (MAX_QUESTION_CHARS, 1,000):
+# a template repeating {question} a hundred times is refused before it reaches the tokenizer.
+MAX_REWORDED_CHARS = 2000
 
 
 class RewordingError(ValueError):
@@ -108,17 +111,24 @@ _FIELDS = ("question", "color", "shape")
 
 
 def placeholders(template: str, where: str) -> list[str]:
-    """The placeholder names of a question template; RewordingError (naming ``where``) for bad syntax or a name
-    other than ``question``, ``color`` and ``shape``."""
+    """The placeholder names of a question template; RewordingError (naming ``where``) for bad syntax, a name
+    other than ``question``, ``color`` and ``shape`` (attribute or index access such as ``{question.__class__}``
+    or ``{question[0]}`` included), or a placeholder with a format spec or conversion (``{question:>100000000}``
+    would expand to 100 MB, ``{question!r}``): only the bare ``{question}``, ``{color}`` and ``{shape}``."""
     try:
-        names = [f for _, f, spec, conv in Formatter().parse(template) if f is not None]
+        fields = [(f, spec, conv) for _, f, spec, conv in Formatter().parse(template) if f is not None]
     except ValueError as e:
         raise RewordingError(f"{where}: bad template {template!r} ({e}; write a literal brace twice)") from None
-    bad = [n for n in names if n not in _FIELDS]
+    bad = [f for f, _, _ in fields if f not in _FIELDS]
     if bad:
         raise RewordingError(f"{where}: unknown placeholder {{{bad[0]}}} in {template!r}; use {{question}} "
-                             "(and {color} / {shape} on tasks whose question names a target)")
-    return names
+                             "(and {color} / {shape} on tasks whose question names a target), written bare")
+    for f, spec, conv in fields:
+        if spec or conv:
+            raise RewordingError(f"{where}: placeholder {{{f}{'!' + conv if conv else ''}{':' + spec if spec else ''}}}"
+                                 f" has a {'format spec' if spec else 'conversion'}; write it bare, {{{f}}} (a "
+                                 "literal brace is written twice)")
+    return [f for f, _, _ in fields]
 
 
 def _fields(example) -> dict:
@@ -140,7 +150,11 @@ def reworded_questions(rewording: Rewording, examples, where: str = "rewording")
         if missing:
             raise RewordingError(f"{where}: {{{missing[0]}}} in {rewording.question!r}, but this task's questions "
                                  f"name no {missing[0]} (example question {ex.question!r})")
-        out.append(rewording.question.format(**f))
+        q = rewording.question.format(**f)
+        if len(q) > MAX_REWORDED_CHARS:
+            raise RewordingError(f"{where}: {rewording.question!r} makes a question of {len(q):,} characters, more "
+                                 f"than {MAX_REWORDED_CHARS:,} (example question {ex.question[:80]!r})")
+        out.append(q)
     return out
 
 
@@ -185,6 +199,6 @@ def check_rewordings(rewordings: Sequence, examples, instruction: str | None, to
     return out
 
 
-__all__ = ["DEFAULT_INSTRUCTION_REWORDINGS", "DEFAULT_QUESTION_REWORDINGS", "MAX_REWORDINGS", "MAX_REWORDING_CHARS",
-           "Rewording", "RewordingError", "check_rewordings", "default_rewordings", "load_rewordings",
-           "parse_rewordings", "placeholders", "prompt_text", "reworded_questions", "unknown_words"]
+__all__ = ["DEFAULT_INSTRUCTION_REWORDINGS", "DEFAULT_QUESTION_REWORDINGS", "MAX_REWORDED_CHARS", "MAX_REWORDINGS",
+           "MAX_REWORDING_CHARS", "Rewording", "RewordingError", "check_rewordings", "default_rewordings",
+           "load_rewordings", "parse_rewordings", "placeholders", "prompt_text", "reworded_questions", "unknown_words"]

@@ -15,6 +15,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from sn_core.safe_json import loads_untrusted
+
 CARD_FORMAT = "super-neuron-shortcut"
 CARD_VERSION = 1
 CARD_NAME = "card.json"
@@ -62,9 +64,10 @@ def read_card(folder) -> dict:
     if not path.is_file():
         raise ShortcutError(f"{str(folder)!r} is not an exported shortcut: no {CARD_NAME}")
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
         raise ShortcutError(f"{path}: unreadable card ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    card = loads_untrusted(text, str(path), ShortcutError)  # deep nesting, huge integers: one line naming the field
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
         raise ShortcutError(f"{path}: not a shortcut card (format {card.get('format') if isinstance(card, dict) else None!r})")
     if card.get("format_version") != CARD_VERSION:
@@ -118,6 +121,9 @@ def _check_fields(card: dict, path: Path) -> None:
         bad("exit_layer", "must be a non-negative integer")
     if not (isinstance(card.get("inputs"), dict) and isinstance(card["inputs"].get("family"), str)):
         bad("inputs", "needs the model 'family'")
+    files = card.get("files", {})
+    if not (isinstance(files, dict) and all(isinstance(v, str) for v in files.values())):
+        bad("files", "must map each processor file to its sha256")
     clf = card.get("classifier")
     if not isinstance(clf, dict):
         bad("classifier", "is missing")

@@ -27,6 +27,7 @@ from sn_core.shortcut.card import (CARD_FORMAT, CARD_NAME, CARD_VERSION, GRAPH_N
 # The graph's modules and inputs live in sn_core.shortcut.graph; these names stay importable from here.
 from sn_core.shortcut.graph import (EXPORT_FAMILIES, INPUT_NAMES, OPSET, OUTPUT_NAMES, RuleModule, ShortcutModule,  # noqa: F401
                     _example_batch, check_family, export_graph, graph_inputs, onevision_layout)
+from sn_core.shortcut.rule_check import stamp_graph
 
 
 def _versions() -> dict:
@@ -64,6 +65,12 @@ def export_shortcut(classifier, out, model: str | None = None, loaded=None, test
         raise ShortcutError(f"--out {str(out)!r} already exists and is not an empty folder; choose a new folder")
     if not out.parent.is_dir():
         raise ShortcutError(f"--out {str(out)!r}: folder {str(out.parent)!r} does not exist")
+    if not os.access(out.parent, os.W_OK | os.X_OK):  # a read-only mount, no permission: before any model work
+        raise ShortcutError(f"--out {str(out)!r}: folder {str(out.parent)!r} is not writable (read-only or no "
+                            "permission); choose a folder you can write in")
+    if os.path.ismount(out):  # the export is renamed into place, which a mount point refuses ("resource busy")
+        raise ShortcutError(f"--out {str(out)!r} is a mount point; the shortcut is written beside it and renamed "
+                            f"into place: give a new folder inside it (e.g. {str(out / 'shortcut')!r})")
     source = None
     if not isinstance(classifier, SuperNeuronClassifier):
         source = Path(classifier)
@@ -103,9 +110,13 @@ def export_shortcut(classifier, out, model: str | None = None, loaded=None, test
         card = _write(tmp, loaded, clf, pred, exit_layer, test_accuracy, search_key)
         (tmp / CARD_NAME).write_text(json.dumps(seal(card), indent=1, allow_nan=False), encoding="utf-8")
         read_card(tmp)  # what was written verifies
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
+        try:
+            if out.exists():
+                out.rmdir()
+            os.replace(tmp, out)
+        except OSError as e:  # e.g. a read-only or busy --out: the flag and path, not the bare OS message
+            raise ShortcutError(f"--out {str(out)!r}: cannot put the shortcut there ({e.strerror or e}); choose a "
+                                "new folder in a writable place") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -160,13 +171,14 @@ def _write(tmp: Path, loaded, clf, pred, exit_layer: int, test_accuracy, search_
     names = INPUT_NAMES[model_type]
     graph = tmp / GRAPH_NAME
     export_graph(module, feeds, model_type, graph, OUTPUT_NAMES, loaded.model_id)
+    art = clf.to_dict()
+    stamp_graph(graph, art)  # the graph records its classifier: a re-sealed card with another one is refused
     proto = onnx.load(str(graph), load_external_data=False)
     opset = next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), OPSET)
     with loaded.lock:
         loaded.processor.save_pretrained(str(tmp / PROCESSOR_DIR))
     prompt_len = int(np.asarray(feeds["attention_mask"])[0].sum())
     limit = flop_ratio(loaded, prompt_len, exit_layer, label_token_budget(loaded.processor, list(clf.classes_)))
-    art = clf.to_dict()
     meta = clf.meta_ or {}
     neurons = []
     for nid in clf.neurons_:

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from sn_core.shortcut.card import ShortcutError
+from sn_core.shortcut.interrupts import InterruptWatch
 
 EXPORT_FAMILIES = ("llava", "llava_onevision")
 OPSET = 18
@@ -228,18 +229,22 @@ def export_graph(module, feeds: dict, model_type: str, path: Path, output_names,
         dyn["feature_index"] = {0: Dim("image_tokens", min=2, max=1 << 20)}
     else:
         dyn["pixel_values"] = {0: bsz}
+    interrupts = InterruptWatch()
     try:
-        with torch.inference_mode(False), torch.no_grad(), _quiet():
+        with torch.inference_mode(False), torch.no_grad(), _quiet(), interrupts:
             torch.onnx.export(module, args, str(path), dynamo=True, input_names=list(names),
                               output_names=list(output_names), dynamic_shapes={n: dyn[n] for n in names},
                               opset_version=OPSET, external_data=False, verbose=False)
     except Exception as e:  # the exporter's messages run to pages: keep the first line
+        if interrupts.hit:  # Ctrl-C / SIGTERM that the exporter turned into its own error: still an interrupt
+            raise KeyboardInterrupt from None
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ShortcutError(f"ONNX export of model {model_id!r} ({model_type}) failed: {first}") from None
 
 
 class _quiet:
-    """Silence the exporter's progress prints and warnings (stdout must stay clean for ``--json``)."""
+    """Silence the exporter's progress prints, warnings and logs (stdout must stay clean for ``--json``; a failed
+    or interrupted export is one line, not pages of torch / onnxscript logs)."""
 
     def __enter__(self):
         import contextlib
@@ -248,12 +253,20 @@ class _quiet:
 
         self._stack = contextlib.ExitStack()
         self._stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        self._stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
         self._stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore")
         log = logging.getLogger("torch")
         old = log.level
         log.setLevel(logging.ERROR)
         self._stack.callback(log.setLevel, old)
+        # torch's own log handlers (torch._logging) sit on child loggers that do not read the parent's level
+        for name in [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in ("torch", "onnxscript",
+                                                                                            "onnx_ir", "onnx")]:
+            child = logging.getLogger(name)
+            if not child.disabled:
+                child.disabled = True
+                self._stack.callback(setattr, child, "disabled", False)
         return self
 
     def __exit__(self, *exc):

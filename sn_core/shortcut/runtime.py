@@ -16,6 +16,8 @@ import numpy as np
 
 from sn_core.data.images import as_rgb
 from sn_core.shortcut.card import PROCESSOR_DIR, ShortcutError, read_card
+from sn_core.shortcut.rule_check import check_graph_classifier
+from sn_core.special_tokens import check_text
 
 
 @dataclass
@@ -59,12 +61,18 @@ class Shortcut:
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise ShortcutError(f"onnxruntime cannot open the graph in {str(self.folder)!r}: {first}") from None
+        check_graph_classifier(self.session, self.card, self.folder)  # the card's classifier is the graph's
 
     # ---------------------------------------------------------------------------------------------- inputs
     def prompt(self, question: str) -> str:
         text = f"{question} {self.instruction}".strip() if self.instruction else question
+        check_text(self.processor, text, f"the text {text[:80]!r}", str(self.folder))  # <image> in a question
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
-        return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        try:
+            return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        except Exception as e:  # noqa: BLE001 - a template that raises (jinja2's raise_exception), or bad syntax
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ShortcutError(f"the chat template in {str(self.folder / PROCESSOR_DIR)!r} fails: {first}") from None
 
     def encode(self, images: Sequence, questions: Sequence[str]) -> dict:
         """Graph inputs (numpy) for a left-padded batch: the processor call, as the library's ``encode``."""

@@ -204,9 +204,9 @@ def test_load_errors(tmp_path, artifact, path, value, match):
 def test_load_errors_file_level(tmp_path, artifact):
     with pytest.raises(ArtifactError, match="classifier artifact not found"):
         SuperNeuronClassifier.from_json(tmp_path / "missing.json")
-    with pytest.raises(ArtifactError, match="is not valid JSON"):
+    with pytest.raises(ArtifactError, match="not valid JSON"):
         SuperNeuronClassifier.from_json(_write(tmp_path, "{not json"))
-    with pytest.raises(ArtifactError, match="is not valid JSON: non-standard JSON constant NaN"):
+    with pytest.raises(ArtifactError, match=r"not valid JSON \(non-standard JSON constant NaN\)"):
         SuperNeuronClassifier.from_json(_write(tmp_path, '{"format": NaN}'))
     with pytest.raises(ArtifactError, match="must be a JSON object, got list"):
         SuperNeuronClassifier.from_json(_write(tmp_path, "[1, 2]"))

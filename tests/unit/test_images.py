@@ -101,3 +101,21 @@ def test_reliability_large_image_is_one_error_without_pillow_warning():
         warnings.simplefilter("error")  # any warning fails the test
         with pytest.raises(ImageError, match="10000x9000 pixels is more than the 40 MP limit"):
             load_image(png, name="big.png")
+
+
+@pytest.mark.reliability
+def test_reliability_float_image_with_non_finite_pixels_keeps_its_content():
+    """A float TIFF with one inf pixel (and a NaN and a -inf) is rescaled from its finite range: the other pixels
+    keep their gradient (the old range was infinite, so every pixel became 0, a black image), and no numpy
+    RuntimeWarning is printed."""
+    import warnings
+
+    arr = np.linspace(0.0, 1.0, 100, dtype=np.float32).reshape(10, 10)
+    arr[0, 0], arr[0, 1], arr[0, 2] = np.inf, np.nan, -np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = np.asarray(load_image(_png(Image.fromarray(arr, "F"), "TIFF")))[..., 0]
+    assert out[0, 0] == 255 and out[0, 1] == 0 and out[0, 2] == 0
+    assert out[9, 9] == 255 and len(np.unique(out)) > 50
+    lo, hi = float(arr[0, 3]), 1.0  # the finite range
+    assert out[5, 5] == int((float(arr[5, 5]) - lo) / (hi - lo) * 255)

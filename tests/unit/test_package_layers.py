@@ -12,7 +12,7 @@ SN_CORE = Path(__file__).resolve().parents[2] / "sn_core"
 # sn_core's top level (config, sites, the package itself) first, then the data path, then what sits on top of it.
 LAYERS = ("", "store", "data", "models", "activations", "scoring", "classifier", "search", "shortcut", "reports",
           "plots", "demo", "cli")
-TOP_LEVEL_MODULES = {"__init__", "__main__", "_compat", "config", "progress", "sites"}
+TOP_LEVEL_MODULES = {"__init__", "__main__", "_compat", "config", "progress", "safe_json", "sites", "special_tokens"}
 
 
 def _module_name(path: Path) -> str:

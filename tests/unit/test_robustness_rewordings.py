@@ -102,3 +102,36 @@ def test_control_images():
     assert sorted(src) == list(range(len(ims))) and all(j != i for i, j in enumerate(src))  # a derangement
     with pytest.raises(ValueError, match="unknown control"):
         control_images("upside-down", ims)
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("template", ["{question:>100000000}", "{question:>{question}}", "{question!r}",
+                                      "{question!s:>5}", "{color:^999999}", "{question.__class__}",
+                                      "{question[0]}", "{question.__class__.__mro__}"])
+def test_security_rewording_placeholders_are_bare(template, tmp_path, capsys):
+    """A format spec, conversion, attribute or index access in a rewording is refused when the text is parsed:
+    ``{question:>100000000}`` would make every question 100 MB. The CLI refuses the file in one line, before any
+    model work (the Robustness page calls the same parser)."""
+    with pytest.raises(RewordingError, match="line 1: (placeholder .* write it bare|unknown placeholder)"):
+        parse_rewordings(template + " | Answer.")
+    from sn_core.cli.main import main
+
+    f = tmp_path / "rw.txt"
+    f.write_text(template + "\n", encoding="utf-8")
+    assert main(["robustness", "--rewordings", str(f), "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: rewordings file 'rw.txt' line 1:"), err
+
+
+@pytest.mark.security
+def test_security_expanded_reworded_question_is_capped():
+    """A rewording repeating {question} is refused once its expansion passes MAX_REWORDED_CHARS, before any
+    prompt reaches the tokenizer; a normal rewording of the longest allowed question still passes."""
+    from sn_core.data import Example
+    from sn_core.reports.rewordings import MAX_REWORDED_CHARS, MAX_REWORDING_CHARS
+
+    ex = [Example("a.png", "q" * 1000, "red", {})]
+    many = parse_rewordings("{question}" * (MAX_REWORDING_CHARS // len("{question}")))[0]
+    with pytest.raises(RewordingError, match=f"question of 100,000 characters, more than {MAX_REWORDED_CHARS:,}"):
+        reworded_questions(many, ex)
+    assert reworded_questions(Rewording("Please tell me: {question}"), ex) == ["Please tell me: " + "q" * 1000]

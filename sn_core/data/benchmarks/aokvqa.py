@@ -14,11 +14,11 @@ the given choices directly."
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from sn_core.data.benchmarks.arrow import source_for
 from sn_core.data.benchmarks.base import BenchmarkError, Index, Row
+from sn_core.safe_json import loads_untrusted
 
 SUBSETS: tuple[str, ...] = ()
 FIELDS = ("image_id", "question", "choices", "correct_choice_idx")
@@ -68,10 +68,7 @@ def index(location: str, subset: str | None, options: dict) -> Index:
                      description=f"A-OKVQA multiple choice, {split} split (parquet {location}).")
     base = ann.parent
     coco = Path(options["images"]).expanduser() if options.get("images") else base / "coco"
-    try:
-        records = json.loads(ann.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BenchmarkError(f"{ann.name}: not valid JSON ({e})") from None
+    records = loads_untrusted(ann.read_bytes(), ann.name, BenchmarkError)
     if not isinstance(records, list):
         raise BenchmarkError(f"{ann.name}: expected a JSON list of questions")
     rows = []

@@ -14,7 +14,6 @@ its ``load_dataset`` on a dataset id may try the network.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -24,6 +23,7 @@ import pyarrow.parquet as pq
 
 from sn_core.data.images import ImageError, load_image
 from sn_core.data.benchmarks.base import BenchmarkError
+from sn_core.safe_json import loads_untrusted
 
 SPLIT_PREFERENCE = ("validation", "val", "test", "testdev", "train")
 _SHARD = re.compile(r"-\d{5}-of-\d{5}.*$")
@@ -74,13 +74,14 @@ def data_files(root: Path) -> dict[str, list[Path]]:
         return {_split_of(root): [root]}
     if (root / "dataset_dict.json").is_file():
         try:
-            splits = json.loads((root / "dataset_dict.json").read_text())["splits"]
+            splits = loads_untrusted((root / "dataset_dict.json").read_bytes(), "dataset_dict.json")["splits"]
         except (ValueError, KeyError, TypeError):
             raise BenchmarkError(f"{root.name}/dataset_dict.json: not a save_to_disk dataset_dict.json") from None
         return {s: f for s in splits for f in [data_files(root / s).get("_", [])] if f}
     if (root / "state.json").is_file():
         try:
-            files = [root / d["filename"] for d in json.loads((root / "state.json").read_text())["_data_files"]]
+            state = loads_untrusted((root / "state.json").read_bytes(), "state.json")
+            files = [root / d["filename"] for d in state["_data_files"]]
         except (ValueError, KeyError, TypeError):
             raise BenchmarkError(f"{root.name}/state.json: not a save_to_disk state.json") from None
         return {"_": files}
@@ -91,7 +92,7 @@ def data_files(root: Path) -> dict[str, list[Path]]:
     if any(p.suffix == ".arrow" for p in files):  # datasets cache: <builder>-<split>.arrow
         info = next(root.rglob("dataset_info.json"), None)
         try:
-            builder = json.loads(info.read_text()).get("builder_name") if info else None
+            builder = loads_untrusted(info.read_bytes(), info.name).get("builder_name") if info else None
         except ValueError:
             builder = None
     parents = {p.parent for p in files}
@@ -285,11 +286,11 @@ def _features(schema: pa.Schema, root: Path) -> dict:
     raw = meta.get(b"huggingface")
     try:
         if raw:
-            info = json.loads(raw)
+            info = loads_untrusted(raw, "arrow schema metadata")
             return (info.get("info") or {}).get("features") or {}
         p = root / "dataset_info.json"
         if p.is_file():
-            return json.loads(p.read_text()).get("features") or {}
+            return loads_untrusted(p.read_bytes(), p.name).get("features") or {}
     except (ValueError, AttributeError):
         pass
     return {}

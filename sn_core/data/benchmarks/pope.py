@@ -13,11 +13,11 @@ Classes: ``yes``, ``no``; a row whose answer is anything else is refused. Prompt
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from sn_core.data.benchmarks.arrow import data_files, source_for
 from sn_core.data.benchmarks.base import BenchmarkError, Index, Row
+from sn_core.safe_json import loads_untrusted
 
 SUBSETS = ("random", "popular", "adversarial")
 INSTRUCTION = "Answer with Yes or No."
@@ -89,10 +89,7 @@ def _index_official(root: Path, files: dict, subset, options, name) -> Index:
                 continue
             n_read += 1
             where = f"{path.name} row {n}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise BenchmarkError(f"{where}: not valid JSON ({e.msg})") from None
+            rec = loads_untrusted(line, where, BenchmarkError)  # deep nesting, huge integers: named
             miss = [k for k in ("image", "text", "label") if not rec.get(k)]
             if miss:
                 raise BenchmarkError(f"{where}: missing field(s) {', '.join(miss)}")

@@ -13,11 +13,11 @@ letters; prompt "Answer with the option's letter from the given choices directly
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from sn_core.data.benchmarks.arrow import source_for
 from sn_core.data.benchmarks.base import BenchmarkError, Index, Row
+from sn_core.safe_json import loads_untrusted
 
 SUBSETS: tuple[str, ...] = ()
 
@@ -67,10 +67,7 @@ def index(location: str, subset: str | None, options: dict) -> Index:
                      description=f"ScienceQA image questions, {split} split (parquet {location}).")
     split = options.get("split") or "test"
     img_root = Path(options["images"]).expanduser() if options.get("images") else prob.parent / "images"
-    try:
-        problems = json.loads(prob.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BenchmarkError(f"{prob.name}: not valid JSON ({e})") from None
+    problems = loads_untrusted(prob.read_bytes(), prob.name, BenchmarkError)
     if not isinstance(problems, dict):
         raise BenchmarkError(f"{prob.name}: expected an object of problems by id")
     rows, n_split = [], 0
