@@ -489,3 +489,34 @@ def full_depth(config) -> int | None:
     tc = getattr(config, "text_config", None) or config
     v = getattr(tc, "sn_full_depth", None)
     return int(v) if v else None
+
+
+def full_depth_loaded(family: str):
+    """A :class:`~sn_core.models.loading.LoadedModel` of ``family``'s example checkpoint at its real widths and
+    full depth, built on the ``meta`` device (parameter shapes only, no memory, no weights): enough to count its
+    FLOPs (:mod:`sn_core.flops`) and to encode examples with its real-resolution processor. Qwen-VL processors get
+    the adapter's pixel budget, as on load."""
+    import torch
+
+    from .models.loading import wrap_model
+
+    full = int(_text_dict(real_config(family))["num_hidden_layers"])
+    with torch.device("meta"):
+        model, proc = BUILDS[family].builder(checkpoint_files(family), "real", full, 0, 0)
+    loaded = wrap_model(model, proc, model_id=f"{BUILDS[family].checkpoint} (meta)", weights_hash="meta")
+    if hasattr(loaded.adapter, "image_tokens") and hasattr(proc.image_processor, "merge_size"):
+        from .models.qwen2_vl import pin_pixel_budget
+
+        pin_pixel_budget(proc.image_processor, loaded.adapter.image_tokens)
+    return loaded
+
+
+def full_depth_flop_limit(family: str, image, question: str, exit_layer: int = 0, new_tokens: int = 1,
+                          loaded=None) -> dict:
+    """:func:`sn_core.flops.flop_ratio` of the full-depth example checkpoint (:func:`full_depth_loaded`) on one
+    example, encoded on the CPU by its real-resolution processor (prompt length from the offline tokenizer)."""
+    from .flops import flop_ratio
+
+    loaded = loaded or full_depth_loaded(family)
+    inputs = loaded.adapter.encode(loaded.processor, [image], [loaded.prompt(question)])
+    return flop_ratio(loaded, int(inputs["input_ids"].shape[1]), exit_layer, new_tokens, inputs=inputs)
