@@ -10,7 +10,8 @@ Face folder (safetensors) and run through the CLI as a user would, each step a f
 3. ``predict --shortcut OUT --task`` and ``predict --classifier --task`` on the same test split: label agreement;
 4. in this process: greedy generation of the label (library ``generate``, as many new tokens as the longest label
    needs) vs the exported shortcut (``load_shortcut(...).predict``), both end to end (image + question in, label
-   out), batch 1, alternating, median seconds per example over ``--timed`` examples: their ratio.
+   out), batch 1, one path after the other, median seconds per example over ``--timed`` examples (after one
+   warm-up call each): their ratio.
 
 Printed per family: extraction seconds per example (search wall time / N, model load included), peak RSS of the
 search process, graph size (all files of the exported folder), label agreement, shortcut vs generation ratio, the
@@ -20,6 +21,7 @@ that fails puts its error in the row and the later steps that need it are skippe
 
     python bench/real_width.py --family llava_1_5 --layers 2 --n-examples 16
     python bench/real_width.py --family llava_1_5 qwen3_vl --layers 2 --n-examples 16 --timed 4
+    python bench/real_width.py --family qwen2_vl gemma3 --tiny          # the same steps on tiny widths
 
 Memory: the model is built and saved once per family (fp32: about 4 bytes per parameter, e.g. ~2.5 GB for a
 2-layer LLaVA-1.5-7B), then loaded by each step; run one family at a time on a small machine.
@@ -108,7 +110,11 @@ def _folder_bytes(folder: Path) -> int:
 
 def _time_paths(model_dir: Path, shortcut_dir: Path, task_name: str, n_examples: int, data_seed: int,
                 timed: int) -> dict:
-    """Median end-to-end seconds per example, batch 1: greedy generation of a label vs the shortcut."""
+    """Median end-to-end seconds per example, batch 1: greedy generation of a label vs the shortcut. The two
+    run one after the other (the model is freed before the shortcut opens: at real width each holds GBs), each
+    on the same ``timed`` examples, the first call of each left out as warm-up."""
+    import gc
+
     import torch
 
     from sn_core.baselines import label_token_budget
@@ -117,22 +123,25 @@ def _time_paths(model_dir: Path, shortcut_dir: Path, task_name: str, n_examples:
     from sn_core.shortcut import load_shortcut
 
     task = get_task(task_name, n_examples, seed=data_seed)
-    exs = task.examples[:timed]
+    exs = task.examples[:timed + 1]
     loaded = load_model(str(model_dir))
     new_tokens = label_token_budget(loaded.processor, list(task.labels))
-    sc = load_shortcut(shortcut_dir)
     gen_s, sc_s = [], []
-    for ex in exs:  # alternate the two paths example by example
+    for ex in exs:
         t0 = time.perf_counter()
         inputs = loaded.encode([ex.image], [loaded.prompt(task.prompt_text(ex.question))], generation=True)
         with torch.inference_mode():
             loaded.model.generate(**inputs, max_new_tokens=new_tokens, do_sample=False)
         gen_s.append(time.perf_counter() - t0)
+    del loaded, inputs
+    gc.collect()
+    sc = load_shortcut(shortcut_dir)
+    for ex in exs:
         t0 = time.perf_counter()
         sc.predict([ex.image], [ex.question], batch_size=1)
         sc_s.append(time.perf_counter() - t0)
-    g, s = statistics.median(gen_s[1:] or gen_s), statistics.median(sc_s[1:] or sc_s)  # first call: warm-up
-    return {"generation_s": g, "shortcut_s": s, "ratio": g / s, "new_tokens": new_tokens, "timed": len(exs)}
+    g, s = statistics.median(gen_s[1:] or gen_s), statistics.median(sc_s[1:] or sc_s)
+    return {"generation_s": g, "shortcut_s": s, "ratio": g / s, "new_tokens": new_tokens, "timed": len(exs) - 1}
 
 
 def run_family(family: str, a, work: Path) -> dict:
@@ -156,7 +165,7 @@ def run_family(family: str, a, work: Path) -> dict:
         import torch
 
         t0 = time.perf_counter()
-        model, proc = build_family(family, "real", n_layers=a.layers, seed=0)
+        model, proc = build_family(family, "tiny" if a.tiny else "real", n_layers=a.layers, seed=0)
         row["params_B"] = sum(p.numel() for p in model.parameters()) / 1e9
         model.save_pretrained(model_dir)
         proc.save_pretrained(model_dir)
@@ -211,7 +220,7 @@ def _fmt(v, spec):
 
 
 def print_table(rows: list[dict], a) -> None:
-    print(f"real-width random-weight models, decoder cut to {a.layers} layer(s); task {a.task}, "
+    print(f"{'TINY-width (script check)' if a.tiny else 'real-width'} random-weight models, decoder cut to {a.layers} layer(s); task {a.task}, "
           f"{a.n_examples} examples; {platform.node()} ({os.cpu_count()} CPUs), torch threads "
           f"{__import__('torch').get_num_threads()}")
     head = (f"{'family':16s} {'params B':>8s} {'extract s/ex':>12s} {'peak RSS GB':>11s} {'graph GB':>8s} "
@@ -240,6 +249,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data-seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--timed", type=int, default=4, help="examples timed for generation vs shortcut (default 4)")
+    ap.add_argument("--tiny", action="store_true", help="tiny widths instead (checks this script in seconds)")
     ap.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temporary one)")
     a = ap.parse_args(argv)
     from sn_core.config_faithful import BUILDS

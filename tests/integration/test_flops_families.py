@@ -69,16 +69,22 @@ def test_flops_families_limits_never_null(family, family_folders, family_images,
     assert nominal["ratio"] > 1.0
 
 
-def test_flops_families_qwen_windows_and_tiles_follow_the_image(family_folders, family_images, family_prompts):
-    """The vision work grows with the image where the family's does: more tiles (SmolVLM), a bigger patch grid
-    (Qwen-VL at a larger pixel budget), and stays fixed where the image is resized to one square (Gemma 3)."""
-    small, big = family_images[0].resize((20, 20)), family_images[0].resize((96, 48))
-    work = {}
+def test_flops_families_tiles_follow_the_image(family_folders, family_images, family_prompts):
+    """The vision work follows the image where the family's does: SmolVLM resizes the longest edge to 4 tiles
+    and cuts the image into whole tiles plus a global view (a square: 4 x 4 + 1 tiles; 2:1 wide: 4 x 2 + 1), while
+    Gemma 3 and LLaVA-1.5 resize every image to one square."""
+    small, wide = family_images[0].resize((20, 20)), family_images[0].resize((96, 48))
+    work, cfgs = {}, {}
     for family in ("smolvlm", "gemma3", "llava_1_5"):
         loaded = load_model(str(family_folders[family]))
         p = family_prompts(loaded, 1)
-        work[family] = [flop_dims(loaded, loaded.encode([im], p)).vision_tokens for im in (small, big)]
-    assert work["smolvlm"][1] > work["smolvlm"][0]
+        work[family] = [flop_dims(loaded, loaded.encode([im], p)).vision_tokens for im in (small, wide)]
+        cfgs[family] = loaded
+    ip = cfgs["smolvlm"].processor.image_processor
+    side = ip.size["longest_edge"] // ip.max_image_size["longest_edge"]
+    vc = cfgs["smolvlm"].model.config.vision_config
+    per_tile = (vc.image_size // vc.patch_size) ** 2
+    assert work["smolvlm"] == [(side * side + 1) * per_tile, (side * side // 2 + 1) * per_tile]
     assert work["gemma3"][0] == work["gemma3"][1]
     assert work["llava_1_5"][0] == work["llava_1_5"][1]
 
