@@ -79,11 +79,19 @@ def _peak_rss_run(cmd: list[str], env: dict) -> tuple[subprocess.CompletedProces
 
 
 def _error_of(cp: subprocess.CompletedProcess) -> str:
-    """The last meaningful line of a failed CLI step (its ``error: ...`` line, or a traceback's last line)."""
-    lines = [ln.strip() for ln in (cp.stderr or "").splitlines() + (cp.stdout or "").splitlines() if ln.strip()]
+    """One line for a failed CLI step: its ``error: ...`` line, else the final exception line of a traceback
+    (with what follows it on the next lines, e.g. onnxruntime's multi-line messages), else the last line."""
+    import re
+
+    text = (cp.stderr or "") + "\n" + (cp.stdout or "")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     errs = [ln for ln in lines if ln.startswith("error:")]
-    msg = errs[-1] if errs else (lines[-1] if lines else f"exit status {cp.returncode}")
-    return msg[:160]
+    if errs:
+        return errs[-1][:200]
+    exc = [i for i, ln in enumerate(lines) if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|InvalidArgument)\b", ln)]
+    if exc:
+        return " ".join(lines[exc[-1]:exc[-1] + 3])[:200]
+    return (lines[-1] if lines else f"exit status {cp.returncode}")[:200]
 
 
 def _json_line(text: str) -> dict:
@@ -179,6 +187,7 @@ def run_family(family: str, a, work: Path) -> dict:
     clf = work / f"{family}-clf.json"
     doc, err, wall, rss = _cli(["search", "--model", str(model_dir), "--task", a.task, "--n-examples",
                                 str(a.n_examples), "--data-seed", str(a.data_seed), "--no-baselines", "--site", "mlp",
+                                "--probe-per-class", str(a.probe_per_class),
                                 "--batch-size", str(a.batch_size), "--save-shortcut-classifier", str(clf),
                                 "--quiet"], env)
     row["search_peak_rss_GB"] = rss / GB
@@ -211,7 +220,7 @@ def run_family(family: str, a, work: Path) -> dict:
     try:
         row.update(_time_paths(model_dir, out, a.task, a.n_examples, a.data_seed, a.timed))
     except Exception as e:  # noqa: BLE001
-        row["errors"].append(f"timing: {type(e).__name__}: {e}"[:200])
+        row["errors"].append(" ".join(f"timing: {type(e).__name__}: {e}".split())[:200])
     return row
 
 
@@ -247,6 +256,7 @@ def main(argv=None) -> int:
     ap.add_argument("--task", default="shapes-color")
     ap.add_argument("--n-examples", type=int, default=16)
     ap.add_argument("--data-seed", type=int, default=0)
+    ap.add_argument("--probe-per-class", type=int, default=2, help="search probe examples per class (default 2)")
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--timed", type=int, default=4, help="examples timed for generation vs shortcut (default 4)")
     ap.add_argument("--tiny", action="store_true", help="tiny widths instead (checks this script in seconds)")
