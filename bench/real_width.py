@@ -117,7 +117,7 @@ def _folder_bytes(folder: Path) -> int:
 
 
 def _time_paths(model_dir: Path, shortcut_dir: Path, task_name: str, n_examples: int, data_seed: int,
-                timed: int) -> dict:
+                timed: int, device: str = "cpu", dtype: str | None = None) -> dict:
     """Median end-to-end seconds per example, batch 1: greedy generation of a label vs the shortcut. The two
     run one after the other (the model is freed before the shortcut opens: at real width each holds GBs), each
     on the same ``timed`` examples, the first call of each left out as warm-up."""
@@ -132,7 +132,7 @@ def _time_paths(model_dir: Path, shortcut_dir: Path, task_name: str, n_examples:
 
     task = get_task(task_name, n_examples, seed=data_seed)
     exs = task.examples[:timed + 1]
-    loaded = load_model(str(model_dir))
+    loaded = load_model(str(model_dir), device=device, dtype=dtype)
     new_tokens = label_token_budget(loaded.processor, list(task.labels))
     gen_s, sc_s = [], []
     for ex in exs:
@@ -187,7 +187,8 @@ def run_family(family: str, a, work: Path) -> dict:
     clf = work / f"{family}-clf.json"
     doc, err, wall, rss = _cli(["search", "--model", str(model_dir), "--task", a.task, "--n-examples",
                                 str(a.n_examples), "--data-seed", str(a.data_seed), "--no-baselines", "--site", "mlp",
-                                "--probe-per-class", str(a.probe_per_class),
+                                "--probe-per-class", str(a.probe_per_class), "--device", a.device,
+                                *(["--dtype", a.dtype] if a.dtype else []),
                                 "--batch-size", str(a.batch_size), "--save-shortcut-classifier", str(clf),
                                 "--quiet"], env)
     row["search_peak_rss_GB"] = rss / GB
@@ -205,7 +206,8 @@ def run_family(family: str, a, work: Path) -> dict:
         return row
     row["graph_GB"] = _folder_bytes(out) / GB
     pred = {}
-    for kind, arg in (("shortcut", ["--shortcut", str(out)]), ("classifier", ["--classifier", str(clf)])):
+    dev = ["--device", a.device, *(["--dtype", a.dtype] if a.dtype else [])]
+    for kind, arg in (("shortcut", ["--shortcut", str(out)]), ("classifier", ["--classifier", str(clf), *dev])):
         doc, err, wall, rss = _cli(["predict", *arg, "--task", a.task, "--batch-size", "1"], env)
         if err:
             row["errors"].append(f"predict --{kind}: {err}")
@@ -218,7 +220,7 @@ def run_family(family: str, a, work: Path) -> dict:
         row["agreement"] = sum(x == y for x, y in zip(la, lb)) / max(1, len(lb))
         row["agreement_n"] = len(lb)
     try:
-        row.update(_time_paths(model_dir, out, a.task, a.n_examples, a.data_seed, a.timed))
+        row.update(_time_paths(model_dir, out, a.task, a.n_examples, a.data_seed, a.timed, a.device, a.dtype))
     except Exception as e:  # noqa: BLE001
         row["errors"].append(" ".join(f"timing: {type(e).__name__}: {e}".split())[:200])
     return row
@@ -229,9 +231,13 @@ def _fmt(v, spec):
 
 
 def print_table(rows: list[dict], a) -> None:
-    print(f"{'TINY-width (script check)' if a.tiny else 'real-width'} random-weight models, decoder cut to {a.layers} layer(s); task {a.task}, "
-          f"{a.n_examples} examples; {platform.node()} ({os.cpu_count()} CPUs), torch threads "
-          f"{__import__('torch').get_num_threads()}")
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if a.device != "cpu" and torch.cuda.is_available() else "no GPU used"
+    print(f"{'TINY-width (script check)' if a.tiny else 'real-width'} random-weight models, decoder cut to "
+          f"{a.layers} layer(s); task {a.task}, {a.n_examples} examples; device {a.device} ({gpu}), dtype "
+          f"{a.dtype or 'CLI default'}; {platform.node()} ({os.cpu_count()} CPUs), torch threads "
+          f"{torch.get_num_threads()}; shortcut: onnxruntime on the CPU")
     head = (f"{'family':16s} {'params B':>8s} {'extract s/ex':>12s} {'peak RSS GB':>11s} {'graph GB':>8s} "
             f"{'agree':>6s} {'gen/short':>9s} {'limit(cut)':>10s} {'full-depth limit L0':>19s}")
     print(head)
@@ -259,6 +265,8 @@ def main(argv=None) -> int:
     ap.add_argument("--probe-per-class", type=int, default=2, help="search probe examples per class (default 2)")
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--timed", type=int, default=4, help="examples timed for generation vs shortcut (default 4)")
+    ap.add_argument("--device", default="cpu", help="search / predict --classifier / generation device")
+    ap.add_argument("--dtype", default=None, help="fp32 | bf16 | fp16 (default: the CLI's for the device)")
     ap.add_argument("--tiny", action="store_true", help="tiny widths instead (checks this script in seconds)")
     ap.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temporary one)")
     a = ap.parse_args(argv)
