@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 CONFIG_DIR = Path(__file__).resolve().parent / "checkpoint_configs"
@@ -31,15 +31,6 @@ MODES = ("tiny", "real")
 # tiny text model: 4 heads of d_model // 4; key/value heads 2 (grouped) or 4 (when the checkpoint is multi-head)
 TINY_HEADS = 4
 TINY_VISION = dict(width=32, mlp=64, heads=2, patch=4)
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """Image sizes of one build: ``tile`` is the side (px) one vision-tower input has; ``patch`` its patch size."""
-
-    tile: int
-    patch: int
-    extra: dict = field(default_factory=dict)
 
 
 def checkpoint_files(family: str) -> dict[str, dict]:
