@@ -1,8 +1,8 @@
 """Real-width random-weight models of each family, through search, export and ``predict --shortcut``.
 
 For each ``--family``, a random-weight model is built from the family's example-checkpoint configs
-(``sn_core/checkpoint_configs``, ``sn_core.config_faithful`` mode ``real``): every width, the vocabulary and the
-image resolution are the checkpoint's, only the decoder is cut to ``--layers`` layers. It is saved as a Hugging
+(``sn_core/models/checkpoint_configs``, ``sn_core.models.config_faithful`` mode ``real``): every width, the
+vocabulary and the image resolution are the checkpoint's, only the decoder is cut to ``--layers`` layers. It is saved as a Hugging
 Face folder (safetensors) and run through the CLI as a user would, each step a fresh process:
 
 1. ``search --n-examples N --no-baselines --site mlp --save-shortcut-classifier`` on ``--task``;
@@ -15,7 +15,7 @@ Face folder (safetensors) and run through the CLI as a user would, each step a f
 
 Printed per family: extraction seconds per example (search wall time / N, model load included), peak RSS of the
 search process, graph size (all files of the exported folder), label agreement, shortcut vs generation ratio, the
-FLOP limit of this cut model's exit (``sn_core.flops``, its own ``--layers`` depth) and the FLOP limit the
+FLOP limit of this cut model's exit (``sn_core.models.flops``, its own ``--layers`` depth) and the FLOP limit the
 full-depth checkpoint would have after layer 0 (its real config, built on the meta device: shapes only). A step
 that fails puts its error in the row and the later steps that need it are skipped; the table always prints.
 
@@ -126,7 +126,7 @@ def _time_paths(model_dir: Path, shortcut_dir: Path | None, task_name: str, n_ex
 
     import torch
 
-    from sn_core.baselines import label_token_budget
+    from sn_core.models.generation import label_token_budget
     from sn_core.data import get_task
     from sn_core.models import load_model
 
@@ -167,7 +167,7 @@ def run_family(family: str, a, work: Path) -> dict:
     row: dict = {"family": family, "errors": []}
     env = {**os.environ, "SN_CACHE_DIR": str(work / "cache"), "PYTHONPATH": str(REPO)}
     try:
-        from sn_core.config_faithful import BUILDS, build_family, full_depth_flop_limit
+        from sn_core.models.config_faithful import BUILDS, build_family, full_depth_flop_limit
         from sn_core.data import get_task
 
         row["checkpoint"] = BUILDS[family].checkpoint
@@ -286,7 +286,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tiny", action="store_true", help="tiny widths instead (checks this script in seconds)")
     ap.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temporary one)")
     a = ap.parse_args(argv)
-    from sn_core.config_faithful import BUILDS
+    from sn_core.models.config_faithful import BUILDS
 
     bad = [f for f in a.family if f not in BUILDS]
     if bad:

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .card import (CARD_FORMAT, CARD_NAME, CARD_VERSION, GRAPH_NAME, PROCESSOR_DIR, ShortcutError, file_sha256,
+from sn_core.shortcut.card import (CARD_FORMAT, CARD_NAME, CARD_VERSION, GRAPH_NAME, PROCESSOR_DIR, ShortcutError, file_sha256,
                    processor_files, read_card, seal)
 # The graph's modules and inputs live in sn_core.shortcut.graph; these names stay importable from here.
-from .graph import (EXPORT_FAMILIES, INPUT_NAMES, OPSET, OUTPUT_NAMES, RuleModule, ShortcutModule,  # noqa: F401
+from sn_core.shortcut.graph import (EXPORT_FAMILIES, INPUT_NAMES, OPSET, OUTPUT_NAMES, RuleModule, ShortcutModule,  # noqa: F401
                     _example_batch, check_family, export_graph, graph_inputs, onevision_layout)
 
 
@@ -35,7 +35,7 @@ def _versions() -> dict:
     out = {"python": platform.python_version()}
     for name in ("sn_core", "torch", "transformers", "onnx", "onnxscript", "onnxruntime", "numpy"):
         if name == "sn_core":
-            from .. import __version__
+            from sn_core import __version__
 
             out[name] = __version__
             continue
@@ -57,7 +57,7 @@ def export_shortcut(classifier, out, model: str | None = None, loaded=None, test
     under a temporary name and renamed when complete, so a failure leaves nothing at ``out``. ``out`` must not
     exist, or be an empty folder. ``test_accuracy``: the held-out accuracy to write on the card; by default it is
     taken from the search that fitted the classifier when the store (``root``) still has it, else left null."""
-    from ..classifier import ArtifactError, SuperNeuronClassifier
+    from sn_core.classifier.estimator import ArtifactError, SuperNeuronClassifier
 
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -87,7 +87,7 @@ def export_shortcut(classifier, out, model: str | None = None, loaded=None, test
                             f"has weights {loaded.weights_hash[:12]}...")
     if loaded.dtype != torch.float32:
         raise ShortcutError(f"load the model in float32 to export it (it is {loaded.dtype})")
-    from ..early_exit import EarlyExitPredictor
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
 
     pred = EarlyExitPredictor(loaded, clf)  # the same checks (neuron ranges, exit layer) as the library path
     if test_accuracy is None:
@@ -118,7 +118,7 @@ def _search_test_accuracy(clf, search_key, root):
     if not key:
         return None, None
     try:
-        from ..search import SearchResult
+        from sn_core.search.run import SearchResult
 
         res = SearchResult.load(key, root=root)
         if res.classifier(list(clf.neurons_)).meta_.get("weights_hash") != (clf.meta_ or {}).get("weights_hash"):
@@ -129,8 +129,8 @@ def _search_test_accuracy(clf, search_key, root):
 
 
 def _load_for_export(clf, model, source, exit_layer):
-    from ..classifier import ArtifactError
-    from ..models import UnknownModelError, load_model
+    from sn_core.classifier.estimator import ArtifactError
+    from sn_core.models import UnknownModelError, load_model
 
     name = model or (clf.meta_ or {}).get("model_id")
     if not name:
@@ -148,9 +148,9 @@ def _load_for_export(clf, model, source, exit_layer):
 def _write(tmp: Path, loaded, clf, pred, exit_layer: int, test_accuracy, search_key) -> dict:
     import onnx
 
-    from ..baselines import label_token_budget
-    from ..flops import flop_ratio
-    from ..sites import parse_neuron_id, site_name
+    from sn_core.models.generation import label_token_budget
+    from sn_core.models.flops import flop_ratio
+    from sn_core.sites import parse_neuron_id, site_name
 
     model_type = loaded.model.config.model_type
     layout = onevision_layout(loaded.model.config) if model_type == "llava_onevision" else None
@@ -192,7 +192,7 @@ def _write(tmp: Path, loaded, clf, pred, exit_layer: int, test_accuracy, search_
         "flops": {"flop_limit": float(limit["ratio"]), "early_exit_flops": float(limit["early_exit_flops"]),
                   "full_generation_flops": float(limit["full_flops"]), "prompt_len": int(limit["prompt_len"]),
                   "new_tokens": int(limit["new_tokens"]),
-                  "note": "FLOP limit = analytic FLOPs of the full greedy answer / of this exit (sn_core.flops), at "
+                  "note": "FLOP limit = analytic FLOPs of the full greedy answer / of this exit (sn_core.models.flops), at "
                           "prompt_len tokens"},
         "onnx": {"file": GRAPH_NAME, "sha256": file_sha256(graph), "opset": opset, "ir_version": int(proto.ir_version),
                  "inputs": list(names), "outputs": list(OUTPUT_NAMES), "dtype": "float32",

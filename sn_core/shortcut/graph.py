@@ -3,7 +3,7 @@
 The graph (``torch.onnx.export(dynamo=True)``) holds, for a model loaded only up to the exit layer:
 
 - the vision tower and projector (SigLIP with the last layer as feature layer: the same computation as
-  ``sn_core.models.llava._siglip_image_features``; LLaVA with another tower: ``get_image_features``);
+  ``sn_core.models.families.llava._siglip_image_features``; LLaVA with another tower: ``get_image_features``);
 - the token embeddings with the image features written into the image-token positions, in order (the
   ``masked_scatter`` of transformers, written as a cumulative-sum gather so that it exports);
 - the language model's own forward (``language_model(inputs_embeds, attention_mask, position_ids)``) over
@@ -12,7 +12,7 @@ The graph (``torch.onnx.export(dynamo=True)``) holds, for a model loaded only up
 - the read-out of each neuron at the last prompt position (column -1 of the left-padded batch) from the same
   module inputs / outputs the library hooks (``ModelAdapter.site_module``);
 - the classifier's rule in float64 (stump, nearest class mean or one-vs-rest stumps, with the majority vote of
-  several neurons and the non-finite fallback of ``sn_core.scoring``) -> class index.
+  several neurons and the non-finite fallback of ``sn_core.scoring.neuron_scores``) -> class index.
 
 Inputs: ``input_ids [batch, pos] int64``, ``attention_mask [batch, pos] int64``, ``pixel_values`` (LLaVA:
 ``[batch, 3, H, W]``; LLaVA-OneVision: the images' tiles ``[tiles, 3, H, W]``) and, for LLaVA-OneVision,
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .card import ShortcutError
+from sn_core.shortcut.card import ShortcutError
 
 EXPORT_FAMILIES = ("llava", "llava_onevision")
 OPSET = 18
@@ -101,7 +101,7 @@ class ShortcutModule(torch.nn.Module):
 
     def __init__(self, loaded, clf):
         super().__init__()
-        from ..sites import parse_neuron_id
+        from sn_core.sites import parse_neuron_id
 
         self.model_type = loaded.model.config.model_type
         check_family(self.model_type, loaded.model_id)
@@ -123,7 +123,7 @@ class ShortcutModule(torch.nn.Module):
 
     def _image_rows(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Projected image features, one row per image token (LLaVA) or per tile token (OneVision)."""
-        from ..models.llava import _siglip_image_features
+        from sn_core.models.families.llava import _siglip_image_features
 
         core = self.net.model
         if self.siglip:
@@ -196,7 +196,7 @@ def graph_inputs(model_type: str, batch: dict, layout: dict | None) -> dict:
            "attention_mask": arr(batch["attention_mask"]).astype(np.int64)}
     pv = arr(batch["pixel_values"]).astype(np.float32)
     if model_type == "llava_onevision":
-        from .runtime import onevision_tiles
+        from sn_core.shortcut.runtime import onevision_tiles
 
         out["pixel_values"], out["feature_index"] = onevision_tiles(pv, arr(batch["image_sizes"]), layout)
     else:

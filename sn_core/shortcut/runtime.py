@@ -14,8 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..images import as_rgb
-from .card import PROCESSOR_DIR, ShortcutError, read_card
+from sn_core.data.images import as_rgb
+from sn_core.shortcut.card import PROCESSOR_DIR, ShortcutError, read_card
 
 
 @dataclass
@@ -123,7 +123,7 @@ def _load_processor(path: Path, family: str):
         if family == "llava_onevision":  # no torchvision: the image-only processor (sn_core.models.processors)
             from transformers import LlavaOnevisionProcessor
 
-            from ..models.processors import image_only
+            from sn_core.models.processors import image_only
 
             try:
                 return image_only(LlavaOnevisionProcessor).from_pretrained(str(path), local_files_only=True)

@@ -1,4 +1,4 @@
-"""The test models are their checkpoints' real configurations, scaled (``sn_core.config_faithful``).
+"""The test models are their checkpoints' real configurations, scaled (``sn_core.models.config_faithful``).
 
 Each family's tiny model is compared with the config transformers builds from the stored ``config.json`` of its
 example checkpoint: everything but widths, decoder depth, vocabulary and image size must be the checkpoint's.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from sn_core.config_faithful import BUILDS, checkpoint_files, real_config, scale_sections
-from sn_core.tiny_models import FAMILIES, tiny_vlm
+from sn_core.models.config_faithful import BUILDS, checkpoint_files, real_config, scale_sections
+from sn_core.models.tiny import FAMILIES, tiny_vlm
 
 FAITHFUL = sorted(BUILDS)
 
@@ -91,11 +91,11 @@ def test_config_faithful_real_mode_keeps_every_width():
     """``real`` mode: the checkpoint's widths and vocabulary, only the decoder cut (built on the meta device)."""
     import torch
 
-    from sn_core.config_faithful import full_depth, _text_dict
+    from sn_core.models.config_faithful import full_depth, text_dict
 
     with torch.device("meta"):
         model, _ = BUILDS["qwen3_vl"].builder(checkpoint_files("qwen3_vl"), "real", 2, 0, 0)
-    rt = _text_dict(real_config("qwen3_vl"))
+    rt = text_dict(real_config("qwen3_vl"))
     tt = model.config.text_config
     assert (tt.hidden_size, tt.intermediate_size, tt.head_dim, tt.vocab_size) == (
         rt["hidden_size"], rt["intermediate_size"], rt["head_dim"], rt["vocab_size"])

@@ -1,6 +1,6 @@
 """FLOP limits for every family, checked against the matrix products the model itself runs.
 
-The tiny models are built from each checkpoint's real config (``sn_core.config_faithful``), so the vision work
+The tiny models are built from each checkpoint's real config (``sn_core.models.config_faithful``), so the vision work
 the analytic count must follow is the real layout's: CLIP's class token, OneVision's anyres tiles, Qwen-VL's
 dynamic patch grid and Qwen2.5-VL's attention windows, SmolVLM's tiles, Gemma 3's pooled projector. torch's
 ``FlopCounterMode`` counts every matmul / convolution the forward runs; with eager attention the attention products
@@ -13,10 +13,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sn_core.extract import Trace
-from sn_core.flops import early_exit_flops, flop_dims, flop_ratio, search_flop_limits
+from sn_core.activations.trace import Trace
+from sn_core.models.flops import early_exit_flops, flop_dims, flop_ratio, search_flop_limits
 from sn_core.models import load_model
-from sn_core.tiny_models import FAMILIES
+from sn_core.models.tiny import FAMILIES
 
 FAMILY_NAMES = sorted(FAMILIES)
 REL = 0.02  # what the analytic count leaves out: rotary-frequency products (a few hundred FLOPs)
@@ -97,7 +97,7 @@ def test_flops_full_depth_checkpoints_from_real_configs(family_images):
     layer 0, with the real image work: CLIP ViT-L/14 at 336 px is 24 x 24 patches + a class token, of which the
     projector sees the 576 patches (strategy ``default``); Gemma 3 pools 4096 patches to 256 tokens; Qwen3-VL
     pins a square image to 256 merged tokens (1024 patches)."""
-    from sn_core.config_faithful import BUILDS, full_depth_loaded
+    from sn_core.models.config_faithful import BUILDS, full_depth_loaded
 
     q = "What color is the shape? Answer with one word."
     seen = {}
