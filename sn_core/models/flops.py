@@ -5,8 +5,10 @@ a matrix of ``p`` weights applied to ``t`` tokens costs ``2 p t`` FLOPs (multipl
 ``2 * 2 * d_attn * (query-key pairs)`` for the scores and the weighted sum. Norms, activations, softmax, rotary
 embeddings and embedding lookups are left out (O(d) per token, under 1% here).
 
-- vision tower: every weight matrix on every patch token, plus bidirectional attention (T_v^2 pairs per layer);
-- projector: every weight matrix on every image token it produces;
+- vision tower: every weight matrix on every patch token, plus bidirectional attention (T_v^2 pairs per layer and
+  tile, or per window for Qwen2.5-VL's windowed blocks); counted on the encoded example, so tiles (SmolVLM,
+  LLaVA-OneVision anyres) and Qwen-VL's dynamic patch grid are what the model runs (:mod:`sn_core.models.flops_vision`);
+- projector: every weight matrix on every token it sees (Qwen-VL: the merged tokens; Gemma 3: after pooling);
 - decoder: per layer, weights on each token, causal attention (prefill: T(T+1)/2 pairs; a decode step at context
   C: C pairs);
 - LM head: ``2 d V`` per position whose logits are computed. ``generate`` computes logits at the last prompt
@@ -32,47 +34,50 @@ def _matrix_params(module: torch.nn.Module, skip: tuple[str, ...] = ()) -> int:
 
 @dataclass(frozen=True)
 class ModelFlopDims:
-    vision_params: int  # matrix weights of the vision tower
+    vision_params: int  # matrix weights of the vision tower (applied to every tower token)
     vision_layers: int
     vision_d_attn: int  # hidden size the vision attention runs at
-    vision_tokens: int  # patch tokens per image
+    vision_tokens: int  # tower tokens of one example (all tiles / images; CLIP's class token included)
     projector_params: int
-    image_tokens: int  # tokens the projector outputs per image (placeholders in the prompt)
+    image_tokens: int  # tokens the projector's matrices apply to (Qwen: merged tokens; Gemma 3: after pooling)
     layer_params: int  # matrix weights of one decoder layer
     n_layers: int  # decoder layers of the full checkpoint
     d_attn: int  # n_heads * d_head of the decoder
     lm_head_params: int
+    vision_attn_pairs: int | None = None  # query-key pairs over all tower layers; None: vision_layers * tokens^2
 
 
-def flop_dims(loaded) -> ModelFlopDims:
-    """Dimensions FLOPs are computed from. Decoder layers are assumed uniform (layer 0 stands for all, so a
-    ``max_layers``-truncated model still reports the full checkpoint's cost)."""
-    model, adapter, cfg = loaded.model, loaded.adapter, loaded.model.config
-    vision = get_module(model, adapter.vision_tower_path) if adapter.vision_tower_path else None
-    projector = get_module(model, adapter.projector_path) if adapter.projector_path else None
-    vc = getattr(cfg, "vision_config", None)
-    v_tokens = 0
-    v_layers = 0
-    v_d = 0
-    if vc is not None:
-        patches = (int(vc.image_size) // int(vc.patch_size)) ** 2
-        v_tokens = patches + (1 if "clip" in str(getattr(vc, "model_type", "")) else 0)  # CLIP's class token
-        v_layers = int(getattr(vc, "num_hidden_layers", 0))
-        v_d = int(getattr(vc, "hidden_size", 0))
-    image_tokens = int(getattr(cfg, "image_seq_length", 0) or v_tokens)
+def _nominal_inputs(loaded):
+    """An encoded example for models whose image work does not depend on the image (or when none is given): a
+    448 x 448 gray square with a one-word question."""
+    from PIL import Image
+
+    return loaded.encode([Image.new("RGB", (448, 448), (128, 128, 128))], [loaded.prompt("Color?")])
+
+
+def flop_dims(loaded, inputs=None) -> ModelFlopDims:
+    """Dimensions FLOPs are computed from, for the example encoded in ``inputs`` (batch of one; default: a
+    nominal 448 px square image, see :func:`_nominal_inputs`). The vision side follows the family and the image
+    (tiles, dynamic patch grids, windows: :mod:`sn_core.models.flops_vision`). Decoder layers are assumed uniform
+    (layer 0 stands for all, so a ``max_layers``-truncated model still reports the full checkpoint's cost)."""
+    from sn_core.models.flops_vision import matmul_params, vision_work
+
+    model, adapter = loaded.model, loaded.adapter
+    vw = vision_work(loaded, inputs if inputs is not None else _nominal_inputs(loaded))
     lm_head = get_module(model, adapter.lm_head_path)
     return ModelFlopDims(
-        # SigLIP's pooling "head" runs on one probe token and LLaVA-style models do not use its output: left out.
-        vision_params=_matrix_params(vision, skip=("head",)) if vision is not None else 0, vision_layers=v_layers,
-        vision_d_attn=v_d, vision_tokens=v_tokens,
-        projector_params=_matrix_params(projector) if projector is not None else 0, image_tokens=image_tokens,
-        layer_params=_matrix_params(adapter.layers(model)[0]), n_layers=int(loaded.n_layers_total),
-        d_attn=int(loaded.n_heads * loaded.d_head), lm_head_params=_matrix_params(lm_head))
+        vision_params=vw.tower_params, vision_layers=vw.tower_layers, vision_d_attn=vw.d_attn,
+        vision_tokens=vw.tower_tokens, projector_params=vw.projector_params, image_tokens=vw.projector_tokens,
+        layer_params=matmul_params(adapter.layers(model)[0]), n_layers=int(loaded.n_layers_total),
+        d_attn=int(loaded.n_heads * loaded.d_head), lm_head_params=_matrix_params(lm_head),
+        vision_attn_pairs=vw.attn_pairs)
 
 
 def vision_flops(d: ModelFlopDims, n_images: int = 1) -> float:
-    per_image = 2 * d.vision_params * d.vision_tokens + 4 * d.vision_d_attn * d.vision_tokens ** 2 * d.vision_layers
-    return float(n_images * (per_image + 2 * d.projector_params * d.image_tokens))
+    """Vision tower + projector of one example (``n_images`` copies of it)."""
+    pairs = d.vision_attn_pairs if d.vision_attn_pairs is not None else d.vision_layers * d.vision_tokens ** 2
+    per_example = 2 * d.vision_params * d.vision_tokens + 4 * d.vision_d_attn * pairs
+    return float(n_images * (per_example + 2 * d.projector_params * d.image_tokens))
 
 
 def decoder_prefill_flops(d: ModelFlopDims, prompt_len: int, n_layers: int) -> float:
@@ -96,19 +101,20 @@ def generation_flops(d: ModelFlopDims, prompt_len: int, new_tokens: int) -> floa
     return float(total)
 
 
-def flop_ratio(loaded, prompt_len: int, exit_layer: int, new_tokens: int = 1) -> dict:
+def flop_ratio(loaded, prompt_len: int, exit_layer: int, new_tokens: int = 1, inputs=None) -> dict:
     """Both counts and their ratio (the speed-up limit of early exit at ``exit_layer``). ``new_tokens`` defaults
-    to 1: a one-token label (``generation.label_token_budget`` gives it for a label set)."""
-    d = flop_dims(loaded)
+    to 1: a one-token label (``generation.label_token_budget`` gives it for a label set). ``inputs``: the encoded
+    example the vision work is counted on (see :func:`flop_dims`)."""
+    d = flop_dims(loaded, inputs)
     full = generation_flops(d, prompt_len, new_tokens)
     early = early_exit_flops(d, prompt_len, exit_layer)
     return {"full_flops": full, "early_exit_flops": early, "ratio": full / early, "prompt_len": prompt_len,
             "exit_layer": exit_layer, "new_tokens": new_tokens, "n_layers": d.n_layers}
 
 
-def exit_flop_limits(loaded, prompt_len: int, layers, new_tokens: int = 1) -> dict[int, float]:
+def exit_flop_limits(loaded, prompt_len: int, layers, new_tokens: int = 1, inputs=None) -> dict[int, float]:
     """``{L: flop_ratio(...)["ratio"]}`` for an exit after each layer in ``layers``: the speed-up limit of each."""
-    d = flop_dims(loaded)
+    d = flop_dims(loaded, inputs)
     full = generation_flops(d, prompt_len, new_tokens)
     return {int(L): float(full / early_exit_flops(d, prompt_len, int(L))) for L in layers}
 
@@ -124,8 +130,9 @@ def search_flop_limits(loaded, task, prompts, labels, layers) -> dict[int, float
         from sn_core.models.generation import label_token_budget
         from sn_core.data.images import load_image
 
-        plen = int(loaded.encode([load_image(task.examples[0].image)], [prompts[0]])["input_ids"].shape[1])
-        return exit_flop_limits(loaded, plen, layers, label_token_budget(loaded.processor, labels))
+        inputs = loaded.encode([load_image(task.examples[0].image)], [prompts[0]])
+        plen = int(inputs["input_ids"].shape[1])
+        return exit_flop_limits(loaded, plen, layers, label_token_budget(loaded.processor, labels), inputs=inputs)
     except Exception:  # noqa: BLE001
         logging.getLogger(__name__).warning("FLOP limits not computed:\n%s", traceback.format_exc())
         return {}
@@ -142,9 +149,10 @@ def flop_limit(predictor, image, question: str, labels) -> float | None:
         from sn_core.models.generation import label_token_budget
 
         loaded = predictor.loaded
-        plen = int(predictor.encode([image], [question])["input_ids"].shape[1])
+        inputs = predictor.encode([image], [question])
+        plen = int(inputs["input_ids"].shape[1])
         new_tokens = label_token_budget(loaded.processor, list(labels))
-        return float(flop_ratio(loaded, plen, predictor.exit_layer, new_tokens)["ratio"])
+        return float(flop_ratio(loaded, plen, predictor.exit_layer, new_tokens, inputs=inputs)["ratio"])
     except Exception:  # noqa: BLE001
         logging.getLogger(__name__).warning("FLOP bound not computed:\n%s", traceback.format_exc())
         return None

@@ -42,3 +42,40 @@ def word_level_tokenizer(specials: list[str], words: list[str], chat_template: s
                                   extra_special_tokens=extra or {}, padding_side="left")
     tok.chat_template = chat_template
     return tok
+
+
+# ------------------------------------------------------------------------------------- tiny test models' tokenizers
+def _words() -> list[str]:
+    return vocabulary() + ["user", "assistant", "system", "model", ":", "you", "are", "helpful", "."]
+
+
+def tiny_tokenizer(specials: list[str], chat_template: str, extra: dict[str, str] | None = None,
+                   bos: str | None = None, eos: str | None = None, pad: str = "<pad>"):
+    """A word-level fast tokenizer: ``<pad>``, ``<unk>``, the family's special tokens, then the bundled-task words.
+
+    ``extra`` names special tokens as attributes (``image_token``, ``boi_token``...), as hub tokenizers do.
+    """
+    specials = list(dict.fromkeys(["<pad>", "<unk>"] + specials))
+    return word_level_tokenizer(specials, _words(), chat_template, extra, bos=bos, eos=eos, pad=pad)
+
+
+def family_chat_template(turn_open: str, turn_close: str, image: str, assistant: str, prefix: str = "",
+                         system: str | None = None) -> str:
+    """A Jinja chat template with the family's layout: ``prefix``, optional default system turn, user turns where
+    each image part becomes ``image``, then the generation prompt ``assistant``. ``{role}`` in ``turn_open`` is
+    replaced by the message role."""
+    open_ = turn_open.replace("{role}", "{{ m['role'] }}")
+    sys_ = ""
+    if system is not None:
+        sys_ = ("{%- if messages[0]['role'] != 'system' -%}" + turn_open.replace("{role}", "system") + system
+                + turn_close + "{%- endif -%}")
+    tpl = (
+        prefix + sys_ + "{%- for m in messages -%}" + open_
+        + "{%- if m['content'] is string -%}{{ m['content'] }}{%- else -%}{%- for p in m['content'] -%}"
+        + "{%- if p['type'] == 'image' -%}" + image + "{%- elif p['type'] == 'text' -%}{{ p['text'] }}{%- endif -%}"
+        + "{%- endfor -%}{%- endif -%}" + turn_close + "{%- endfor -%}"
+        + "{%- if add_generation_prompt -%}" + assistant + "{%- endif -%}"
+    )
+    # The pieces are concatenated without whitespace, so non-trimming tags keep the families' newlines
+    # (e.g. after "<|im_start|>user") exactly where the real templates put them.
+    return tpl.replace("{%-", "{%").replace("-%}", "%}")

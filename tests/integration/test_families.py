@@ -200,7 +200,7 @@ def test_families_mixed_image_sizes_batch_equals_single(family, family_folders, 
     loaded = load_model(str(family_folders[family]))
     mixed = [family_images[0], family_images[1].resize((64, 24)), family_images[2].resize((20, 40))]
     prompts = [loaded.prompt("What color is the shape? Answer with one word.")] * 3  # same text: padding = images
-    if family not in ("llava", "gemma3"):  # these two resize every image to one fixed square
+    if family not in ("llava", "llava_1_5", "gemma3"):  # these resize every image to one fixed square
         mask = loaded.encode(mixed, prompts)["attention_mask"]
         assert bool((mask == 0).any()), "the images should give different visual-token counts"
     batched = read_activations(loaded, mixed, prompts, ("mlp", "resid"), batch_size=3)
