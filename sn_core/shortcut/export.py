@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .prep import QWEN
 from .card import (CARD_FORMAT, CARD_NAME, CARD_VERSION, GRAPH_NAME, PROCESSOR_DIR, ShortcutError, file_sha256,
                    processor_files, read_card, seal)
 # The graph's modules and inputs live in sn_core.shortcut.graph; these names stay importable from here.
 from .graph import (EXPORT_FAMILIES, INPUT_NAMES, OPSET, OUTPUT_NAMES, RuleModule, ShortcutModule,  # noqa: F401
-                    _example_batch, check_family, export_graph, graph_inputs, onevision_layout)
+                    _example_batch, check_family, export_graph, family_layout, graph_inputs,
+                    onevision_layout)
 
 
 def _versions() -> dict:
@@ -153,7 +155,7 @@ def _write(tmp: Path, loaded, clf, pred, exit_layer: int, test_accuracy, search_
     from ..sites import parse_neuron_id, site_name
 
     model_type = loaded.model.config.model_type
-    layout = onevision_layout(loaded.model.config) if model_type == "llava_onevision" else None
+    layout = family_layout(loaded.model.config)
     module = ShortcutModule(loaded, clf).eval()
     batch = _example_batch(loaded, lambda q: f"{q} {pred.instruction}".strip() if pred.instruction else q)
     feeds = graph_inputs(model_type, batch, layout)
@@ -197,11 +199,22 @@ def _write(tmp: Path, loaded, clf, pred, exit_layer: int, test_accuracy, search_
         "onnx": {"file": GRAPH_NAME, "sha256": file_sha256(graph), "opset": opset, "ir_version": int(proto.ir_version),
                  "inputs": list(names), "outputs": list(OUTPUT_NAMES), "dtype": "float32",
                  "exporter": "torch.onnx.export(dynamo=True)"},
-        "inputs": {"family": model_type, "onevision": layout},
+        "inputs": {"family": model_type, "layout": layout, "pixel_budget": _pixel_budget(loaded, model_type),
+                   "onevision": layout if model_type == "llava_onevision" else None},
         "versions": _versions(),
         "files": processor_files(tmp),
         "classifier": art,
     }
+
+
+def _pixel_budget(loaded, model_type: str):
+    """Qwen-VL: the pixel budget the library pinned on its processor (``min_pixels == max_pixels``), which the
+    runtime sets again on the saved processor; None for other families."""
+    if model_type not in QWEN:
+        return None
+    size = loaded.processor.image_processor.size
+    edge = size.get("longest_edge") if isinstance(size, dict) else getattr(size, "longest_edge", None)
+    return int(edge) if edge else None
 
 
 def shortcut_zip_bytes(classifier=None, model: str | None = None, loaded=None, folder=None,

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..images import as_rgb
 from .card import PROCESSOR_DIR, ShortcutError, read_card
+from .prep import graph_feeds
 
 
 @dataclass
@@ -48,8 +49,8 @@ class Shortcut:
         self.exit_layer = int(self.card["exit_layer"])
         self.instruction = self.card.get("instruction")
         self.family = self.card["inputs"]["family"]
-        self.layout = self.card["inputs"].get("onevision")
-        self.processor = _load_processor(self.folder / PROCESSOR_DIR, self.family)
+        self.layout = self.card["inputs"].get("layout") or self.card["inputs"].get("onevision")
+        self.processor = _load_processor(self.folder / PROCESSOR_DIR, self.family, self.card["inputs"])
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(threads or os.environ.get("SN_SHORTCUT_THREADS", 0) or 0)
         opts.log_severity_level = 3
@@ -70,17 +71,9 @@ class Shortcut:
         """Graph inputs (numpy) for a left-padded batch: the processor call, as the library's ``encode``."""
         images = [as_rgb(im) for im in images]
         prompts = [self.prompt(q) for q in questions]
-        imgs = [[im] for im in images] if self.family == "llava_onevision" else images
+        imgs = images if self.family == "llava" else [[im] for im in images]  # one image per prompt
         batch = self.processor(images=imgs, text=prompts, padding=True, padding_side="left", return_tensors="np")
-        feeds = {"input_ids": np.asarray(batch["input_ids"], dtype=np.int64),
-                 "attention_mask": np.asarray(batch["attention_mask"], dtype=np.int64)}
-        pv = np.asarray(batch["pixel_values"], dtype=np.float32)
-        if self.family == "llava_onevision":
-            feeds["pixel_values"], feeds["feature_index"] = onevision_tiles(pv, np.asarray(batch["image_sizes"]),
-                                                                            self.layout)
-        else:
-            feeds["pixel_values"] = pv
-        return feeds
+        return graph_feeds(self.family, batch, self.layout)
 
     def run(self, feeds: dict) -> tuple[np.ndarray, np.ndarray]:
         """``(label_index [n] int64, values [n, k] float32)`` of encoded inputs: the graph alone."""
@@ -114,23 +107,54 @@ def load_shortcut(folder, threads: int | None = None) -> Shortcut:
     return Shortcut(folder, threads=threads)
 
 
-def _load_processor(path: Path, family: str):
+_IMAGE_ONLY = {"llava_onevision": "LlavaOnevisionProcessor", "qwen2_vl": "Qwen2VLProcessor",
+               "qwen2_5_vl": "Qwen2_5_VLProcessor", "qwen3_vl": "Qwen3VLProcessor", "smolvlm": "SmolVLMProcessor"}
+
+
+def _load_processor(path: Path, family: str, inputs: dict | None = None):
+    """The saved processor: ``AutoProcessor``, or for video-capable families without torchvision the family's
+    processor minus its video processor (``sn_core.models.processors.image_only``, loaded from its file so that
+    no torch-importing package module is imported). Qwen-VL's pinned pixel budget is set again from the card."""
+    import transformers
     from transformers import AutoProcessor
 
     try:
-        return AutoProcessor.from_pretrained(str(path), local_files_only=True)
+        proc = AutoProcessor.from_pretrained(str(path), local_files_only=True)
     except Exception as e:  # noqa: BLE001 - transformers raises many types here
-        if family == "llava_onevision":  # no torchvision: the image-only processor (sn_core.models.processors)
-            from transformers import LlavaOnevisionProcessor
-
-            from ..models.processors import image_only
-
+        proc = None
+        if family in _IMAGE_ONLY:
             try:
-                return image_only(LlavaOnevisionProcessor).from_pretrained(str(path), local_files_only=True)
+                cls = getattr(transformers, _IMAGE_ONLY[family])
+                proc = _processors_module().image_only(cls).from_pretrained(str(path), local_files_only=True)
             except Exception as e2:  # noqa: BLE001
                 e = e2
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ShortcutError(f"cannot load the shortcut's processor from {str(path)!r}: {first}") from None
+        if proc is None:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ShortcutError(f"cannot load the shortcut's processor from {str(path)!r}: {first}") from None
+    budget = (inputs or {}).get("pixel_budget")
+    if budget:
+        from transformers.image_processing_utils import SizeDict
+
+        proc.image_processor.size = SizeDict(shortest_edge=int(budget), longest_edge=int(budget))
+    return proc
+
+
+def _processors_module():
+    """``sn_core/models/processors.py`` (it imports only transformers), without importing ``sn_core.models``."""
+    import importlib.util
+    import sys
+
+    name = "sn_core.models.processors"
+    if name in sys.modules:
+        return sys.modules[name]
+    private = "_sn_shortcut_processors"
+    if private not in sys.modules:
+        spec = importlib.util.spec_from_file_location(private, Path(__file__).resolve().parent.parent / "models"
+                                                      / "processors.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[private] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[private]
 
 
 # ------------------------------------------------------------------------------------------ LLaVA-OneVision
