@@ -23,6 +23,10 @@ def add_export_parser(sub) -> None:
     x.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
+def _x(v) -> str:
+    return "not counted" if v is None else f"{v:.1f}x"
+
+
 def cmd_export(a) -> int:
     from pathlib import Path
 
@@ -59,5 +63,5 @@ def cmd_export(a) -> int:
         sys.stdout.write(json.dumps(doc) + "\n")
     else:
         print(f"shortcut written to {path}: {', '.join(doc['neurons'])} (exit after layer {doc['exit_layer']}, "
-              f"FLOP limit {doc['flop_limit']:.1f}x), graph sha256 {doc['graph_sha256'][:16]}...")
+              f"FLOP limit {_x(doc['flop_limit'])}), graph sha256 {doc['graph_sha256'][:16]}...")
     return 0

@@ -151,7 +151,6 @@ def _write(tmp: Path, loaded, clf, pred, exit_layer: int, test_accuracy, search_
     import onnx
 
     from ..baselines import label_token_budget
-    from ..flops import flop_ratio
     from ..sites import parse_neuron_id, site_name
 
     model_type = loaded.model.config.model_type
@@ -167,7 +166,7 @@ def _write(tmp: Path, loaded, clf, pred, exit_layer: int, test_accuracy, search_
     with loaded.lock:
         loaded.processor.save_pretrained(str(tmp / PROCESSOR_DIR))
     prompt_len = int(np.asarray(feeds["attention_mask"])[0].sum())
-    limit = flop_ratio(loaded, prompt_len, exit_layer, label_token_budget(loaded.processor, list(clf.classes_)))
+    flops = _flop_fields(loaded, prompt_len, exit_layer, label_token_budget(loaded.processor, list(clf.classes_)))
     art = clf.to_dict()
     meta = clf.meta_ or {}
     neurons = []
@@ -191,11 +190,7 @@ def _write(tmp: Path, loaded, clf, pred, exit_layer: int, test_accuracy, search_
         "accuracy": {"probe": [float(s) for s in clf.scores_], "probe_metric": clf.metric,
                      "test": None if test_accuracy is None else float(test_accuracy),
                      "search_key": search_key or (meta.get("meta") or {}).get("search_key")},
-        "flops": {"flop_limit": float(limit["ratio"]), "early_exit_flops": float(limit["early_exit_flops"]),
-                  "full_generation_flops": float(limit["full_flops"]), "prompt_len": int(limit["prompt_len"]),
-                  "new_tokens": int(limit["new_tokens"]),
-                  "note": "FLOP limit = analytic FLOPs of the full greedy answer / of this exit (sn_core.flops), at "
-                          "prompt_len tokens"},
+        "flops": flops,
         "onnx": {"file": GRAPH_NAME, "sha256": file_sha256(graph), "opset": opset, "ir_version": int(proto.ir_version),
                  "inputs": list(names), "outputs": list(OUTPUT_NAMES), "dtype": "float32",
                  "exporter": "torch.onnx.export(dynamo=True)"},
@@ -205,6 +200,24 @@ def _write(tmp: Path, loaded, clf, pred, exit_layer: int, test_accuracy, search_
         "files": processor_files(tmp),
         "classifier": art,
     }
+
+
+def _flop_fields(loaded, prompt_len: int, exit_layer: int, new_tokens: int) -> dict:
+    """The card's ``flops``: the analytic FLOP limit of this exit (``sn_core.flops``); where the FLOP model cannot
+    count this model, the fields are null and ``note`` says why (the export itself does not depend on them)."""
+    from ..flops import flop_ratio
+
+    note = ("FLOP limit = analytic FLOPs of the full greedy answer / of this exit (sn_core.flops), at prompt_len "
+            "tokens")
+    try:
+        limit = flop_ratio(loaded, prompt_len, exit_layer, new_tokens)
+        return {"flop_limit": float(limit["ratio"]), "early_exit_flops": float(limit["early_exit_flops"]),
+                "full_generation_flops": float(limit["full_flops"]), "prompt_len": int(limit["prompt_len"]),
+                "new_tokens": int(limit["new_tokens"]), "note": note}
+    except Exception as e:  # noqa: BLE001 - a FLOP model without this family's vision config
+        return {"flop_limit": None, "early_exit_flops": None, "full_generation_flops": None,
+                "prompt_len": int(prompt_len), "new_tokens": int(new_tokens),
+                "note": f"not counted: {type(e).__name__}: {(str(e).splitlines() or [''])[0]}"}
 
 
 def _pixel_budget(loaded, model_type: str):
