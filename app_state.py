@@ -497,3 +497,43 @@ def sidebar(container=None) -> None:
             lines.append(f"**Task:** {st.session_state.get(TASK_LABEL, 'none yet')}")
             lines.append("**Search:** none yet")
         st.markdown("  \n".join(lines))
+
+
+# ------------------------------------------------------------------------------------------ shortcut export
+SHORTCUT_DOWNLOAD_LIMIT = 512 * 2 ** 20  # larger shortcuts are offered as server paths, never read into memory
+
+
+def build_shortcut(res, clf, neurons, model: str) -> dict:
+    """Export ``clf`` into ``<store root>/shortcuts/<search>-<neurons>/`` (once: a folder already exported for the
+    same classifier is reused after its card verifies) and stream it into a ZIP beside it, with a progress bar.
+    Returns ``{folder, zip, bytes, zip_bytes}``."""
+    import hashlib
+    import shutil
+
+    from sn_core.shortcut import ShortcutError, export_shortcut, read_card, write_shortcut_zip
+
+    tag = hashlib.sha256(json.dumps(list(neurons)).encode()).hexdigest()[:10]
+    base = default_root() / "shortcuts"
+    base.mkdir(parents=True, exist_ok=True)
+    folder = base / f"{short_key(res.key)}-{tag}"
+    try:
+        read_card(folder)
+    except ShortcutError:
+        if folder.exists():
+            shutil.rmtree(folder)
+        with st.spinner("Exporting the ONNX graph (tens of seconds for small models, minutes for 7B ones)..."):
+            export_shortcut(clf, folder, model=model, test_accuracy=res.test_accuracy(neurons))
+    zip_path = folder.with_suffix(".zip")
+    bar = st.progress(0.0, text="Writing shortcut.zip")
+    tmp = zip_path.with_name(zip_path.name + ".partial")
+    write_shortcut_zip(folder, tmp, progress=lambda done, total: bar.progress(
+        min(1.0, done / max(total, 1)), text=f"Writing shortcut.zip: {done / 2 ** 20:.0f} of {total / 2 ** 20:.0f} MB"))
+    os.replace(tmp, zip_path)
+    bar.empty()
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    return {"folder": str(folder), "zip": str(zip_path), "bytes": size, "zip_bytes": zip_path.stat().st_size}
+
+
+def file_reader(path):
+    """Deferred download data: the file is read only when the button is clicked."""
+    return lambda: Path(path).read_bytes()
