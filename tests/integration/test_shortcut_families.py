@@ -100,7 +100,8 @@ def family_export(request, tmp_path_factory):
     neurons = ("blocks.1.mlp.hook_post[3]", "blocks.1.hook_resid_post[5]")
     dummy = SuperNeuronClassifier(neurons=neurons).fit(np.random.default_rng(0).normal(size=(4, 2)), ["a", "b"] * 2)
     V = EarlyExitPredictor(loaded, dummy).values(images, questions)
-    clf = SuperNeuronClassifier(neurons=neurons, rule="nearest_mean").fit(V, [str(i % 3) for i in range(len(V))])
+    colours = ["blue", "green", "red", "yellow"]  # shapes-color's labels, so that predict --task can score them
+    clf = SuperNeuronClassifier(neurons=neurons, rule="nearest_mean").fit(V, [colours[i % 4] for i in range(len(V))])
     clf.meta_ = {"model_id": str(folder), "weights_hash": loaded.weights_hash, "instruction": "Answer with one word.",
                  "meta": {"dtype": "float32"}}
     clf.to_json(root / "sn.json")
