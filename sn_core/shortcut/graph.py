@@ -1,29 +1,23 @@
-"""The ONNX graph of a standalone shortcut: the torch modules that are exported, their example inputs, and the export.
+"""The ONNX graph of a standalone shortcut: the torch module that is exported, its example inputs, and the export.
 
 The graph (``torch.onnx.export(dynamo=True)``) holds, for a model loaded only up to the exit layer:
 
-- the vision tower and projector (SigLIP with the last layer as feature layer: the same computation as
-  ``sn_core.models.llava._siglip_image_features``; LLaVA with another tower: ``get_image_features``);
-- the token embeddings with the image features written into the image-token positions, in order (the
-  ``masked_scatter`` of transformers, written as a cumulative-sum gather so that it exports);
-- the language model's own forward (``language_model(inputs_embeds, attention_mask, position_ids)``) over
-  decoder layers ``0..L``: its causal mask with the left-padding attention mask, rotary embeddings from
-  ``position_ids = cumsum(attention_mask) - 1`` (as ``ModelAdapter.forward_inputs``), computed inside the graph;
+- the vision tower and projector, and the token embeddings with the image features written into the image-token
+  positions in order (per family: ``sn_core.shortcut.families``; the ``masked_scatter`` of transformers written as
+  a cumulative-sum gather so that it exports);
+- the language model's own forward over decoder layers ``0..L``: its causal mask with the left-padding attention
+  mask (Gemma 3: the model's ``token_type_ids`` masks), rotary embeddings from ``position_ids = cumsum(mask) - 1``
+  (as ``ModelAdapter.forward_inputs``) or, for Qwen-VL, from the M-RoPE positions the runtime computes;
 - the read-out of each neuron at the last prompt position (column -1 of the left-padded batch) from the same
   module inputs / outputs the library hooks (``ModelAdapter.site_module``);
 - the classifier's rule in float64 (stump, nearest class mean or one-vs-rest stumps, with the majority vote of
   several neurons and the non-finite fallback of ``sn_core.scoring``) -> class index.
 
-Inputs: ``input_ids [batch, pos] int64``, ``attention_mask [batch, pos] int64``, ``pixel_values`` (LLaVA:
-``[batch, 3, H, W]``; LLaVA-OneVision: the images' tiles ``[tiles, 3, H, W]``) and, for LLaVA-OneVision,
-``feature_index [image_tokens] int64`` (which projected tile row, or the image-newline row, fills each image token:
-the anyres unpadding of ``pack_image_features``, computed by ``sn_core.shortcut.runtime`` from the image sizes).
-Outputs: ``label_index [batch] int64`` and ``values [batch, k] float32``. Batch and prompt length are dynamic.
+Inputs: ``INPUT_NAMES[family]`` (``sn_core.shortcut.prep``, which also builds them from a processor batch).
+Outputs: ``label_index [batch] int64`` and ``values [batch, k] float32``. Batch, prompt length and the
+image-dependent counts (tiles, patches, image tokens) are dynamic.
 
 ``sn_core.shortcut.export`` writes the graph with its processor files and card.
-
-Families: LLaVA (``llava``) and LLaVA-OneVision (``llava_onevision``) export; any other family is refused with one
-line naming it (docs/families.md).
 """
 from __future__ import annotations
 
@@ -154,7 +148,6 @@ class ShortcutModule(torch.nn.Module):
             if self.model_type == "gemma3":  # its forward builds the token_type_ids masks from inputs_embeds
                 self.net.model(input_ids=None, inputs_embeds=embeds, use_cache=False, **kwargs)
             else:
-                lm = self.adapter.layers(self.net)  # noqa: F841 - the decoder the hooks sit in
                 text = self.net.model.text_model if self.model_type in ("smolvlm", "idefics3") \
                     else self.net.model.language_model
                 text(inputs_embeds=embeds, use_cache=False, **kwargs)
