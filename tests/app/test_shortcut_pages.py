@@ -95,6 +95,11 @@ def test_playground_export_error_is_one_message(res, monkeypatch):
         raise ShortcutError("onnxruntime is not installed: pip install onnxruntime")
 
     monkeypatch.setattr(ex, "export_shortcut", refuse)
+    import shutil
+
+    from sn_core.store import default_root
+
+    shutil.rmtree(default_root() / "shortcuts", ignore_errors=True)  # an earlier export would be reused
     at = open_page("playground", **{app_state.SEARCH: res.key})
     at.button(key="ee_export").click().run()
     assert_clean(at)
