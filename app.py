@@ -3,7 +3,7 @@
 It sets the page frame, registers the pages with ``st.navigation``, applies a shared link's query parameters
 (``?search=<key>&neuron=<id>``), draws the session sidebar and runs the selected page (the sidebar is redrawn
 after the page, so it shows the state the page left). All method logic lives in ``sn_core``; the Streamlit glue
-in ``app_state.py``.
+in ``sn_app.py``.
 
 Pages live in ``app_pages/``, deliberately not ``pages/``: Streamlit treats a ``pages/`` folder beside the entry
 script as its older automatic multipage mode until some run calls ``st.navigation``, so a deep link opened first on
@@ -12,7 +12,7 @@ would do so on every rerun.
 """
 import streamlit as st
 
-import app_state
+import sn_app
 
 st.set_page_config(page_title="Super Neuron Explorer", page_icon="🔬", layout="wide")
 
@@ -28,7 +28,7 @@ PAGES = {
     "atlas": st.Page("app_pages/atlas.py", title="Neuron atlas", icon="🧭", url_path="atlas"),
     "about": st.Page("app_pages/about.py", title="About the method", icon="📖", url_path="about"),
 }
-app_state.PAGES.update(PAGES)
+sn_app.PAGES.update(PAGES)
 
 nav = st.navigation({
     "Find Super Neurons": [PAGES["search"], PAGES["layer_map"], PAGES["inspector"]],
@@ -36,10 +36,10 @@ nav = st.navigation({
     "Use them": [PAGES["playground"], PAGES["compare"]],
     "Learn": [PAGES["about"]],
 })
-app_state.sync_query_params()
-app_state.keep_search_in_url()  # a refresh reopens the current search (page switches drop the parameters)
+sn_app.sync_query_params()
+sn_app.keep_search_in_url()  # a refresh reopens the current search (page switches drop the parameters)
 side = st.sidebar.empty()
-app_state.sidebar(side.container())  # drawn before the page (kept if the page stops early) ...
+sn_app.sidebar(side.container())  # drawn before the page (kept if the page stops early) ...
 nav.run()
-app_state.keep_search_in_url()  # the page may have started or reopened a search
-app_state.sidebar(side.container())  # ... and redrawn after it, with the search / neuron the page left
+sn_app.keep_search_in_url()  # the page may have started or reopened a search
+sn_app.sidebar(side.container())  # ... and redrawn after it, with the search / neuron the page left

@@ -5,9 +5,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-import app_state
-from sn_core import plots
-from sn_core.store import default_root
+import sn_app
+from sn_core.plots import search_figures as plots
+from sn_core.store.cache import default_root
 from sn_core.sites import parse_neuron_id
 
 st.title("📖 About the method")
@@ -72,25 +72,25 @@ st.markdown(
 # -------------------------------------------------------------------------------------------- real data pictures
 st.subheader("Seen on real data: the demo model")
 res = None
-with app_state.guarded("Opening the search", stop=False):
-    cur = app_state.current_result()
+with sn_app.guarded("Opening the search", stop=False):
+    cur = sn_app.current_result()
     if cur is not None and cur.summary.model_id == "demo":
         res = cur
 if res is None:
-    res = st.session_state.get("_about_result_key") and app_state.get_result(st.session_state["_about_result_key"],
+    res = st.session_state.get("_about_result_key") and sn_app.get_result(st.session_state["_about_result_key"],
                                                                       str(default_root()))
 if not res:
     st.info("The pictures below are drawn from a search on the demo model. Run one on the **Search** page, or "
             "compute a small one here (shapes-color, 200 images; about a minute on a laptop CPU, cached after).")
     if st.button("Compute the pictures", key="about_compute"):
         from sn_core.config import SearchConfig
-        from sn_core.search import run_search
+        from sn_core.search.run import run_search
 
-        bar = app_state.Progress()
+        bar = sn_app.ProgressBar()
         r = None
-        with app_state.guarded("Demo search", stop=False):
+        with sn_app.guarded("Demo search", stop=False):
             r = run_search(SearchConfig(model="demo", task="shapes-color", n_examples=200, baselines=False),
-                           loaded=app_state.get_model("demo"), progress=bar, root=str(default_root()))
+                           loaded=sn_app.get_model("demo"), progress=bar, root=str(default_root()))
             st.session_state["_about_result_key"] = r.key
         bar.clear()
         if r is not None:
@@ -105,12 +105,12 @@ else:
     st.info(res.shortcut_explanation())
     site = res.sites[0]
     scores = None  # stays None if the scores cannot be read (the error says so; the histogram is left out)
-    with app_state.guarded("Reading the scores", stop=False):
+    with sn_app.guarded("Reading the scores", stop=False):
         scores = res.scores(site)  # [n_layers, width]
     st.markdown(f"Task **{s.task}**, {s.n_classes} classes, {s.n_probe} probe and "
-                f"{s.n_test} test images (search `{app_state.short_key(res.key)}`).")
+                f"{s.n_test} test images (search `{sn_app.short_key(res.key)}`).")
     c1, c2 = st.columns(2)
-    with c1, app_state.guarded("Score distribution", stop=False):
+    with c1, sn_app.guarded("Score distribution", stop=False):
         if scores is not None:
             fig = plots.score_distribution(scores, chance=s.chance, step=1 / max(int(s.n_probe or 1), 1),
                                            title=f"Probe accuracy of all {scores.size:,} neurons")
@@ -127,7 +127,7 @@ else:
                        "neuron reaches when the probe labels are shuffled: a score below it means nothing. In a small "
                        "model trained on these very tasks many neurons carry some signal; a Super Neuron is one of the "
                        "few at the top that carries nearly all of it.")
-    with c2, app_state.guarded("The best neuron", stop=False):
+    with c2, sn_app.guarded("The best neuron", stop=False):
         vals, labels, split = res.neuron_values(nid)
         vals, labels, split = np.asarray(vals, float), np.asarray(labels).astype(str), np.asarray(split).astype(str)
         params = res.neuron_params(nid)
@@ -137,7 +137,7 @@ else:
         st.plotly_chart(fig, key="about_hist", alt="Histogram of the best neuron's value per class, test split")
         st.caption("Held-out images, coloured by their true class: the neuron's value alone separates them. "
                    + plots.rule_caption(params))
-    with app_state.guarded("Per-layer curve", stop=False):
+    with sn_app.guarded("Per-layer curve", stop=False):
         st.plotly_chart(plots.best_per_layer(res.layer_best(site), s.base_accuracy,
                                              s.null_probe_accuracy, s.chance,
                                              title="Where the classifying neurons appear, layer by layer"),
@@ -157,10 +157,10 @@ image*. Every accuracy carries a 95% interval, and the page's **probe-size curve
 examples per class a task needs. The **Neuron atlas** shows which layers and neurons several tasks share.
 """
 )
-stored = (st.session_state.get(app_state.ROBUSTNESS) or {}).get(res.key) if res else None
+stored = (st.session_state.get(sn_app.ROBUSTNESS) or {}).get(res.key) if res else None
 if stored:
-    with app_state.guarded("Robustness findings", stop=False):
-        from sn_core.robustness import RobustnessReport
+    with sn_app.guarded("Robustness findings", stop=False):
+        from sn_core.reports.robustness import RobustnessReport
 
         rep = RobustnessReport.from_json(stored["report"])
         rows = rep.rows[rep.rows["available"].astype(bool)]
@@ -182,7 +182,7 @@ if stored:
         lines.append("- flagged: " + ("; ".join(rep.flags) if rep.flags else "no grounding control"))
         st.markdown("\n".join(lines))
 else:
-    st.page_link(app_state.PAGES["robustness"], label="Run the robustness report on the Robustness page",
+    st.page_link(sn_app.PAGES["robustness"], label="Run the robustness report on the Robustness page",
                  icon="🛡️")
 
 # ------------------------------------------------------------------------------------------------- measured claims
@@ -196,7 +196,7 @@ the best neuron's held-out accuracy beside the model's own generated answer on t
 its 95% interval, and an exact paired McNemar test between them.
 """
 )
-with app_state.guarded("Measured claims", stop=False):
+with sn_app.guarded("Measured claims", stop=False):
     from sn_core import claims_table, plots_claims
 
     claims = claims_table.load_claims()
@@ -234,8 +234,8 @@ n_layers, exit_layer = 16, 3  # the demo model's depth and a first-quarter exit,
 if res:
     exit_layer = int(parse_neuron_id(nid)[1])
     n_layers = max(res.layers) + 1
-    with app_state.guarded("Reading the model's depth", stop=False):
-        n_layers = int(app_state.get_model(res.config.model, res.config.device, res.config.dtype).n_layers_total)
+    with sn_app.guarded("Reading the model's depth", stop=False):
+        n_layers = int(sn_app.get_model(res.config.model, res.config.device, res.config.dtype).n_layers_total)
 fig = go.Figure()
 fig.add_trace(go.Bar(y=["full model"], x=[n_layers], orientation="h", name="decoder layers run",
                      marker_color=plots.PALETTE[0], text=[f"{n_layers} layers + LM head, once per answer token"],

@@ -1,12 +1,12 @@
 """Neuron atlas: from the stored searches of one model, which neurons serve which tasks: the top neurons of every
 task, the layers where tasks find neurons above their null control (a task x layer heatmap), layers and neurons that
-several tasks share; a neuron opens in the inspector. The tables come from ``sn_core.atlas.build_atlas``."""
+several tasks share; a neuron opens in the inspector. The tables come from ``sn_core.reports.atlas.build_atlas``."""
 import streamlit as st
 
-import app_state
-from sn_core import plots_claims
-from sn_core.atlas import ATLAS_TOP, atlas_models, build_atlas
-from sn_core.store import default_root
+import sn_app
+from sn_core.plots import report_figures as plots_claims
+from sn_core.reports.atlas import ATLAS_TOP, atlas_models, build_atlas
+from sn_core.store.cache import default_root
 
 st.title("🧭 Neuron atlas")
 st.caption("Which neurons serve which tasks: the open search for its task and the newest stored search of every "
@@ -25,19 +25,19 @@ def cached_atlas(listing: tuple, model_id: str, top_n: int, root: str, prefer: s
 
 root = str(default_root())
 rows, skipped = [], []
-with app_state.guarded("Listing the stored searches", stop=False):
-    rows = app_state.visible_searches(app_state.get_search_list(root), skipped)
+with sn_app.guarded("Listing the stored searches", stop=False):
+    rows = sn_app.visible_searches(sn_app.get_search_list(root), skipped)
 if skipped:
     st.warning(f"Skipped {len(skipped)} stored search(es) that cannot be listed: {'; '.join(skipped)}.")
 models = atlas_models(rows)
 if not models:
     st.info("No stored searches yet. Run searches of one model on several tasks on the **Search** page.", icon="ℹ️")
-    st.page_link(app_state.PAGES["search"], label="Go to Search", icon="🔎")
+    st.page_link(sn_app.PAGES["search"], label="Go to Search", icon="🔎")
     st.stop()
 
 current = None
-with app_state.guarded("Opening the current search", stop=False):
-    current = app_state.current_result()
+with sn_app.guarded("Opening the current search", stop=False):
+    current = sn_app.current_result()
 names = list(models)
 c1, c2 = st.columns([2, 1])
 start = names.index(current.summary.model_id) if current is not None and current.summary.model_id in names else 0
@@ -48,22 +48,22 @@ top_n = int(c2.number_input("Top neurons per task", 1, 50, ATLAS_TOP, key="at_to
 listing = tuple((str(r["key"]), str(r.get("task")), str(r.get("created") or ""), str(r.get("model_id")))
                 for r in rows if str(r.get("model_id")) == model)
 atlas = None
-with app_state.guarded("Building the atlas"):
+with sn_app.guarded("Building the atlas"):
     atlas = cached_atlas(listing, model, top_n, root, current.key if current is not None else None)
 if atlas.skipped:
     st.warning(f"Skipped {len(atlas.skipped)} search(es) that cannot be opened: "
-               + "; ".join(f"{app_state.short_key(k)} ({app_state.hide_paths(why)})" for k, why in atlas.skipped) + ".")
+               + "; ".join(f"{sn_app.short_key(k)} ({sn_app.hide_paths(why)})" for k, why in atlas.skipped) + ".")
 if atlas.searches.empty:
     st.info(f"None of the stored searches of `{model}` can be opened: re-run them on the **Search** page.")
     st.stop()
 
 
 def label(task) -> str:
-    return app_state.hide_paths(str(task))
+    return sn_app.hide_paths(str(task))
 
 
 searches = atlas.searches.assign(task=atlas.searches["task"].map(label),
-                                 key=atlas.searches["key"].map(app_state.short_key))
+                                 key=atlas.searches["key"].map(sn_app.short_key))
 shared_layers = atlas.shared_layers
 n_shared_top = int((shared_layers["n_tasks_in_top"] >= 2).sum()) if len(shared_layers) else 0
 n_shared_null = int((shared_layers["n_tasks_above_null"] >= 2).sum()) if len(shared_layers) else 0
@@ -119,9 +119,9 @@ with st.expander("Layers searched by two or more tasks", expanded=bool(len(share
 
 def inspect(key: str, nid: str) -> None:
     """Open ``nid`` of the search ``key`` in the inspector."""
-    app_state.set_search(key)
-    app_state.select_neuron(nid)
-    app_state.go("inspector")
+    sn_app.set_search(key)
+    sn_app.select_neuron(nid)
+    sn_app.go("inspector")
 
 
 # ------------------------------------------------------------------------------------------------ shared neurons
@@ -144,11 +144,11 @@ else:
 
 # ---------------------------------------------------------------------------------------------------- top lists
 st.subheader(f"Top {top_n} neurons of every task")
-top = atlas.top.assign(task=atlas.top["task"].map(label), key=atlas.top["key"].map(app_state.short_key))
+top = atlas.top.assign(task=atlas.top["task"].map(label), key=atlas.top["key"].map(sn_app.short_key))
 st.caption("Ranked within each task by probe score (ties broken by separation), as its search ranked them; test "
            "accuracy on that task's held-out split with a 95% interval. Select a row, then press Inspect.")
 ev = st.dataframe(top, hide_index=True, key="at_top", on_select="rerun", selection_mode="single-row", height=360,
-                  column_config={**app_state.top_table_config(),
+                  column_config={**sn_app.top_table_config(),
                                  "test_ci_low": st.column_config.NumberColumn("95% CI low", format="%.3f"),
                                  "test_ci_high": st.column_config.NumberColumn("95% CI high", format="%.3f")})
 picked = ev.selection.rows if ev is not None else []

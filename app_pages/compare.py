@@ -2,22 +2,17 @@
 test split; the measured early-exit speedup; and robustness to a reworded prompt (the neuron chosen with the
 original instruction, evaluated unchanged under another one). Every number comes from ``sn_core``: the summary of
 the search, the engine's predictor and generator timings, and a second search with a different instruction."""
-import dataclasses
-
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-import app_state
-from sn_core.flops import flop_limit
-from sn_core.stats import interval_from_accuracy
-from sn_core.uncertainty import with_intervals
-from sn_core.timing import median_seconds
-from sn_core.store import default_root
-from sn_core import plots
+import sn_app
+from sn_core.scoring.stats import interval_from_accuracy
+from sn_core.search.uncertainty import with_intervals
+from sn_core.store.cache import default_root
+from sn_core.plots import search_figures as plots
 
 st.title("📊 Compare")
-res = app_state.require_result()
+res = sn_app.require_result()
 s = res.summary
 cfg = res.config
 chance = s.chance
@@ -66,56 +61,23 @@ st.caption(f"Test split: {s.n_test} examples, {s.n_classes} classes (chance {cha
 st.subheader("Speed: full generation vs early exit")
 st.caption("Measured here and now on this machine, on test-split images: the full model generating its answer "
            "vs the early-exit path up to the chosen classifier's layer. Median of the repeats after a warm-up.")
-neurons = app_state.choose_classifier(res, key="cmp_which")
+neurons = sn_app.choose_classifier(res, key="cmp_which")
 c1, c2, c3 = st.columns(3)
 n_img = int(c1.number_input("Images", 1, 256, 8, key="cmp_n"))
 batch_sizes = c2.multiselect("Batch sizes", [1, 4, 8, 16, 32], default=[1, 8], key="cmp_bs")
 repeats = int(c3.number_input("Repeats", 1, 9, 3, key="cmp_rep"))
 if st.button("Measure speed", key="cmp_speed", type="primary"):
-    from sn_core.baselines import generate_answers
-    from sn_core.early_exit import EarlyExitPredictor
+    from sn_core.shortcut.speed import measure_speed
 
-    bar = app_state.Progress()
-    with app_state.guarded("Speed measurement", stop=False):
-        if not batch_sizes:
-            raise ValueError("choose at least one batch size")
-        loaded = app_state.get_model(cfg.model, cfg.device, cfg.dtype)
-        if getattr(loaded, "truncated", False):
-            raise ValueError("the model was loaded with only its first layers: full generation cannot run")
-        task = res.task
-        idx = np.asarray(res.split.test)[:n_img]
-        from sn_core.images import load_image
-
-        images = [load_image(task.examples[int(i)].image) for i in idx]
-        questions = [task.examples[int(i)].question for i in idx]
-        prompts = [loaded.prompt(task.prompt_text(q)) for q in questions]
-        pred = EarlyExitPredictor(loaded, res.classifier(neurons), instruction=task.instruction)
-        runnable = sorted(bs for bs in batch_sizes if bs <= len(images))
-        skipped = sorted(set(batch_sizes) - set(runnable))
-        if not runnable:
-            raise ValueError(f"every batch size chosen is larger than the {len(images)} image(s) timed; choose more "
-                             "images or a smaller batch size")
-        out, total = [], len(runnable) * repeats
-        for n_done, bs in enumerate(runnable):
-            med = median_seconds(
-                {"ee": lambda bs=bs: sum(p.seconds for p in pred.predict_batch(images, questions, batch_size=bs)),
-                 "full": lambda bs=bs: generate_answers(loaded, images, prompts, list(res.labels),
-                                                        batch_size=bs).seconds},
-                repeats,
-                warmup={"ee": lambda bs=bs: pred.predict_batch(images[:bs], questions[:bs], batch_size=bs),
-                        "full": lambda bs=bs: generate_answers(loaded, images[:bs], prompts[:bs], list(res.labels),
-                                                               batch_size=bs)},
-                on_repeat=lambda i, n_done=n_done: bar("timing", n_done * repeats + i, total))
-            out += [{"batch_size": bs, "path": "full model (generate)", "ms_per_example":
-                     1000 * med["full"] / len(images)},
-                    {"batch_size": bs, "path": f"early exit (layer {pred.exit_layer})", "ms_per_example":
-                     1000 * med["ee"] / len(images)}]
-            if bs == 1 and len(neurons) == 1:
-                app_state.record_speed(res.key, pred.exit_layer, med["full"] / med["ee"])
-        flop = flop_limit(pred, images[0], questions[0], res.labels)
-        bar("timing", total, total)
-        st.session_state["cmp_speed_result"] = {"key": (res.key, tuple(neurons)), "rows": out, "flop": flop,
-                                                "skipped": skipped, "n_images": len(images)}
+    bar = sn_app.ProgressBar()
+    with sn_app.guarded("Speed measurement", stop=False):
+        sr = measure_speed(sn_app.get_model(cfg.model, cfg.device, cfg.dtype), res, neurons, n_img, batch_sizes,
+                           repeats, progress=bar)
+        if sr.speedup_batch1 is not None and len(neurons) == 1:
+            sn_app.record_speed(res.key, sr.exit_layer, sr.speedup_batch1)
+        st.session_state["cmp_speed_result"] = {"key": (res.key, tuple(neurons)), "rows": sr.rows,
+                                                "flop": sr.flop_limit, "skipped": sr.skipped,
+                                                "n_images": sr.n_images}
     bar.clear()
 
 sp = st.session_state.get("cmp_speed_result")
@@ -145,30 +107,13 @@ st.caption("The neuron is chosen, and its threshold fitted, with the original an
 orig = res.task.instruction
 new = st.text_input("Reworded instruction", "One word answer." if orig != "One word answer." else "", key="cmp_instr")
 if st.button("Evaluate under the reworded prompt", key="cmp_robust"):
-    from sn_core.search import run_search
+    from sn_core.reports.reworded import reworded_instruction
 
-    bar = app_state.Progress()
-    with app_state.guarded("Reworded-prompt search", stop=False):
-        if new.strip() == (orig or "").strip():
-            raise ValueError(f"the reworded instruction {new!r} is the same as the original one")
-        cfg2 = dataclasses.replace(cfg, instruction=new, baselines=False).validate()
-        res2 = run_search(cfg2, progress=bar, loaded=app_state.get_model(cfg.model, cfg.device, cfg.dtype),
-                          root=str(default_root()))
-        ids = [str(x) for x in app_state.top_table(res.top_k)["neuron_id"]][:int(s.k or 1)]
-        clf = res.classifier(ids)  # fitted under the ORIGINAL prompt
-        cols = [np.asarray(res2.neuron_values(n)[0], float) for n in ids]
-        X = np.stack(cols, axis=1)  # [n_examples, k]
-        _, labels2, split2 = res2.neuron_values(ids[0])
-        test = np.asarray(split2).astype(str) == "test"
-        same = float(clf.score(X[test], np.asarray(labels2).astype(str)[test]))
-        st.session_state["cmp_robust_result"] = {
-            "key": res.key, "instruction": new, "rows": [
-                {"prompt": "original", "method": "chosen neuron", "test_accuracy": s.sn_test_accuracy,
-                 "neuron": ", ".join(ids)},
-                {"prompt": "reworded", "method": "chosen neuron", "test_accuracy": same, "neuron": ", ".join(ids)},
-                {"prompt": "reworded", "method": "re-chosen neuron",
-                 "test_accuracy": res2.summary.sn_test_accuracy, "neuron": res2.summary.sn_neuron_id},
-            ]}
+    bar = sn_app.ProgressBar()
+    with sn_app.guarded("Reworded-prompt search", stop=False):
+        rows = reworded_instruction(res, new, loaded=sn_app.get_model(cfg.model, cfg.device, cfg.dtype),
+                                    root=str(default_root()), progress=bar)
+        st.session_state["cmp_robust_result"] = {"key": res.key, "instruction": new, "rows": rows}
     bar.clear()
 rb = st.session_state.get("cmp_robust_result")
 if rb and rb["key"] == res.key:

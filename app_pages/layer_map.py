@@ -5,30 +5,30 @@ click, or the inputs) opens it in the inspector."""
 import numpy as np
 import streamlit as st
 
-import app_state
-from sn_core import plots
-from sn_core.ranking import LAYER_TOP
+import sn_app
+from sn_core.plots import search_figures as plots
+from sn_core.scoring.ranking import LAYER_TOP
 from sn_core.sites import neuron_id
-from sn_core.uncertainty import with_intervals
+from sn_core.search.uncertainty import with_intervals
 
 st.title("🗺️ Layer map")
-res = app_state.require_result()
+res = sn_app.require_result()
 s = res.summary
-st.caption(f"Search `{app_state.short_key(res.key)}`: **{s.task}** on `{s.model_id}`, "
+st.caption(f"Search `{sn_app.short_key(res.key)}`: **{s.task}** on `{s.model_id}`, "
            f"{s.n_probe} probe / {s.n_test} test examples. Scores are **probe** accuracies of each "
            f"neuron's own 1-D rule ({s.rule}); chance is {s.chance:.2f}.")
 
 sites = list(res.sites)
 site = st.radio("Site", sites, horizontal=True, key="lm_site") if len(sites) > 1 else sites[0]
 layers = list(res.layers)
-with app_state.guarded("Reading the scores"):
+with sn_app.guarded("Reading the scores"):
     scores = res.scores(site)  # [n_layers, width]
 chance = s.chance
 width = scores.shape[1]
 
 # ---------------------------------------------------------------------------------------------------- frontier
 st.subheader("Where to exit: accuracy against speed")
-with app_state.guarded("Exit-layer frontier", stop=False):
+with sn_app.guarded("Exit-layer frontier", stop=False):
     front = res.frontier()
     st.info(res.shortcut_explanation())
 
@@ -37,10 +37,10 @@ with app_state.guarded("Exit-layer frontier", stop=False):
         points = (st.session_state.get("lm_frontier") or {}).get("selection", {}).get("points") or []
         data = points[0].get("customdata") if points else None
         if data:
-            app_state.select_neuron(str(data[0]))
+            sn_app.select_neuron(str(data[0]))
             st.session_state["lm_layer"] = int(data[1])
 
-    st.plotly_chart(plots.exit_frontier(front, app_state.measured_speeds(res.key), s.base_accuracy, chance),
+    st.plotly_chart(plots.frontier_chart(front, sn_app.measured_speeds(res.key), s.base_accuracy, chance),
                     key="lm_frontier", on_select=on_frontier_click, selection_mode="points",
                     alt="Test accuracy of the best neuron up to each exit layer against the FLOP limit of its exit")
     st.caption("One point per exit: the best neuron (by probe score) among layers up to it, its held-out test "
@@ -55,11 +55,11 @@ with app_state.guarded("Exit-layer frontier", stop=False):
     b1, b2 = st.columns(2)
     if b1.button(f"Try the shortcut {res.shortcut_neuron_id} in the playground", key="lm_try_shortcut",
                  type="primary"):
-        app_state.select_neuron(res.shortcut_neuron_id)
-        app_state.go("playground")
+        sn_app.select_neuron(res.shortcut_neuron_id)
+        sn_app.go("playground")
     if b2.button(f"Inspect the overall best {s.sn_neuron_id}", key="lm_inspect_best"):
-        app_state.select_neuron(s.sn_neuron_id)
-        app_state.go("inspector")
+        sn_app.select_neuron(s.sn_neuron_id)
+        sn_app.go("inspector")
 
 # ------------------------------------------------------------------------------------------------------ heatmap
 st.subheader("Every neuron's probe score")
@@ -79,7 +79,7 @@ def on_heatmap_click():
     if layer_clicked in layers:
         st.session_state["lm_layer"] = layer_clicked
         if not binned and points[0].get("x") is not None:
-            app_state.select_neuron(neuron_id(site, layer_clicked, int(points[0]["x"])))
+            sn_app.select_neuron(neuron_id(site, layer_clicked, int(points[0]["x"])))
             st.session_state[f"lm_index_{site}_{layer_clicked}"] = int(points[0]["x"])
 
 
@@ -95,7 +95,7 @@ filled = np.where(np.isnan(scores), -np.inf, scores)  # NaN scores rank lowest (
 # The best neuron of each layer as the search ranked it (ties broken by separation, as in every table and curve);
 # the plain argmax only stands in if the per-layer table cannot be read.
 ranked_best: dict[int, int] = {}
-with app_state.guarded("Per-layer ranking", stop=False):
+with sn_app.guarded("Per-layer ranking", stop=False):
     ranked_best = {int(r["layer"]): int(r["index"]) for r in res.layer_best(site).to_dict(orient="records")}
 default_layer = (int(s.sn_layer) if s.sn_site == site and s.sn_layer in layers
                  else layers[int(np.argmax(filled.max(axis=1)))])  # open on the Super Neuron's layer
@@ -110,14 +110,14 @@ if index_key not in st.session_state:
 index = int(c1.number_input("Neuron index", 0, width - 1, key=index_key))
 c1.caption(f"Best in layer {layer}: neuron {best_idx} ({row[best_idx]:.3f}).")
 if c1.button("Inspect this neuron", key="lm_open", type="primary"):
-    app_state.select_neuron(neuron_id(site, layer, index))
-    app_state.go("inspector")
+    sn_app.select_neuron(neuron_id(site, layer, index))
+    sn_app.go("inspector")
 c2.plotly_chart(plots.layer_profile(row, layer, site, highlight=index, chance=chance), key="lm_profile",
                 alt=f"Probe accuracy of each neuron in layer {layer}")
 
 # ---------------------------------------------------------------------------------------------- per-layer curve
 st.subheader("Best neuron per layer")
-with app_state.guarded("Per-layer table", stop=False):
+with sn_app.guarded("Per-layer table", stop=False):
     lb = with_intervals(res.layer_best(site), int(s.n_test or 0))  # + 95% interval of each test accuracy
     st.plotly_chart(plots.best_per_layer(lb, s.base_accuracy, s.null_probe_accuracy, chance),
                     key="lm_curve", alt="Best probe score and its test accuracy per layer")
@@ -125,11 +125,11 @@ with app_state.guarded("Per-layer table", stop=False):
                "neuron's accuracy on the held-out test split, with its 95% interval. Reference lines: the full "
                "model's generated answer (test split), the null control (best probe score after shuffling labels) "
                "and chance.")
-with st.expander(f"Top {LAYER_TOP} neurons of each layer"), app_state.guarded("Per-layer ranking", stop=False):
+with st.expander(f"Top {LAYER_TOP} neurons of each layer"), sn_app.guarded("Per-layer ranking", stop=False):
     per_layer = res.layer_top(site, min(LAYER_TOP, width))  # [n_layers * k rows], ranked within each layer
     per_layer = with_intervals(per_layer, int(s.n_test or 0))  # + test_ci_low / test_ci_high (Wilson, 95%)
     st.dataframe(per_layer, hide_index=True, key="lm_layer_top", height=320,
-                 column_config={**app_state.top_table_config(),
+                 column_config={**sn_app.top_table_config(),
                                 "rank": st.column_config.NumberColumn("rank in layer", width="small")})
     st.caption("Ranked by probe score within each layer, ties broken by separation, as the global table below "
                "ranks all neurons; test accuracy is each neuron's own rule on the held-out split, with its 95% "
@@ -137,16 +137,16 @@ with st.expander(f"Top {LAYER_TOP} neurons of each layer"), app_state.guarded("P
 
 # ------------------------------------------------------------------------------------------------------ top table
 st.subheader("Top neurons")
-top = with_intervals(app_state.top_table(res.top_k), int(s.n_test or 0))
+top = with_intervals(sn_app.top_table_view(res.top_k), int(s.n_test or 0))
 if len(sites) > 1 and "site" in top and st.checkbox("Only this site", False, key="lm_only_site"):
     top = top[top["site"] == site].reset_index(drop=True)
 st.caption("Click a column header to sort; select a row, then press the Inspect button below it to open the "
            "neuron in the inspector.")
 ev = st.dataframe(top, hide_index=True, on_select="rerun", selection_mode="single-row", key="lm_top",
-                  column_config=app_state.top_table_config(), height=320)
+                  column_config=sn_app.top_table_config(), height=320)
 picked = ev.selection.rows if ev is not None else []
 if picked:
     nid = str(top.iloc[picked[0]]["neuron_id"])
-    app_state.select_neuron(nid)
+    sn_app.select_neuron(nid)
     if st.button(f"Inspect {nid}", key="lm_open_row", type="primary"):
-        app_state.go("inspector")
+        sn_app.go("inspector")

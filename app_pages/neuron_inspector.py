@@ -9,25 +9,25 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import app_state
-from sn_core import plots
+import sn_app
+from sn_core.plots import search_figures as plots
 from sn_core.sites import neuron_id, parse_neuron_id
-from sn_core.stats import accuracy_ci, interval_from_accuracy
+from sn_core.scoring.stats import accuracy_ci, interval_from_accuracy
 
 st.title("🔬 Neuron inspector")
-res = app_state.require_result()
+res = sn_app.require_result()
 s = res.summary
-top = app_state.top_table(res.top_k)
+top = sn_app.top_table_view(res.top_k)
 ranked = [str(x) for x in top["neuron_id"]]
 
 # ------------------------------------------------------------------------------------------------ which neuron
 fallback = s.sn_neuron_id or ranked[0]
-nid = st.session_state.get(app_state.NEURON) or fallback
+nid = st.session_state.get(sn_app.NEURON) or fallback
 problem = res.neuron_problem(nid)
 if problem:  # e.g. from a link or another page: say why, and show the Super Neuron instead of a dead end
     st.error(f"**Neuron id**: {problem}. Showing the Super Neuron, {fallback}, instead.")
     nid = fallback
-    app_state.select_neuron(nid)
+    sn_app.select_neuron(nid)
 kind, layer, index = parse_neuron_id(nid)
 
 with st.container(border=True):
@@ -39,19 +39,19 @@ with st.container(border=True):
         if problem:
             st.error(f"**Neuron id**: {problem}")  # the current neuron stays selected and shown below
         else:
-            app_state.select_neuron(typed.strip())
+            sn_app.select_neuron(typed.strip())
             st.rerun()
     in_rank = nid in ranked
     pos = ranked.index(nid) if in_rank else None
     width = res.scores(kind).shape[1]
     if c[1].button("◀ previous rank", key="ni_prev_rank", disabled=not in_rank or pos == 0):
-        app_state.select_neuron(ranked[pos - 1]); st.rerun()
+        sn_app.select_neuron(ranked[pos - 1]); st.rerun()
     if c[2].button("next rank ▶", key="ni_next_rank", disabled=not in_rank or pos == len(ranked) - 1):
-        app_state.select_neuron(ranked[pos + 1]); st.rerun()
+        sn_app.select_neuron(ranked[pos + 1]); st.rerun()
     if c[3].button("◀ index − 1", key="ni_prev_index", disabled=index == 0):
-        app_state.select_neuron(neuron_id(kind, layer, index - 1)); st.rerun()
+        sn_app.select_neuron(neuron_id(kind, layer, index - 1)); st.rerun()
     if c[4].button("index + 1 ▶", key="ni_next_index", disabled=index >= width - 1):
-        app_state.select_neuron(neuron_id(kind, layer, index + 1)); st.rerun()
+        sn_app.select_neuron(neuron_id(kind, layer, index + 1)); st.rerun()
 
 # The URL of this view can be shared: it reopens this search and neuron (same store).
 st.query_params["search"] = res.key
@@ -59,7 +59,7 @@ st.query_params["neuron"] = nid
 st.session_state["_qp_search"], st.session_state["_qp_neuron"] = res.key, nid
 
 # ------------------------------------------------------------------------------------------- values and fitting
-with app_state.guarded(f"Reading {nid}"):
+with sn_app.guarded(f"Reading {nid}"):
     values, labels, split = res.neuron_values(nid)  # [n_examples] each
     params = res.neuron_params(nid)
     clf = res.classifier([nid])
@@ -107,8 +107,8 @@ c1.plotly_chart(plots.confusion_matrix(labels[is_test], pred_test, classes, titl
 with c2:
     st.markdown("**Examples that drive the neuron highest and lowest (test split)**")
     n_show = st.slider("Examples per row", 4, 12, 6, key="ni_n_examples")
-    with app_state.guarded("Loading examples", stop=False):
-        from sn_core.images import load_image
+    with sn_app.guarded("Loading examples", stop=False):
+        from sn_core.data.images import load_image
 
         shown = {which: res.examples(nid, n=n_show, which=which, split="test") for which in ("top", "bottom")}
         questions = {ex.question for items in shown.values() for _, _, ex in items}
@@ -129,7 +129,7 @@ with c2:
 # ----------------------------------------------------------------------------------------------------- downloads
 st.subheader("Take it with you")
 d = st.columns(3)
-with app_state.guarded("Preparing the classifier artifact", stop=False):
+with sn_app.guarded("Preparing the classifier artifact", stop=False):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "neuron.json"
         clf.to_json(path, model_id=s.model_id, weights_hash=s.weights_hash, task=s.task,
@@ -137,7 +137,7 @@ with app_state.guarded("Preparing the classifier artifact", stop=False):
         blob = path.read_bytes()
     d[0].download_button("Classifier (JSON)", blob, file_name=f"super-neuron-{kind}-L{layer}-{index}.json",
                          mime="application/json", key="ni_dl_json",
-                         help="Load it with sn_core.classifier.SuperNeuronClassifier.from_json or "
+                         help="Load it with sn_core.classifier.estimator.SuperNeuronClassifier.from_json or "
                               "`python -m sn_core predict --classifier ...`.")
 csv = pd.DataFrame({"example": np.asarray(res.example_index), "split": split, "label": labels, "value": values})
 d[1].download_button("This neuron's values (CSV)", csv.to_csv(index=False), file_name=f"values-{kind}-L{layer}-"

@@ -1,6 +1,6 @@
 """Early-exit playground: one image and one question, answered twice. The Super Neuron path runs the model only up
-to the neuron's layer and applies its fitted rule (``sn_core.early_exit``); the full model generates its answer
-(``sn_core.baselines.generate_answers``). Both are timed on the same machine in the same run; the speedup is their
+to the neuron's layer and applies its fitted rule (``sn_core.shortcut.early_exit``); the full model generates its answer
+(``sn_core.models.generation.generate_answers``). Both are timed on the same machine in the same run; the speedup is their
 ratio. The neuron's value is drawn against its probe-split histograms."""
 import hashlib
 import time
@@ -8,30 +8,30 @@ import time
 import numpy as np
 import streamlit as st
 
-import app_state
+import sn_app
 from sn_core.data.manifest import MAX_QUESTION_CHARS
-from sn_core.flops import flop_limit
-from sn_core.timing import median_seconds
-from sn_core import plots
+from sn_core.models.flops import flop_limit
+from sn_core.shortcut.timing import median_seconds
+from sn_core.plots import search_figures as plots
 
 st.title("⚡ Early-exit playground")
-res = app_state.require_result()
+res = sn_app.require_result()
 s = res.summary
 cfg = res.config
 st.caption("The Super Neuron answers after running the vision encoder and the first decoder layers only; the full "
            "model runs every layer and decodes its answer token by token. Same image, same question, same machine.")
 
 loaded = None
-with app_state.guarded(f"Loading model {cfg.model!r}"):
-    loaded = app_state.get_model(cfg.model, cfg.device, cfg.dtype)
-with app_state.guarded("Opening the task"):
+with sn_app.guarded(f"Loading model {cfg.model!r}"):
+    loaded = sn_app.get_model(cfg.model, cfg.device, cfg.dtype)
+with sn_app.guarded("Opening the task"):
     task = res.task
 
 # ------------------------------------------------------------------------------------------------ the classifier
-neurons = app_state.choose_classifier(res, key="ee_which")
-with app_state.guarded("Fitting the classifier"):
+neurons = sn_app.choose_classifier(res, key="ee_which")
+with sn_app.guarded("Fitting the classifier"):
     clf = res.classifier(neurons)
-    from sn_core.early_exit import EarlyExitPredictor
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
 
     predictor = EarlyExitPredictor(loaded, clf, instruction=task.instruction)
 
@@ -43,17 +43,17 @@ with st.expander("Take this shortcut with you: export it as a standalone ONNX mo
                "--task ...` (docs/shortcut.md).")
     zip_context = (res.key, tuple(neurons))
     if st.button("Build the shortcut", key="ee_export"):
-        with app_state.guarded("Exporting the shortcut", stop=False):
-            st.session_state["ee_zip"] = {"context": zip_context, **app_state.build_shortcut(
+        with sn_app.guarded("Exporting the shortcut", stop=False):
+            st.session_state["ee_zip"] = {"context": zip_context, **sn_app.build_shortcut(
                 res, clf, neurons, cfg.model)}
     built = st.session_state.get("ee_zip")
     if built and built["context"] == zip_context:
         st.success(f"Shortcut folder on this server: `{built['folder']}` ({built['bytes'] / 2 ** 20:.1f} MB); "
                    f"the same as one ZIP: `{built['zip']}`.")
-        if built["zip_bytes"] <= app_state.SHORTCUT_DOWNLOAD_LIMIT:
+        if built["zip_bytes"] <= sn_app.SHORTCUT_DOWNLOAD_LIMIT:
             st.download_button(f"Download shortcut.zip ({built['zip_bytes'] / 2 ** 20:.1f} MB)",
-                               app_state.file_reader(built["zip"]),
-                               file_name=f"shortcut-{clf.exit_layer_}-{app_state.short_key(res.key)}.zip",
+                               sn_app.file_reader(built["zip"]),
+                               file_name=f"shortcut-{clf.exit_layer_}-{sn_app.short_key(res.key)}.zip",
                                mime="application/zip", key="ee_download")
         else:
             st.info(f"At {built['zip_bytes'] / 2 ** 30:.1f} GB the ZIP is too large for a browser download from "
@@ -69,18 +69,18 @@ if src == "upload":
     up = c1.file_uploader("Image (PNG, JPEG, GIF, BMP, WebP, TIFF; up to 20 MB)", key="ee_upload",
                           type=["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"])
     if up is not None:
-        from sn_core.images import load_image
+        from sn_core.data.images import load_image
 
-        with app_state.guarded("Reading the uploaded image"):
+        with sn_app.guarded("Reading the uploaded image"):
             image = load_image(up.getvalue(), name=up.name)
     default_q = task.examples[int(test_idx[0])].question if len(test_idx) else ""
 else:
     pick = int(c1.number_input(f"Test example (0–{len(test_idx) - 1})", 0, max(len(test_idx) - 1, 0), 0,
                                key="ee_example"))
     ex = task.examples[int(test_idx[pick])]
-    from sn_core.images import load_image
+    from sn_core.data.images import load_image
 
-    with app_state.guarded("Reading the example image"):
+    with sn_app.guarded("Reading the example image"):
         image = load_image(ex.image)
     default_q, true_label = ex.question, ex.label
 question = c2.text_input("Question", default_q, key=f"ee_question_{src}_{default_q}",
@@ -106,14 +106,14 @@ repeats = st.slider("Timing repeats (median reported, after one warm-up run)", 1
 # What a shown result belongs to: a result is drawn only for the same search, classifier, image and question.
 context = (res.key, tuple(neurons), hashlib.sha256(image.tobytes()).hexdigest()[:16], image.size, question)
 if st.button("Answer with both paths", type="primary", key="ee_go"):
-    bar = app_state.Progress()
+    bar = sn_app.ProgressBar()
     result = None
-    with app_state.guarded("Answering", stop=False):
+    with sn_app.guarded("Answering", stop=False):
         generate = None
         if getattr(loaded, "truncated", False):
             st.info("This model was loaded with only its first layers, so the full model cannot generate an answer.")
         else:
-            from sn_core.baselines import generate_answers
+            from sn_core.models.generation import generate_answers
 
             prompt = loaded.prompt(task.prompt_text(question))
 
@@ -172,7 +172,7 @@ if out and out.get("context") == context:
         if out["full_s"]:
             speedup = out["full_s"] / out["ee_s"]
             if len(out["neurons"]) == 1:
-                app_state.record_speed(res.key, out["exit_layer"], speedup)
+                sn_app.record_speed(res.key, out["exit_layer"], speedup)
             st.metric("Full / early exit", f"{speedup:.1f}×",
                       help="Ratio of the median latencies measured above (interleaved repeats, batch size 1).")
             if out.get("limit"):
@@ -195,7 +195,7 @@ if out and out.get("context") == context:
     nid = neurons[0]
     value = out["values"].get(nid)
     if value is not None:
-        with app_state.guarded("Drawing the histogram", stop=False):
+        with sn_app.guarded("Drawing the histogram", stop=False):
             vals, labels, split = res.neuron_values(nid)
             vals, labels, split = np.asarray(vals, float), np.asarray(labels).astype(str), np.asarray(split)
             params = res.neuron_params(nid)

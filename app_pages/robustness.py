@@ -1,7 +1,7 @@
 """Robustness: the current search's Super Neuron, fitted once on the probe split, scored unchanged under reworded
 prompts, shifted images and grounding controls (blank, noise, shuffled images), beside the base model
-(``sn_core.robustness.robustness_report``); and the probe-size curve, the selected neuron's test accuracy against
-probe examples per class over several split seeds (``sn_core.probe_curve.probe_size_curve``). Both are computed on
+(``sn_core.reports.robustness.robustness_report``); and the probe-size curve, the selected neuron's test accuracy against
+probe examples per class over several split seeds (``sn_core.reports.probe_curve.probe_size_curve``). Both are computed on
 request and kept in session state per search."""
 import json
 import math
@@ -9,21 +9,20 @@ import math
 import pandas as pd
 import streamlit as st
 
-import app_state
-from sn_core import plots_claims
-from sn_core.probe_curve import CURVE_COLUMNS, DEFAULT_SIZES, curve_to_json, probe_curve_summary
-from sn_core.robustness import CONTROL_NAMES, CONTROLS, FLAG, RobustnessReport, default_rewordings
-from sn_core.uncertainty import chosen_neuron_ids
+import sn_app
+from sn_core.plots import report_figures as plots_claims
+from sn_core.reports.probe_curve import CURVE_COLUMNS, DEFAULT_SIZES, curve_to_json, probe_curve_summary
+from sn_core.reports.robustness import CONTROL_NAMES, CONTROLS, FLAG, RobustnessReport, default_rewordings
 
-REPORTS, CURVES = app_state.ROBUSTNESS, app_state.PROBE_CURVES  # session state: the last report / curve of each search
+REPORTS, CURVES = sn_app.ROBUSTNESS, sn_app.PROBE_CURVES  # session state: the last report / curve of each search
 SIZE_CHOICES = (2, 5, 10, 20, 50, 100, 200)
 
 st.title("🛡️ Robustness and probe size")
-res = app_state.require_result()
+res = sn_app.require_result()
 s = res.summary
 cfg = res.config
-ids = chosen_neuron_ids(res)
-st.caption(f"Search `{app_state.short_key(res.key)}`: **{s.task}** on `{s.model_id}`, {s.n_probe} probe / "
+ids = res.chosen_neuron_ids()
+st.caption(f"Search `{sn_app.short_key(res.key)}`: **{s.task}** on `{s.model_id}`, {s.n_probe} probe / "
            f"{s.n_test} test examples. The neuron{'s' if len(ids) > 1 else ''} {', '.join(ids)} (the search's top-{len(ids)}"
            f"{' vote' if len(ids) > 1 else ''}) is fitted once on the probe split and never refitted below.")
 
@@ -48,7 +47,7 @@ st.markdown("Does the neuron still answer when the question is worded differentl
             f"is flagged **“{FLAG}”**.")
 with st.form("rb_form", border=True):
     default_text = ""
-    with app_state.guarded("Default rewordings", stop=False):
+    with sn_app.guarded("Default rewordings", stop=False):
         default_text = rewordings_text(default_rewordings(str(s.task)))
     text = st.text_area("Rewordings (one per line: QUESTION, or QUESTION | INSTRUCTION)", default_text, height=170,
                         key=f"rb_rewordings_{res.key[:16]}",
@@ -69,18 +68,18 @@ with st.form("rb_form", border=True):
     run = st.form_submit_button("Run the robustness report", type="primary", key="rb_run")
 
 if run:
-    from sn_core.robustness import parse_rewordings, robustness_report
+    from sn_core.reports.robustness import parse_rewordings, robustness_report
 
     rewordings = None
-    with app_state.guarded("Rewordings", stop=False):
+    with sn_app.guarded("Rewordings", stop=False):
         rewordings = [] if not text.strip() else parse_rewordings(text)
     if rewordings is not None:
         loaded = None
-        with app_state.guarded(f"Loading model {cfg.model!r}", stop=False):
-            loaded = app_state.get_model(cfg.model, cfg.device, cfg.dtype)
+        with sn_app.guarded(f"Loading model {cfg.model!r}", stop=False):
+            loaded = sn_app.get_model(cfg.model, cfg.device, cfg.dtype)
         if loaded is not None:
-            bar = app_state.Progress()
-            with app_state.guarded("Robustness report", stop=False):
+            bar = sn_app.ProgressBar()
+            with sn_app.guarded("Robustness report", stop=False):
                 report = robustness_report(res, loaded, rewordings=rewordings, shifted=shifted, controls=controls,
                                            base=base, max_examples=max_examples or None, progress=bar)
                 st.session_state.setdefault(REPORTS, {})[res.key] = {"report": report.to_json()}
@@ -112,7 +111,7 @@ else:
                    "every accuracy is at or below chance, so the answers come from the image.", icon="✅")
     elif not ran_controls:
         st.info("No grounding controls were run, so this report cannot tell whether the neuron uses the image.")
-    with app_state.guarded("Robustness chart", stop=False):
+    with sn_app.guarded("Robustness chart", stop=False):
         st.plotly_chart(plots_claims.robustness_conditions(rows, report.chance), key="rb_chart",
                         alt="Accuracy of the neuron and the base model per condition, with 95% intervals")
     table = rows.assign(flag=[" · ".join(f"{who}: {f}" for who, f in (("neuron", r["neuron_flag"]),
@@ -149,10 +148,10 @@ sizes = c1.multiselect("Probe examples per class", list(SIZE_CHOICES), default=l
                        key="rb_sizes")
 n_seeds = int(c2.number_input("Split seeds", 1, 20, 5, key="rb_seeds"))
 if c3.button("Compute the probe-size curve", key="rb_curve_run", type="primary"):
-    from sn_core.probe_curve import probe_size_curve
+    from sn_core.reports.probe_curve import probe_size_curve
 
-    bar = app_state.Progress()
-    with app_state.guarded("Probe-size curve", stop=False):
+    bar = sn_app.ProgressBar()
+    with sn_app.guarded("Probe-size curve", stop=False):
         curve = probe_size_curve(res, sizes=sorted(sizes), seeds=range(n_seeds), progress=bar)
         st.session_state.setdefault(CURVES, {})[res.key] = {"sizes": sorted(sizes), "seeds": n_seeds,
                                                             "curve": curve_to_json(curve)}

@@ -1,15 +1,18 @@
 """Search page: choose a model, a task and the search settings, run the search (with a progress bar), and reopen
-previous searches. The search itself is ``sn_core.search.run_search``; its results are cached in the store, so the
+previous searches. The search itself is ``sn_core.search.run.run_search``; its results are cached in the store, so the
 same settings come back instantly."""
 import pandas as pd
 import streamlit as st
 
-import app_state
+import sn_app
+from sn_core.config import METRICS, RULES, SearchConfig
 from sn_core.data.server_paths import ALLOWED_ROOTS_ENV
 from sn_core.data.uploads import find_task_source
-from sn_core.stats import interval_from_accuracy
-from sn_core.store import default_root
-from sn_core.uncertainty import with_intervals
+from sn_core.scoring.stats import interval_from_accuracy
+from sn_core.store.cache import default_root
+from sn_core.search.uncertainty import with_intervals
+
+DEFAULTS = SearchConfig()  # the one source of search defaults
 
 st.title("🔎 Search for Super Neurons")
 st.caption(
@@ -57,16 +60,16 @@ def _choose_model():
             st.info("Type a model folder or hub id, or choose the demo model.")
             return None
         model_spec = None
-        with app_state.guarded("Model", stop=False):  # a folder on the server follows the server-path rule
-            model_spec = app_state.model_source(typed)
+        with sn_app.guarded("Model", stop=False):  # a folder on the server follows the server-path rule
+            model_spec = sn_app.model_source(typed)
         if model_spec is None:
             return None
     loaded = None
-    with app_state.guarded(f"Loading model {typed!r}", stop=False):
-        loaded = app_state.get_model(model_spec)
+    with sn_app.guarded(f"Loading model {typed!r}", stop=False):
+        loaded = sn_app.get_model(model_spec)
     if loaded is None:
         return None
-    st.session_state[app_state.MODEL] = model_spec
+    st.session_state[sn_app.MODEL] = model_spec
     widths = ", ".join(f"{k} {v}" for k, v in loaded.widths.items())
     st.caption(f"`{loaded.model_id}`: {loaded.n_layers} decoder layers; neurons per layer by site: {widths}.")
     return model_spec, loaded
@@ -95,7 +98,7 @@ def _bundled_task():
                         else 0, key="task_name", persist_state="session")
     spec = bundled_spec(name)
     st.caption(f"{spec.description}  Question: *{spec.question}*  Labels: {', '.join(spec.labels)}")
-    n_examples = int(st.number_input("Examples to generate", 20, 20000, 400, step=50, key="n_examples",
+    n_examples = int(st.number_input("Examples to generate", 20, 20000, DEFAULTS.n_examples, step=50, key="n_examples",
                                      persist_state="session",
                                      help="Images generated for this search (never the demo model's "
                                           "training images)."))
@@ -113,8 +116,8 @@ def _uploaded_task():
         st.info("Upload a task to continue, or choose a bundled task.")
         return None
     task_arg = None
-    with app_state.guarded("Reading the upload", stop=False):
-        folder = app_state.save_upload(files)
+    with sn_app.guarded("Reading the upload", stop=False):
+        folder = sn_app.save_upload(files)
         kind, found = find_task_source(folder)
         if kind == "folder" and not question:
             raise ValueError("this upload is a folder of class subfolders: type the question to ask")
@@ -129,11 +132,11 @@ def _uploaded_task():
     if task_arg is None:
         return None
     st.caption(f"Task read from the upload ({kind}).")
-    return task_arg, question, 400
+    return task_arg, question, DEFAULTS.n_examples
 
 
 def _server_path_task():
-    roots = app_state.allowed_roots()
+    roots = sn_app.allowed_roots()
     if not roots:  # server paths are off unless the operator allows folders
         st.info("Server paths are turned off on this server: upload the task, or choose a bundled task. "
                 f"The operator can allow folders with {ALLOWED_ROOTS_ENV}.")
@@ -148,11 +151,11 @@ def _server_path_task():
         st.info("Type a path, or choose a bundled task.")
         return None
     task_arg = None
-    with app_state.guarded("Task", stop=False):
-        task_arg = app_state.task_path(typed, question)
+    with sn_app.guarded("Task", stop=False):
+        task_arg = sn_app.task_path(typed, question)
     if task_arg is None:
         return None
-    return task_arg, question, 400
+    return task_arg, question, DEFAULTS.n_examples
 
 
 def _search_settings(loaded) -> dict:
@@ -166,18 +169,18 @@ def _search_settings(loaded) -> dict:
                                 persist_state="session")
     s["layers"] = c1.multiselect("Layers", list(range(loaded.n_layers)), default=list(range(loaded.n_layers)),
                                  key="layers", help="Decoder layers to search. Fewer layers = a faster search.")
-    s["probe_per_class"] = int(c2.number_input("Probe examples per class", 2, 2000, 20, key="probe_per_class",
+    s["probe_per_class"] = int(c2.number_input("Probe examples per class", 2, 2000, DEFAULTS.probe_per_class, key="probe_per_class",
                                                persist_state="session",
                                                help="Fit and rank every neuron on this many examples of each class "
                                                     "(SAVs use about 20)."))
     s["test_per_class"] = int(c2.number_input("Test examples per class (0 = all the rest)", 0, 20000, 0,
                                               key="test_per_class", persist_state="session"))
-    s["seed"] = int(c2.number_input("Split seed", 0, 2**31 - 1, 0, key="seed", persist_state="session"))
-    s["k"] = int(c3.number_input("Neurons in the vote (top-k)", 1, 25, 1, key="k", persist_state="session"))
-    s["rule"] = c3.selectbox("Rule", ["auto", "stump", "nearest_mean", "ovr_stump"], key="rule",
+    s["seed"] = int(c2.number_input("Split seed", 0, 2**31 - 1, DEFAULTS.seed, key="seed", persist_state="session"))
+    s["k"] = int(c3.number_input("Neurons in the vote (top-k)", 1, 25, DEFAULTS.k, key="k", persist_state="session"))
+    s["rule"] = c3.selectbox("Rule", list(RULES), key="rule",
                              persist_state="session",
                              help="auto: threshold for two classes, nearest class mean for more.")
-    s["metric"] = c3.selectbox("Ranking metric", ["accuracy", "balanced_accuracy"], key="metric",
+    s["metric"] = c3.selectbox("Ranking metric", list(METRICS), key="metric",
                                persist_state="session")
     with st.expander("More settings"):
         s["baselines"] = st.checkbox("Run the baselines (base model's generated answer, SAV, linear probe)", True,
@@ -186,18 +189,18 @@ def _search_settings(loaded) -> dict:
                                      loaded.n_layers - 1, -1, key="l_max")
         s["instruction"] = st.text_input("Answer-format instruction (empty = the task's own)", key="instruction",
                                          persist_state="session")
-        s["batch_size"] = int(st.number_input("Batch size", 1, 512, 16, key="batch_size", persist_state="session"))
+        s["batch_size"] = int(st.number_input("Batch size", 1, 512, DEFAULTS.batch_size, key="batch_size", persist_state="session"))
     return s
 
 
 def _run_search(model_spec, loaded, task, s: dict) -> None:
     """Validate the settings, run the search with a progress bar, and select its result."""
     from sn_core.config import SearchConfig
-    from sn_core.search import run_search
+    from sn_core.search.run import run_search
 
     task_arg, question, n_examples = task
     config = None
-    with app_state.guarded("Search settings", stop=False):
+    with sn_app.guarded("Search settings", stop=False):
         if not s["sites"]:
             raise ValueError("choose at least one site")
         if not s["layers"]:
@@ -210,18 +213,18 @@ def _run_search(model_spec, loaded, task, s: dict) -> None:
             rule=s["rule"], metric=s["metric"], baselines=s["baselines"], batch_size=s["batch_size"]).validate()
     if config is None:
         return
-    bar = app_state.Progress()
+    bar = sn_app.ProgressBar()
     res = None
-    with app_state.guarded("Search", stop=False):
+    with sn_app.guarded("Search", stop=False):
         res = run_search(config, loaded=loaded, progress=bar, root=str(default_root()))
     bar.clear()
     if res is None:
         return
-    app_state.set_search(res.key)
-    app_state.get_search_list.clear()
-    st.session_state[app_state.TASK_LABEL] = str(res.summary.task)
+    sn_app.set_search(res.key)
+    sn_app.get_search_list.clear()
+    st.session_state[sn_app.TASK_LABEL] = str(res.summary.task)
     how = "from the cache" if res.summary.cache_hit else f"in {res.summary.seconds:.1f} s"
-    st.success(f"Search `{app_state.short_key(res.key)}` finished {how}.", icon="✅")
+    st.success(f"Search `{sn_app.short_key(res.key)}` finished {how}.", icon="✅")
 
 
 with tab_new:
@@ -230,8 +233,8 @@ with tab_new:
 # -------------------------------------------------------------------------------------------- previous searches
 with tab_prev:
     rows, skipped = [], []
-    with app_state.guarded("Listing previous searches", stop=False):
-        rows = app_state.visible_searches(app_state.get_search_list(str(default_root())), skipped)
+    with sn_app.guarded("Listing previous searches", stop=False):
+        rows = sn_app.visible_searches(sn_app.get_search_list(str(default_root())), skipped)
     if skipped:
         st.warning(f"Skipped {len(skipped)} stored search(es) that cannot be listed: {'; '.join(skipped)}.")
     if not rows:
@@ -261,18 +264,18 @@ with tab_prev:
         picked = ev.selection.rows if ev is not None else []
         if picked:
             key = table.iloc[picked[0]]["key"]
-            if st.button(f"Reopen search {app_state.short_key(key)}", key="reopen"):
-                app_state.set_search(key)
+            if st.button(f"Reopen search {sn_app.short_key(key)}", key="reopen"):
+                sn_app.set_search(key)
                 st.rerun()
 
 # ------------------------------------------------------------------------------------------------ current search
 res = None
-with app_state.guarded("Opening the current search"):
-    res = app_state.current_result()
+with sn_app.guarded("Opening the current search"):
+    res = sn_app.current_result()
 if res is not None:
     st.divider()
     s = res.summary
-    st.subheader(f"Current search `{app_state.short_key(res.key)}`: {s.task} on `{s.model_id}`")
+    st.subheader(f"Current search `{sn_app.short_key(res.key)}`: {s.task} on `{s.model_id}`")
 
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.1f}%"
@@ -318,19 +321,19 @@ if res is not None:
                 f"{pct(s.shortcut_test_accuracy)}: the earliest exit whose best neuron is not significantly below the "
                 "overall best on the probe split. The playground answers with it and exports it.", icon="⚡")
         if st.button("Try the shortcut in the playground", key="open_playground"):
-            app_state.go("playground")
+            sn_app.go("playground")
 
     st.markdown("**Top neurons** (ranked by probe score; select a row to inspect it)")
-    top = with_intervals(app_state.top_table(res.top_k), int(s.n_test or 0))  # + 95% interval of each test accuracy
+    top = with_intervals(sn_app.top_table_view(res.top_k), int(s.n_test or 0))  # + 95% interval of each test accuracy
     ev = st.dataframe(top, hide_index=True, on_select="rerun", selection_mode="single-row", key="top_table",
-                      column_config=app_state.top_table_config(), height=320)
+                      column_config=sn_app.top_table_config(), height=320)
     picked = ev.selection.rows if ev is not None else []
     if picked:
-        app_state.select_neuron(str(top.iloc[picked[0]]["neuron_id"]))
+        sn_app.select_neuron(str(top.iloc[picked[0]]["neuron_id"]))
     c1, c2 = st.columns(2)
-    nid = st.session_state.get(app_state.NEURON) or s.sn_neuron_id
+    nid = st.session_state.get(sn_app.NEURON) or s.sn_neuron_id
     if c1.button(f"Inspect {nid}", key="open_inspector", type="primary"):
-        app_state.select_neuron(nid)
-        app_state.go("inspector")
+        sn_app.select_neuron(nid)
+        sn_app.go("inspector")
     if c2.button("Open the layer map", key="open_layer_map"):
-        app_state.go("layer_map")
+        sn_app.go("layer_map")

@@ -1,10 +1,43 @@
 """Full generation against early exit, timed for ``bench/early_exit.py`` and ``early_exit_scale.py`` with the
-interleaved timing of ``sn_core.timing``."""
+interleaved timing of ``sn_core.shortcut.timing``."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
-from sn_core.timing import time_chunks_interleaved
+from sn_core.shortcut.timing import time_chunks_interleaved
+
+
+@dataclass
+class FreshSet:
+    """Examples a benchmark times: fresh ones (generator seed 99, never the search's), encoded for both paths."""
+
+    task: object
+    images: list
+    questions: list
+    truth: np.ndarray
+    prompts: list
+    new_tokens: int  # greedy generation budget: the longest label's tokens
+    pad_id: int
+    prompt_len: int
+
+
+def fresh_eval_set(loaded, task_name: str, n: int) -> FreshSet:
+    from sn_core.data import get_task
+    from sn_core.data.images import as_rgb
+    from sn_core.models.generation import label_token_budget
+
+    task = get_task(task_name, n, seed=99, part="eval")  # fresh examples, not the search's
+    images = [as_rgb(e.image) for e in task.examples]
+    questions = [e.question for e in task.examples]
+    prompts = [loaded.prompt(task.prompt_text(q)) for q in questions]
+    tok = loaded.processor.tokenizer
+    return FreshSet(task, images, questions, np.array([e.label for e in task.examples]), prompts,
+                    label_token_budget(loaded.processor, task.labels),
+                    tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+                    int(loaded.encode(images[:1], prompts[:1])["input_ids"].shape[1]))
 
 
 def time_exit_vs_generate(loaded, preds, images, questions, prompts, batch_size: int, repeats: int,

@@ -33,14 +33,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sn_core import baselines as bl  # noqa: E402
+from sn_core.search import baselines as bl  # noqa: E402
 from sn_core.config import SearchConfig  # noqa: E402
 from sn_core.data import bundled_spec, bundled_task_names, shifted_variant  # noqa: E402
 from sn_core.models import load_model  # noqa: E402
-from sn_core.prompts import match_label  # noqa: E402
-from sn_core.search import run_search  # noqa: E402
+from sn_core.data.answers import match_label  # noqa: E402
+from sn_core.search.run import run_search  # noqa: E402
 
-from sn_core.stats import mcnemar_exact, wilson_interval  # noqa: E402
+from sn_core.scoring.stats import mcnemar_exact, wilson_interval  # noqa: E402
 
 
 def _s(summary, key):
@@ -106,7 +106,7 @@ def constrained_hits(loaded, res, batch_size: int = 32) -> np.ndarray:
     idx = res.example_index[res._positions("test")]
     exs = [task.examples[int(i)] for i in idx]
     prompts = [loaded.prompt(task.prompt_text(e.question)) for e in exs]
-    from sn_core.images import as_rgb
+    from sn_core.data.images import as_rgb
 
     picks = []
     for s in range(0, len(exs), batch_size):

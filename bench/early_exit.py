@@ -5,7 +5,7 @@ as the longest label needs) and (b) the early-exit predictor (vision tower, proj
 the Super Neuron, apply its rule), on the same fresh images and questions. Two figures per row:
 
 - **model**: both paths on inputs already encoded (``loaded.encode`` / ``EarlyExitPredictor.encode``), i.e. the
-  model work alone, which is what the analytic FLOP ratio (``sn_core.flops``, the limit early exit can reach)
+  model work alone, which is what the analytic FLOP ratio (``sn_core.models.flops``, the limit early exit can reach)
   counts;
 - **end to end**: plus the processor call each path makes (PIL image + question -> tensors, timed apart), i.e. what
   a user waits for from an image.
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _common import time_exit_vs_generate  # noqa: E402
+from _common import fresh_eval_set, time_exit_vs_generate  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -49,36 +49,27 @@ def main(argv=None) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
 
-    from sn_core.baselines import label_token_budget
     from sn_core.config import SearchConfig
-    from sn_core.data import get_task
-    from sn_core.early_exit import EarlyExitPredictor
-    from sn_core.images import as_rgb
-    from sn_core.flops import flop_ratio
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
+    from sn_core.models.flops import flop_ratio
     from sn_core.models import load_model
-    from sn_core.prompts import match_label
-    from sn_core.search import run_search
+    from sn_core.data.answers import match_label
+    from sn_core.search.run import run_search
 
     loaded = load_model(a.model, device=a.device, dtype=a.dtype)
     n_layers = loaded.n_layers
     layers = sorted(set(a.layers)) if a.layers else list(range(max(1, n_layers // 4)))
     res = run_search(SearchConfig(model=a.model, task=a.task, layers=tuple(layers), baselines=False, device=a.device,
                                   dtype=a.dtype), loaded=loaded)
-    task = get_task(a.task, a.n, seed=99, part="eval")  # fresh examples, not the search's
-    images = [as_rgb(e.image) for e in task.examples]
-    questions = [e.question for e in task.examples]
-    truth = np.array([e.label for e in task.examples])
-    prompts = [loaded.prompt(task.prompt_text(q)) for q in questions]
-    new_tokens = label_token_budget(loaded.processor, task.labels)
-    tok = loaded.processor.tokenizer
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    prompt_len = int(loaded.encode(images[:1], prompts[:1])["input_ids"].shape[1])
+    fs = fresh_eval_set(loaded, a.task, a.n)
+    task, images, questions, truth, prompts = fs.task, fs.images, fs.questions, fs.truth, fs.prompts
+    new_tokens, pad_id, prompt_len = fs.new_tokens, fs.pad_id, fs.prompt_len
 
     full_batch = loaded.encode(images, prompts, generation=True)
     with torch.inference_mode():
         full_out = loaded.model.generate(**full_batch, max_new_tokens=new_tokens, do_sample=False,
                                          pad_token_id=pad_id)
-    answers = tok.batch_decode(full_out[:, full_batch["input_ids"].shape[1]:], skip_special_tokens=True)
+    answers = loaded.processor.tokenizer.batch_decode(full_out[:, full_batch["input_ids"].shape[1]:], skip_special_tokens=True)
     print(f"model {loaded.model_id} ({n_layers} decoder layers, {str(loaded.dtype).replace('torch.', '')}, "
           f"{loaded.device}, {torch.get_num_threads()} threads); task {a.task}")
     print(f"prompt {prompt_len} tokens, full generation: up to {new_tokens} new tokens (the longest label); timed on "

@@ -14,7 +14,7 @@ For each exit layer and batch size it times (a) ``generate`` of ``--new-tokens``
 early-exit predictor (``EarlyExitPredictor.values_from_inputs`` + the classifier rule: truncated forward, read one
 neuron) on the same encoded inputs, warmed up, every exit layer against the same generation runs (the paths
 alternating batch by batch), medians of repeats, and prints the measured speed-up
-beside the analytic FLOP ratio (``sn_core.flops``) and the share of it reached. The processor call (PIL image +
+beside the analytic FLOP ratio (``sn_core.models.flops``) and the share of it reached. The processor call (PIL image +
 question -> tensors, on the CPU) is timed apart and added to both sides for the end-to-end speed-up.
 
     python bench/early_exit_scale.py --preset small
@@ -52,7 +52,7 @@ def build(preset: str, device: str, dtype: torch.dtype, seed: int = 0):
     from transformers import (LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor,
                               SiglipImageProcessorPil, SiglipVisionConfig)
 
-    from sn_core.tiny_models import _template, tiny_tokenizer
+    from sn_core.models.tiny import _template, tiny_tokenizer
 
     p = PRESETS[preset]
     v = p["vision"]
@@ -98,11 +98,11 @@ def main(argv=None) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
 
-    from sn_core.classifier import SuperNeuronClassifier
+    from sn_core.classifier.estimator import SuperNeuronClassifier
     from sn_core.data import get_task
-    from sn_core.early_exit import EarlyExitPredictor
-    from sn_core.images import as_rgb
-    from sn_core.flops import flop_ratio
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
+    from sn_core.data.images import as_rgb
+    from sn_core.models.flops import flop_ratio
     from sn_core.models import wrap_model
     from sn_core.models.loading import resolve_dtype
 

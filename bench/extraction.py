@@ -4,7 +4,7 @@ loop, measured side by side in one run.
 - plain: the model loaded with only layers ``0..L`` (``max_layers=L+1``), ``model.model(**inputs)`` (vision tower,
   projector, decoder layers 0..L, final norm; no LM head), no hooks at all: the least work any extraction of
   layer ``L`` needs;
-- hooked: ``sn_core.extract.read_activations`` on that same model instance, every requested site kind at every
+- hooked: ``sn_core.activations.extract.read_activations`` on that same model instance, every requested site kind at every
   layer ``0..L`` (read-position copies to CPU numpy), stopping after layer ``L`` by the tracing scope;
 - hooked, full model: the same on the model with all its layers, where the tracing scope's stop is what skips
   the later layers and the LM head;
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from sn_core.timing import time_interleaved  # noqa: E402
+from sn_core.shortcut.timing import time_interleaved  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -49,8 +49,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(a.threads)
 
     from sn_core.data import get_task
-    from sn_core.extract import read_activations
-    from sn_core.images import as_rgb
+    from sn_core.activations import read_activations
+    from sn_core.data.images import as_rgb
     from sn_core.models import load_model
 
     full = load_model(a.model, device=a.device, dtype=a.dtype)

@@ -87,7 +87,7 @@ def _measure(model: str, settings: list, device: str, dtype: str | None, queue) 
         import torch
 
         from sn_core.data import get_task
-        from sn_core.extract import Trace
+        from sn_core.activations import Trace
         from sn_core.models import load_model
 
         images = [get_task("shapes-color", 1, seed=0).examples[0].image]
@@ -183,7 +183,7 @@ def main(argv=None) -> None:
         if a.model:
             plan = [(m, [None] + [L + 1 for L in a.exit_layers]) for m in a.model]
         else:
-            from sn_core.tiny_models import save_tiny_vlm
+            from sn_core.models.tiny import save_tiny_vlm
 
             print(f"writing a tiny random LLaVA with {a.layers} layers (d_model {a.d_model}, d_mlp {a.d_mlp}) ...",
                   file=sys.stderr)

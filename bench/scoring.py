@@ -1,4 +1,4 @@
-"""Benchmark: neurons scored per second by ``sn_core.scoring`` vs a per-neuron scikit-learn loop, in one run.
+"""Benchmark: neurons scored per second by ``sn_core.scoring.neuron_scores`` vs a per-neuron scikit-learn loop, in one run.
 
 Synthetic activations at realistic sizes (default: 28 layers x 18944 neurons x 1000 samples, the MLP of a 7B
 Qwen2-based VLM), scored layer by layer as a search does, for a binary task (decision stumps) and a 4-class task
@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from sn_core.scoring import score_neurons  # noqa: E402
+from sn_core.scoring.neuron_scores import score_neurons  # noqa: E402
 
 
 def synthetic_layer(rng, n_samples, n_neurons, y, dtype):

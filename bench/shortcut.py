@@ -11,7 +11,7 @@ baselines), exported by ``sn_core.shortcut.export_shortcut``:
   processor of ``load_shortcut``), timed apart;
 - **same runtime**: a full prefill (vision, projector, every decoder layer, final norm, LM head at the last prompt
   position, argmax) exported the same way and run on onnxruntime, against the shortcut: the ratio, as a share of
-  the FLOP limit of one generated token (``sn_core.flops``, ``new_tokens=1``).
+  the FLOP limit of one generated token (``sn_core.models.flops``, ``new_tokens=1``).
 
 Paths alternate batch by batch (``bench/_common.time_chunks_interleaved``), medians over ``--repeats``. Prints a
 targets block (batch 1 after layer 0: >= 10x vs full generation on model work and >= 6x end to end; same-runtime
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _common import time_chunks_interleaved  # noqa: E402
+from _common import fresh_eval_set, time_chunks_interleaved  # noqa: E402
 
 
 class FullPrefill(torch.nn.Module):
@@ -65,30 +65,21 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
 
-    from sn_core.baselines import label_token_budget
-    from sn_core.classifier import SuperNeuronClassifier
+    from sn_core.classifier.estimator import SuperNeuronClassifier
     from sn_core.config import SearchConfig
-    from sn_core.data import get_task
-    from sn_core.early_exit import EarlyExitPredictor
-    from sn_core.images import as_rgb
-    from sn_core.flops import flop_ratio
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
+    from sn_core.models.flops import flop_ratio
     from sn_core.models import load_model
-    from sn_core.search import run_search
+    from sn_core.search.run import run_search
     from sn_core.shortcut import export_shortcut, load_shortcut
     from sn_core.shortcut.export import ShortcutModule, _example_batch, export_graph, graph_inputs
 
     loaded = load_model(a.model, dtype="float32")
     layers = sorted(set(a.layers))
     res = run_search(SearchConfig(model=a.model, task=a.task, layers=tuple(layers), baselines=False), loaded=loaded)
-    task = get_task(a.task, a.n, seed=99, part="eval")  # fresh examples, not the search's
-    images = [as_rgb(e.image) for e in task.examples]
-    questions = [e.question for e in task.examples]
-    truth = np.array([e.label for e in task.examples])
-    prompts = [loaded.prompt(task.prompt_text(q)) for q in questions]
-    new_tokens = label_token_budget(loaded.processor, task.labels)
-    tok = loaded.processor.tokenizer
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    prompt_len = int(loaded.encode(images[:1], prompts[:1])["input_ids"].shape[1])
+    fs = fresh_eval_set(loaded, a.task, a.n)
+    task, images, questions, truth, prompts = fs.task, fs.images, fs.questions, fs.truth, fs.prompts
+    new_tokens, pad_id, prompt_len = fs.new_tokens, fs.pad_id, fs.prompt_len
     tmp = Path(tempfile.mkdtemp(prefix="sn-bench-shortcut-"))
 
     best = {int(r["layer"]): r for r in res.layer_best(res.sites[0]).to_dict(orient="records")}

@@ -23,10 +23,10 @@ import numpy as np  # noqa: E402
 def main(argv=None) -> int:
     from sn_core.config import SearchConfig
     from sn_core.data import bundled_task_names
-    from sn_core.early_exit import EarlyExitPredictor
-    from sn_core.images import load_image
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
+    from sn_core.data.images import load_image
     from sn_core.models import load_model
-    from sn_core.search import run_search
+    from sn_core.search.run import run_search
     from sn_core.shortcut import export_shortcut, load_shortcut
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -1,6 +1,6 @@
 """The exported shortcut of every family's tiny model vs the library's early exit, on a bundled task.
 
-For each family (``sn_core.tiny_models``; 3 decoder layers, exit after layer 1): a classifier over two neurons
+For each family (``sn_core.models.tiny``; 3 decoder layers, exit after layer 1): a classifier over two neurons
 (``blocks.1.mlp.hook_post[3]``, ``blocks.1.hook_resid_post[5]``, nearest class mean) fitted on the library's
 values of the task's first ``--n`` eval examples, exported, then every example answered by the library
 (``EarlyExitPredictor``, batch 1) and by the shortcut on onnxruntime at batch 1, 2 and 5 (left-padded). Prints per
@@ -28,11 +28,11 @@ FAMILIES = ["llava", "llava_onevision", "qwen2_vl", "qwen2_5_vl", "qwen3_vl", "s
 def main(argv=None) -> int:
     from sn_core.classifier import SuperNeuronClassifier
     from sn_core.data import get_task
-    from sn_core.early_exit import EarlyExitPredictor
-    from sn_core.images import load_image
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
+    from sn_core.data.images import load_image
     from sn_core.models import load_model
     from sn_core.shortcut import export_shortcut, load_shortcut
-    from sn_core.tiny_models import save_tiny_vlm
+    from sn_core.models.tiny import save_tiny_vlm
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--task", default="shapes-color")

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sn_core.config import SearchConfig  # noqa: E402
 from sn_core.data import bundled_task_names  # noqa: E402
 from sn_core.models import load_model  # noqa: E402
-from sn_core.prompts import match_label  # noqa: E402
-from sn_core.search import run_search  # noqa: E402
+from sn_core.data.answers import match_label  # noqa: E402
+from sn_core.search.run import run_search  # noqa: E402
 
 
 def _f(v) -> str:

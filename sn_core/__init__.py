@@ -8,3 +8,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 ASSETS_DIR = REPO_DIR / "assets"
 DEMO_MODEL_DIR = ASSETS_DIR / "demo-vlm"
+
+from sn_core import _compat  # noqa: E402  (old module paths, one release)
+
+_compat.install()

@@ -1,6 +1,6 @@
-"""``python -m sn_core``: see ``sn_core.cli``."""
+"""``python -m sn_core``: see ``sn_core.cli.main``."""
 import sys
 
-from .cli import main
+from sn_core.cli.main import main
 
 sys.exit(main())

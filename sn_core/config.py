@@ -8,9 +8,10 @@ from __future__ import annotations
 import numbers
 from dataclasses import asdict, dataclass, fields, replace
 
-from .scoring import METRICS, RULES
-from .sites import site_kind
+from sn_core.sites import site_kind
 
+RULES = ("auto", "stump", "nearest_mean", "ovr_stump")  # per-neuron rules (docs/method.md); auto: stump or nearest mean
+METRICS = ("accuracy", "balanced_accuracy")  # probe scores a neuron can be ranked by
 MAX_EXAMPLES = 100_000  # bundled tasks draw their images in memory (a 48 px image is ~7 KB)
 
 

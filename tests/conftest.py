@@ -10,8 +10,8 @@ FAMILY_QUESTIONS = ["What color is the shape?", "Is there a red circle in the im
 
 @pytest.fixture(scope="session")
 def family_folders(tmp_path_factory):
-    """family -> folder of its tiny model (``sn_core.tiny_models``), loadable with ``load_model``."""
-    from sn_core.tiny_models import FAMILIES, save_tiny_vlm
+    """family -> folder of its tiny model (``sn_core.models.tiny``), loadable with ``load_model``."""
+    from sn_core.models.tiny import FAMILIES, save_tiny_vlm
 
     root = tmp_path_factory.mktemp("tiny-families")
     return {f: save_tiny_vlm(f, root / f) for f in sorted(FAMILIES)}

@@ -5,7 +5,7 @@ Image paths resolve relative to the manifest's folder; a path that escapes that 
 symlink resolving outside) is refused unless ``allow_outside=True``; an image folder refuses image files and class
 folders that are symlinks resolving outside it the same way. Labels and questions must not be blank, questions are
 at most ``MAX_QUESTION_CHARS`` characters, and two labels the base model's answer matcher reads as one answer
-("Red" / "red", "light-blue" / "light blue": ``sn_core.prompts.normalise_answer``) are refused. Every problem
+("Red" / "red", "light-blue" / "light blue": ``sn_core.models.prompts.normalise_answer``) are refused. Every problem
 raises :class:`ManifestError` naming the row (1-based, header excluded) or the path.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ import csv
 import json
 from pathlib import Path
 
-from ..prompts import normalise_answer
-from .tasks import DEFAULT_INSTRUCTION, Example, Task
+from sn_core.data.answers import normalise_answer
+from sn_core.data.tasks import DEFAULT_INSTRUCTION, Example, Task
 
 MAX_QUESTION_CHARS = 1000  # as the playground: a categorical question is a sentence
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -67,7 +67,7 @@ def check_question(question: str, where: str) -> str:
 
 def check_distinct_labels(labels, where: str) -> None:
     """Refuse two labels the base model's answer matcher cannot tell apart (same after lower-casing and dropping
-    punctuation: ``sn_core.prompts.normalise_answer``): they would be two classes for the Super Neuron but one
+    punctuation: ``sn_core.models.prompts.normalise_answer``): they would be two classes for the Super Neuron but one
     answer for the base model."""
     seen: dict[str, str] = {}
     for lbl in labels:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .manifest import load_image_folder, load_manifest
-from .tasks import Task, bundled_task_names, get_task
+from sn_core.data.manifest import load_image_folder, load_manifest
+from sn_core.data.tasks import Task, bundled_task_names, get_task
 
 
 class TaskError(ValueError):

@@ -53,3 +53,15 @@ def shuffled_labels(y: Sequence[str], seed: int = 0) -> np.ndarray:
     """A seeded permutation of ``y``: the labels of the null control (same class counts, no relation to images)."""
     y = np.asarray([str(v) for v in y])
     return y[np.random.default_rng([seed, 0x5EED]).permutation(len(y))]
+
+
+def stratified_subset(y: np.ndarray, m: int, seed: int) -> np.ndarray:
+    """Sorted positions of ``m`` of the labels ``y``, each class in proportion to its share (largest remainders get
+    the leftover places), seeded: the subset's chance rate stays the test split's."""
+    rng = np.random.default_rng([seed, 0x7E57])
+    classes, inv = np.unique(y, return_inverse=True)
+    want = np.bincount(inv, minlength=len(classes)) * m / len(y)  # [n_classes]
+    quota = np.floor(want).astype(int)
+    quota[np.argsort(-(want - quota), kind="stable")[: m - int(quota.sum())]] += 1
+    keep = [rng.permutation(np.flatnonzero(inv == c))[: quota[c]] for c in range(len(classes))]
+    return np.sort(np.concatenate(keep))

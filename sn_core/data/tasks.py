@@ -1,11 +1,13 @@
 """Categorical VQA tasks: examples (image, question, label) with a finite label set.
 
 A :class:`Task` is what every other part of ``sn_core`` consumes. Bundled tasks are generated deterministically
-from a seed (see ``shapes.py`` and ``digits.py``); user tasks come from manifests or image folders
+from a seed (``data/bundled/``: ``shapes.py``, ``digits.py`` and the tasks derived from them); user tasks come from manifests or image folders
 (``manifest.py``).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -137,6 +139,22 @@ def get_task(name: str, n: int = 400, seed: int = 0, part: str = "eval") -> Task
                 origin={"n": int(n), "seed": int(seed), "part": part})
 
 
+def task_fingerprint(task) -> str:
+    """sha256 over every example's image bytes (decoded pixels for in-memory images, file bytes for paths),
+    question and label, plus the task's label set and instruction."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"labels": list(task.labels), "instruction": task.instruction}).encode())
+    for ex in task.examples:
+        if isinstance(ex.image, Image.Image):
+            h.update(f"{ex.image.mode}{ex.image.size}".encode())
+            h.update(ex.image.tobytes())
+        else:
+            with open(ex.image, "rb") as f:
+                h.update(f.read())
+        h.update(b"\0" + ex.question.encode() + b"\0" + ex.label.encode() + b"\n")
+    return h.hexdigest()
+
+
 def balanced_labels(labels: Sequence[str], n: int, rng) -> list[str]:
     """``n`` labels cycling through ``labels`` (counts differ by at most one), in a seeded random order."""
     out = [labels[i % len(labels)] for i in range(n)]
@@ -145,6 +163,14 @@ def balanced_labels(labels: Sequence[str], n: int, rng) -> list[str]:
 
 
 def _ensure_loaded() -> None:
-    # Importing the generator modules registers their tasks (trained tasks first, then the derived ones).
-    from . import digits, shapes  # noqa: F401
-    from . import shifted, unseen  # noqa: F401
+    # Importing a generator module of ``data/bundled/`` registers its tasks, as model families register their
+    # adapters: modules are found by folder, in name order (digits imports shapes, so the trained tasks come
+    # first, then the derived shifted and unseen ones).
+    import importlib
+    import pkgutil
+
+    from sn_core.data import bundled
+
+    for info in pkgutil.iter_modules(bundled.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{bundled.__name__}.{info.name}")

@@ -28,7 +28,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from ..images import format_mb
+from sn_core.data.images import format_mb
+from sn_core.store.cache import default_root
+from sn_core.store.io import fsync_folder
 
 MAX_ZIP_FILES = 20_000
 MAX_ZIP_BYTES = 500 * 1024 * 1024  # uncompressed
@@ -38,11 +40,7 @@ MANIFEST_SUFFIXES = (".jsonl", ".ndjson", ".csv")
 
 def uploads_dir(root: str | os.PathLike | None = None) -> Path:
     """The folder holding saved uploads: ``<root>/uploads`` (``root`` defaults to the store's cache root)."""
-    if root is None:
-        from ..store import default_root
-
-        root = default_root()
-    return Path(root).expanduser() / "uploads"
+    return Path(default_root() if root is None else root).expanduser() / "uploads"
 
 
 def safe_extract(zf: zipfile.ZipFile, dest: Path) -> None:
@@ -78,7 +76,7 @@ def safe_extract(zf: zipfile.ZipFile, dest: Path) -> None:
         raise ValueError(f"the ZIP could not be unpacked: {e.strerror or type(e).__name__}") from None
 
 
-_safe_extract = safe_extract  # the name app_state used
+_safe_extract = safe_extract  # the name sn_app used
 
 
 def _name_and_data(f) -> tuple[str, bytes]:
@@ -140,14 +138,7 @@ def _publish(tmp: Path, dest: Path) -> None:
         os.rename(dest, stale / "old")
         shutil.rmtree(stale, ignore_errors=True)
     os.rename(tmp, dest)
-    try:  # make the rename durable (best effort: not every file system supports fsync on a folder)
-        fd = os.open(dest.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
+    fsync_folder(dest.parent)
 
 
 def save_task_upload(files, root: str | os.PathLike | None = None) -> Path:

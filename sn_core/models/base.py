@@ -17,8 +17,8 @@ from typing import ClassVar, Sequence
 
 import torch
 
-from .. import prompts as _prompts
-from ..sites import site_kind
+from sn_core.models import prompts as _prompts
+from sn_core.sites import site_kind
 
 
 def get_module(root: torch.nn.Module, path: str) -> torch.nn.Module:
@@ -32,7 +32,10 @@ def get_module(root: torch.nn.Module, path: str) -> torch.nn.Module:
 
 
 class ModelAdapter:
-    """Where a family keeps things. Subclasses override the class attributes; methods rarely need changes."""
+    """Where a family keeps things. The defaults are the layout most families share (LLaVA, LLaVA-OneVision,
+    Gemma 3: decoder at ``model.language_model.layers``, Llama-style MLP and attention projections, the vision tower
+    and projector beside it, a ``text_config``); a family file declares only what differs. Methods rarely need
+    changes."""
 
     model_types: ClassVar[tuple[str, ...]] = ()  # HF config.model_type values this adapter handles
     layers_path: ClassVar[str] = "model.language_model.layers"  # decoder layers ModuleList
@@ -101,7 +104,7 @@ class ModelAdapter:
         only, calling the modules directly: no later layer, final norm or LM head, and no exception to stop.
         Hooks on the modules that run fire as in ``model(**inputs)``. Returns False, without running anything,
         where this adapter has no direct path for ``model`` or ``inputs``; the caller then runs ``model(**inputs)``
-        and stops it with a hook (``sn_core.extract.Trace``), which works for every family. A direct path saves
+        and stops it with a hook (``sn_core.activations.trace.Trace``), which works for every family. A direct path saves
         the per-call work of the wrappers around the language model (0.2-0.5 ms a call on the demo model on a CPU,
         measured at batch 1); it must give the same values, bit for bit
         (``tests/integration/test_engine.py``)."""
@@ -120,7 +123,7 @@ class ModelAdapter:
         return _prompts.chat_prompt(processor, text)
 
     def encode(self, processor, images: Sequence, prompts: Sequence[str]):
-        """Left-padded batch (read position = column -1), as ``sn_core.prompts.encode``."""
+        """Left-padded batch (read position = column -1), as ``sn_core.models.prompts.encode``."""
         return _prompts.encode(processor, images, prompts)
 
     def forward_inputs(self, batch) -> dict:

@@ -9,7 +9,7 @@ import os
 import threading
 from pathlib import Path
 
-from .. import DEMO_MODEL_DIR
+from sn_core import DEMO_MODEL_DIR
 
 
 class UnknownModelError(ValueError):
@@ -22,7 +22,7 @@ def resolve_model_path(model: str | os.PathLike) -> tuple[Path, str]:
         path = Path(DEMO_MODEL_DIR)
         if not (path / "config.json").is_file():
             raise UnknownModelError(f"the demo model is missing from {path} (no config.json); "
-                                    "build it with 'python -m sn_core.demo_model train'")
+                                    "build it with 'python -m sn_core.demo train'")
         return path, "demo"
     p = Path(model).expanduser()
     if p.exists():
@@ -67,7 +67,7 @@ def weights_hash(path: Path) -> str:
     rehashed and an unchanged one is not re-read."""
     files = safetensors_files(Path(path))
     stamp = [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
-    from ..store import default_root
+    from sn_core.store.cache import default_root
 
     cache_file = default_root() / "weights-hash.json"
     cache_key = hashlib.sha256(json.dumps(stamp).encode()).hexdigest()

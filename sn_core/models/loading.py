@@ -19,9 +19,9 @@ from typing import Callable, Sequence
 
 import torch
 
-from .base import ModelAdapter
-from .files import UnknownModelError, model_files_hash, resolve_model_path, weights_hash
-from .registry import adapter_for, supported_model_types
+from sn_core.models.base import ModelAdapter
+from sn_core.models.files import UnknownModelError, model_files_hash, resolve_model_path, weights_hash
+from sn_core.models.registry import adapter_for, supported_model_types
 
 DTYPES = {
     "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,

@@ -76,7 +76,7 @@ def load_processor(path: str | Path, processor_cls: type, **kwargs):
 
 def _video_processor_unavailable(err: Exception) -> bool:
     """True when ``err`` comes from the video processor alone: torchvision is missing, or the folder has no video
-    processor config (an image-only folder, such as those written by :mod:`sn_core.tiny_models`)."""
+    processor config (an image-only folder, such as those written by :mod:`sn_core.models.tiny`)."""
     text = str(err).lower()
     if "video processor" in text or "video_preprocessor" in text:
         return True

@@ -1,7 +1,7 @@
 """Adapters registered by Hugging Face ``config.model_type``."""
 from __future__ import annotations
 
-from .base import ModelAdapter
+from sn_core.models.base import ModelAdapter
 
 _ADAPTERS: dict[str, type[ModelAdapter]] = {}
 
@@ -16,17 +16,17 @@ def register_adapter(cls: type[ModelAdapter]) -> type[ModelAdapter]:
 
 
 def _load_families() -> None:
-    # Importing a family module registers its adapter. Families added later are picked up by name;
+    # Importing a family module (one file per family in ``models/families/``) registers its adapter. Families
+    # added later are picked up by folder;
     # a family whose module is missing or fails to import is simply not supported.
     import importlib
     import pkgutil
 
-    from . import __path__ as pkg_path
+    from sn_core.models import families
 
-    for info in pkgutil.iter_modules(pkg_path):
-        if info.name in ("base", "registry", "loading") or info.name.startswith("_"):
-            continue
-        importlib.import_module(f"{__package__}.{info.name}")
+    for info in pkgutil.iter_modules(families.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{families.__name__}.{info.name}")
 
 
 def supported_model_types() -> list[str]:

@@ -6,27 +6,27 @@ on onnxruntime; ``shortcut_zip_bytes(...)`` returns it as a ZIP for a download. 
 
 The export side imports torch lazily; ``load_shortcut`` and the card need neither torch nor the model.
 """
-from .card import ShortcutError, read_card
-from .runtime import Shortcut, ShortcutPredictions, load_shortcut
+from sn_core.shortcut.card import ShortcutError, read_card
+from sn_core.shortcut.runtime import Shortcut, ShortcutPredictions, load_shortcut
 
 
 def export_shortcut(*args, **kwargs):
     """See :func:`sn_core.shortcut.export.export_shortcut`."""
-    from .export import export_shortcut as _export
+    from sn_core.shortcut.export import export_shortcut as _export
 
     return _export(*args, **kwargs)
 
 
 def shortcut_zip_bytes(*args, **kwargs):
     """See :func:`sn_core.shortcut.export.shortcut_zip_bytes`."""
-    from .export import shortcut_zip_bytes as _zip
+    from sn_core.shortcut.export import shortcut_zip_bytes as _zip
 
     return _zip(*args, **kwargs)
 
 
 def write_shortcut_zip(*args, **kwargs):
     """See :func:`sn_core.shortcut.export.write_shortcut_zip`."""
-    from .export import write_shortcut_zip as _w
+    from sn_core.shortcut.export import write_shortcut_zip as _w
 
     return _w(*args, **kwargs)
 

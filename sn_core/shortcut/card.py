@@ -1,7 +1,7 @@
 """The shortcut card: ``card.json`` beside the exported graph, describing it and pinning its files by sha256.
 
 A card holds the source model (id, family, weights hash), the neuron(s) and their site, the rule parameters
-(the classifier artifact, ``sn_core.classifier``), the labels, the prompt template and instruction, the probe /
+(the classifier artifact, ``sn_core.classifier.estimator``), the labels, the prompt template and instruction, the probe /
 test accuracy where known, the FLOP limit of the exit, the ONNX opset, the library versions used to export, and
 the sha256 of the graph and of every processor / tokenizer file. ``card_sha256`` is the sha256 of the card's
 own canonical JSON without that field, so an edited card is detected too.

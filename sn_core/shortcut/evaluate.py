@@ -15,7 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SEARCH_DEFAULTS = {"n_examples": 400, "data_seed": 0, "probe_per_class": 20, "test_per_class": None, "seed": 0}
+from sn_core.config import SearchConfig
+
+# The split settings of a search, from the one source of search defaults.
+SEARCH_DEFAULTS = {k: getattr(SearchConfig, k) for k in ("n_examples", "data_seed", "probe_per_class",
+                                                         "test_per_class", "seed")}
 
 
 @dataclass
@@ -36,7 +40,7 @@ def search_settings(meta: dict, root=None) -> dict:
     key = inner.get("search_key")
     if key:
         try:
-            from ..search import SearchResult
+            from sn_core.search.run import SearchResult
 
             cfg = SearchResult.load(key, root=root).config
             out.update(n_examples=cfg.n_examples, data_seed=cfg.data_seed, probe_per_class=cfg.probe_per_class,
@@ -49,9 +53,8 @@ def search_settings(meta: dict, root=None) -> dict:
 
 def select_examples(task_arg: str, question: str | None, settings: dict, split: str | None = None) -> Selection:
     """The examples ``predict --task`` evaluates (module docstring)."""
-    from ..config import SearchConfig
-    from ..data import make_split
-    from ..search import resolve_task
+    from sn_core.data import make_split
+    from sn_core.search.run import resolve_task
 
     cfg = SearchConfig(task=task_arg, question=question, n_examples=int(settings["n_examples"]),
                        data_seed=int(settings["data_seed"]))

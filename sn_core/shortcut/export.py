@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .prep import QWEN
-from .refit import needs_refit, refit_float32
-from .card import (CARD_FORMAT, CARD_NAME, CARD_VERSION, GRAPH_NAME, PROCESSOR_DIR, ShortcutError, file_sha256,
+from sn_core.shortcut.prep import QWEN
+from sn_core.shortcut.refit import needs_refit, refit_float32
+from sn_core.shortcut.card import (CARD_FORMAT, CARD_NAME, CARD_VERSION, GRAPH_NAME, PROCESSOR_DIR, ShortcutError, file_sha256,
                    processor_files, read_card, seal)
 # The graph's modules and inputs live in sn_core.shortcut.graph; these names stay importable from here.
-from .graph import (EXPORT_FAMILIES, INPUT_NAMES, OPSET, OUTPUT_NAMES, RuleModule, ShortcutModule,  # noqa: F401
+from sn_core.shortcut.graph import (EXPORT_FAMILIES, INPUT_NAMES, OPSET, OUTPUT_NAMES, RuleModule, ShortcutModule,  # noqa: F401
                     _example_batch, check_family, export_graph, family_layout, graph_inputs,
                     onevision_layout)
 
@@ -38,7 +38,7 @@ def _versions() -> dict:
     out = {"python": platform.python_version()}
     for name in ("sn_core", "torch", "transformers", "onnx", "onnxscript", "onnxruntime", "numpy"):
         if name == "sn_core":
-            from .. import __version__
+            from sn_core import __version__
 
             out[name] = __version__
             continue
@@ -66,7 +66,7 @@ def export_shortcut(classifier, out, model: str | None = None, loaded=None, test
     (``sn_core.shortcut.refit``; ``refit_test``: also measure the re-fitted rule on the test split). The family is
     checked before any weight is loaded. ``external_data``: write the weights to ``shortcut.onnx.data`` (default:
     when the loaded parameters exceed ``EXTERNAL_DATA_BYTES``)."""
-    from ..classifier import ArtifactError, SuperNeuronClassifier
+    from sn_core.classifier.estimator import ArtifactError, SuperNeuronClassifier
 
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -93,7 +93,7 @@ def export_shortcut(classifier, out, model: str | None = None, loaded=None, test
     if want and want != loaded.weights_hash:
         raise ArtifactError(f"the classifier was fitted on weights {want[:12]}..., but model {loaded.model_id!r} "
                             f"has weights {loaded.weights_hash[:12]}...")
-    from ..early_exit import EarlyExitPredictor
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
 
     EarlyExitPredictor(loaded, clf)  # the same checks (neuron ranges, exit layer) as the library path
     if test_accuracy is None:
@@ -138,7 +138,7 @@ def check_family_early(clf, model, loaded) -> None:
     if not name:
         return
     try:
-        from ..models.files import resolve_model_path
+        from sn_core.models.files import resolve_model_path
 
         path, model_id = resolve_model_path(name)
         model_type = _json.loads((Path(path) / "config.json").read_text(encoding="utf-8")).get("model_type")
@@ -154,7 +154,7 @@ def _search_test_accuracy(clf, search_key, root):
     if not key:
         return None, None
     try:
-        from ..search import SearchResult
+        from sn_core.search.run import SearchResult
 
         res = SearchResult.load(key, root=root)
         if res.classifier(list(clf.neurons_)).meta_.get("weights_hash") != (clf.meta_ or {}).get("weights_hash"):
@@ -165,8 +165,8 @@ def _search_test_accuracy(clf, search_key, root):
 
 
 def _load_for_export(clf, model, source, exit_layer):
-    from ..classifier import ArtifactError
-    from ..models import UnknownModelError, load_model
+    from sn_core.classifier.estimator import ArtifactError
+    from sn_core.models import UnknownModelError, load_model
 
     name = model or (clf.meta_ or {}).get("model_id")
     if not name:
@@ -185,8 +185,8 @@ def _write(tmp: Path, loaded, clf, pred, exit_layer: int, test_accuracy, search_
            external_data: bool | None = None) -> dict:
     import onnx
 
-    from ..baselines import label_token_budget
-    from ..sites import parse_neuron_id, site_name
+    from sn_core.models.generation import label_token_budget
+    from sn_core.sites import parse_neuron_id, site_name
 
     model_type = loaded.model.config.model_type
     layout = family_layout(loaded.model.config)
@@ -261,11 +261,11 @@ def external_files(proto) -> list[str]:
 
 
 def _flop_fields(loaded, prompt_len: int, exit_layer: int, new_tokens: int) -> dict:
-    """The card's ``flops``: the analytic FLOP limit of this exit (``sn_core.flops``); where the FLOP model cannot
+    """The card's ``flops``: the analytic FLOP limit of this exit (``sn_core.models.flops``); where the FLOP model cannot
     count this model, the fields are null and ``note`` says why (the export itself does not depend on them)."""
-    from ..flops import flop_ratio
+    from sn_core.models.flops import flop_ratio
 
-    note = ("FLOP limit = analytic FLOPs of the full greedy answer / of this exit (sn_core.flops), at prompt_len "
+    note = ("FLOP limit = analytic FLOPs of the full greedy answer / of this exit (sn_core.models.flops), at prompt_len "
             "tokens")
     try:
         limit = flop_ratio(loaded, prompt_len, exit_layer, new_tokens)

@@ -11,7 +11,7 @@ The graph (``torch.onnx.export(dynamo=True)``) holds, for a model loaded only up
 - the read-out of each neuron at the last prompt position (column -1 of the left-padded batch) from the same
   module inputs / outputs the library hooks (``ModelAdapter.site_module``);
 - the classifier's rule in float64 (stump, nearest class mean or one-vs-rest stumps, with the majority vote of
-  several neurons and the non-finite fallback of ``sn_core.scoring``) -> class index.
+  several neurons and the non-finite fallback of ``sn_core.scoring.neuron_scores``) -> class index.
 
 Inputs: ``INPUT_NAMES[family]`` (``sn_core.shortcut.prep``, which also builds them from a processor batch).
 Outputs: ``label_index [batch] int64`` and ``values [batch, k] float32``. Batch, prompt length and the
@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .card import ShortcutError
+from sn_core.shortcut.card import ShortcutError
 
-from .prep import EXPORT_FAMILIES, INPUT_NAMES, QWEN, graph_feeds  # noqa: E402
+from sn_core.shortcut.prep import EXPORT_FAMILIES, INPUT_NAMES, QWEN, graph_feeds  # noqa: E402
 
 OPSET = 18
 OUTPUT_NAMES = ("label_index", "values")
@@ -96,7 +96,7 @@ class ShortcutModule(torch.nn.Module):
 
     def __init__(self, loaded, clf):
         super().__init__()
-        from ..sites import parse_neuron_id
+        from sn_core.sites import parse_neuron_id
 
         self.model_type = loaded.model.config.model_type
         check_family(self.model_type, loaded.model_id)
@@ -112,7 +112,7 @@ class ShortcutModule(torch.nn.Module):
 
     def embed(self, *inputs):
         """``(inputs_embeds [batch, pos, d_model], language-model kwargs, DeepStack features or None)``."""
-        from . import families as fam
+        from sn_core.shortcut import families as fam
 
         if self.model_type in ("llava", "llava_onevision"):
             return fam.llava_embed(self.net, *inputs)
@@ -174,7 +174,7 @@ def family_layout(config) -> dict | None:
     if config.model_type == "llava_onevision":
         return onevision_layout(config)
     if config.model_type in QWEN:
-        from .families import qwen_layout
+        from sn_core.shortcut.families import qwen_layout
 
         return qwen_layout(config)
     return None

@@ -11,7 +11,7 @@ fed to the graph as an input:
   index and window boundaries; Qwen3-VL's bilinear position-embedding taps and weights).
 - SmolVLM / Idefics3: the padding tiles (all zero, as ``get_image_features`` detects them) are dropped; the real
   tiles and their ``pixel_attention_mask`` go to the graph.
-- LLaVA-OneVision: the tiles and ``feature_index`` (``sn_core.shortcut.runtime.onevision_tiles``).
+- LLaVA-OneVision: the tiles and ``feature_index`` (``sn_core.shortcut.onevision.onevision_tiles``).
 - LLaVA and Gemma 3: the processor's arrays as they are (Gemma 3 adds ``token_type_ids``).
 
 ``INPUT_NAMES[family]`` lists the graph inputs in order; ``graph_feeds(family, batch, layout)`` builds them.
@@ -53,7 +53,7 @@ def graph_feeds(family: str, batch, layout: dict | None) -> dict:
     out = {"input_ids": ids, "attention_mask": mask}
     pv = _arr(batch["pixel_values"]).astype(np.float32)
     if family == "llava_onevision":
-        from .runtime import onevision_tiles
+        from sn_core.shortcut.onevision import onevision_tiles
 
         out["pixel_values"], out["feature_index"] = onevision_tiles(pv, _arr(batch["image_sizes"]), layout)
     elif family in IDEFICS:

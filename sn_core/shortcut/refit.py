@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .card import ShortcutError
+from sn_core.shortcut.card import ShortcutError
 
 LOW_PRECISION = ("bf16", "bfloat16", "fp16", "float16", "half")
 
@@ -26,8 +26,8 @@ def needs_refit(clf) -> str | None:
 
 
 def _examples(clf, root, split: str):
-    from ..data import make_split
-    from .evaluate import search_settings, select_examples
+    from sn_core.data import make_split
+    from sn_core.shortcut.evaluate import search_settings, select_examples
 
     meta = clf.meta_ or {}
     task = meta.get("task")
@@ -44,7 +44,7 @@ def _examples(clf, root, split: str):
 
 
 def _values(pred, examples, batch_size: int = 8) -> np.ndarray:
-    from ..images import load_image
+    from sn_core.data.images import load_image
     from PIL import Image
 
     images = [e.image if isinstance(e.image, Image.Image) else load_image(e.image) for e in examples]
@@ -58,8 +58,8 @@ def _values(pred, examples, batch_size: int = 8) -> np.ndarray:
 def refit_float32(clf, loaded, root=None, test_accuracy: float | None = None, with_test: bool = True):
     """``(float32 classifier, card record)`` for a classifier fitted in low precision; ``loaded`` is the model in
     float32 loaded up to the exit layer."""
-    from ..classifier import SuperNeuronClassifier
-    from ..early_exit import EarlyExitPredictor
+    from sn_core.classifier.estimator import SuperNeuronClassifier
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
 
     dtype = needs_refit(clf)
     probe, settings = _examples(clf, root, "probe")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # app_state.py and sn_core live at the repository root
+if str(REPO) not in sys.path:  # sn_app.py and sn_core live at the repository root
     sys.path.insert(0, str(REPO))
 APP = REPO / "app.py"
 # Seconds per script run. Pages that load the demo model or run a search need far more than AppTest's 3 s default.

@@ -1,4 +1,4 @@
-"""The Robustness page (robustness report, probe-size curve), the Neuron atlas page and ``sn_core.atlas``, under
+"""The Robustness page (robustness report, probe-size curve), the Neuron atlas page and ``sn_core.reports.atlas``, under
 Streamlit's AppTest on the demo model.
 
 Two small searches of different tasks (shapes-color and digits-parity: 48 examples, 6 probe examples per class,
@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from apphelpers import PAGE_TIMEOUT, SEARCH_TIMEOUT, SMALL, assert_clean, errors, open_page
 
-import app_state
-from sn_core.robustness import FLAG, RobustnessReport
+import sn_app
+from sn_core.reports.robustness import FLAG, RobustnessReport
 
 # shapes-color: the same settings as the Search page's AppTests (a cache hit when they ran first)
 SEARCHES = {"shapes-color": {k: v for k, v in SMALL.items() if k != "task"},
@@ -35,9 +35,9 @@ def frame(at, *columns) -> pd.DataFrame:
 def keys(cache_dir):
     """Store keys of the two small searches (run through the library into the session's store)."""
     from sn_core.config import SearchConfig
-    from sn_core.search import run_search
+    from sn_core.search.run import run_search
 
-    loaded = app_state.get_model("demo")  # the app's cached model: the pages reuse it
+    loaded = sn_app.get_model("demo")  # the app's cached model: the pages reuse it
     return {task: run_search(SearchConfig(task=task, **kw), loaded=loaded, root=str(cache_dir)).key
             for task, kw in SEARCHES.items()}
 
@@ -55,16 +55,16 @@ def broken(keys, cache_dir):
     # dated 2 s after its source (a plain touch can fall in the same second, and the order is then the folders')
     newest = max(p.stat().st_mtime for p in src.rglob("*") if p.is_file())
     os.utime(dst / "complete.json", (newest + 2, newest + 2))
-    app_state.get_search_list.clear()
+    sn_app.get_search_list.clear()
     yield key
     shutil.rmtree(dst, ignore_errors=True)
-    app_state.get_search_list.clear()
+    sn_app.get_search_list.clear()
 
 
 @pytest.fixture(scope="module")
 def robust(keys):
     """The Robustness page after running the report on 8 test examples of the shapes-color search."""
-    at = open_page("robustness", **{app_state.SEARCH: keys["shapes-color"]})
+    at = open_page("robustness", **{sn_app.SEARCH: keys["shapes-color"]})
     assert_clean(at)
     at.number_input(key="rb_max_examples").set_value(8)
     area = next(a for a in at.text_area if a.key.startswith("rb_rewordings_"))
@@ -86,7 +86,7 @@ def test_robustness_report_table_chart_and_flag_logic(robust, keys):
     at = robust
     assert_clean(at)
     assert not errors(at), errors(at)
-    doc = at.session_state[app_state.ROBUSTNESS][keys["shapes-color"]]["report"]
+    doc = at.session_state[sn_app.ROBUSTNESS][keys["shapes-color"]]["report"]
     report = RobustnessReport.from_json(doc)
     table = frame(at, "condition", "neuron_ci_low")
     assert list(table["condition"]) == list(report.rows["condition"])
@@ -109,25 +109,25 @@ def test_robustness_report_table_chart_and_flag_logic(robust, keys):
 
 
 def test_robustness_flag_is_shown_prominently(robust, keys):
-    doc = dict(robust.session_state[app_state.ROBUSTNESS][keys["shapes-color"]]["report"])
+    doc = dict(robust.session_state[sn_app.ROBUSTNESS][keys["shapes-color"]]["report"])
     rows = [dict(r) for r in doc["rows"]]
     blank = next(r for r in rows if r["condition"] == "blank image")
     blank.update(neuron_accuracy=0.9, neuron_ci_low=0.6, neuron_ci_high=0.98, chance=0.25, neuron_flag=FLAG)
     doc["rows"], doc["flags"] = rows, ["blank image: neuron accuracy 0.900 stays above chance"]
-    at = open_page("robustness", **{app_state.SEARCH: keys["shapes-color"], app_state.ROBUSTNESS: {keys["shapes-color"]:
+    at = open_page("robustness", **{sn_app.SEARCH: keys["shapes-color"], sn_app.ROBUSTNESS: {keys["shapes-color"]:
                                                                                     {"report": doc}}})
     assert_clean(at)
     flagged = [w.value for w in at.warning if FLAG in w.value]
     assert flagged and "blank image" in flagged[0]
     assert not any("No grounding control is flagged" in s.value for s in at.success)
-    about = open_page("about", **{app_state.SEARCH: keys["shapes-color"], app_state.ROBUSTNESS: {keys["shapes-color"]:
+    about = open_page("about", **{sn_app.SEARCH: keys["shapes-color"], sn_app.ROBUSTNESS: {keys["shapes-color"]:
                                                                                   {"report": doc}}})
     assert_clean(about)
     assert any("blank image: neuron" in m.value for m in about.markdown)  # the About page reads the report
 
 
 def test_rewording_the_model_cannot_read_is_an_error(keys):
-    at = open_page("robustness", **{app_state.SEARCH: keys["shapes-color"]})
+    at = open_page("robustness", **{sn_app.SEARCH: keys["shapes-color"]})
     area = next(a for a in at.text_area if a.key.startswith("rb_rewordings_"))
     area.set_value("What colour zzqqx is it?")
     at.button(key="rb_run").click().run()
@@ -136,7 +136,7 @@ def test_rewording_the_model_cannot_read_is_an_error(keys):
 
 
 def test_probe_size_curve(keys):
-    at = open_page("robustness", **{app_state.SEARCH: keys["shapes-color"]})
+    at = open_page("robustness", **{sn_app.SEARCH: keys["shapes-color"]})
     at.multiselect(key="rb_sizes").set_value([2, 5, 20])  # 12 per class: 20 is too many
     at.number_input(key="rb_seeds").set_value(2)
     at.button(key="rb_curve_run").click().run()
@@ -152,16 +152,16 @@ def test_probe_size_curve(keys):
 
 
 def test_robustness_on_a_search_that_cannot_be_reopened(broken):
-    at = open_page("robustness", **{app_state.SEARCH: broken})
+    at = open_page("robustness", **{sn_app.SEARCH: broken})
     assert_clean(at)
     assert any("Opening the search" in e for e in errors(at)), errors(at)
-    assert app_state.SEARCH not in at.session_state
+    assert sn_app.SEARCH not in at.session_state
 
 
 # --------------------------------------------------------------------------------------------------------- atlas
 def test_atlas_library_two_tasks(keys, cache_dir):
-    from sn_core.atlas import LAYER_COLUMNS, TOP_COLUMNS, atlas_models, build_atlas
-    from sn_core.result import list_searches
+    from sn_core.reports.atlas import LAYER_COLUMNS, TOP_COLUMNS, atlas_models, build_atlas
+    from sn_core.search.result import list_searches
 
     rows = [r for r in list_searches(cache_dir) if r["key"] in keys.values()]
     assert atlas_models(rows) == {"demo": 2}
@@ -171,7 +171,7 @@ def test_atlas_library_two_tasks(keys, cache_dir):
     assert list(a.top.columns) == list(TOP_COLUMNS) and len(a.top) == 20
     assert a.top.groupby("task")["rank"].apply(list).to_dict() == {t: list(range(1, 11)) for t in SEARCHES}
     assert list(a.layer_counts.columns) == list(LAYER_COLUMNS) and len(a.layer_counts) == 6  # 2 tasks x 3 layers
-    from sn_core.search import SearchResult
+    from sn_core.search.run import SearchResult
 
     for task, key in keys.items():  # counts above the null control, read from the stored scores
         res = SearchResult.load(key, root=cache_dir)
@@ -189,8 +189,8 @@ def test_atlas_library_two_tasks(keys, cache_dir):
 
 
 def test_atlas_prefers_the_open_search_over_a_newer_one_of_its_task(keys, cache_dir):
-    from sn_core.atlas import build_atlas
-    from sn_core.result import SearchResult, list_searches
+    from sn_core.reports.atlas import build_atlas
+    from sn_core.search.result import SearchResult, list_searches
 
     rows = [r for r in list_searches(cache_dir) if r["key"] in keys.values()]
     color = next(r for r in rows if r["task"] == "shapes-color")
@@ -209,7 +209,7 @@ def test_atlas_prefers_the_open_search_over_a_newer_one_of_its_task(keys, cache_
 
 
 def test_atlas_library_skips_a_search_that_cannot_be_opened(keys, broken, cache_dir):
-    from sn_core.atlas import build_atlas
+    from sn_core.reports.atlas import build_atlas
 
     a = build_atlas(root=cache_dir)  # the whole store, the broken copy being the newest digits-parity search
     assert [k for k, _ in a.skipped] == [broken]
@@ -239,12 +239,12 @@ def test_atlas_page_shows_both_tasks_and_shared_layers(keys, broken):
     at.button(key="at_open").click().run(timeout=PAGE_TIMEOUT)
     assert_clean(at)
     assert at.title[0].value.endswith("Neuron inspector")
-    assert at.session_state[app_state.SEARCH] == keys["digits-parity"]
-    assert at.session_state[app_state.NEURON] == top["neuron_id"].iloc[row]
+    assert at.session_state[sn_app.SEARCH] == keys["digits-parity"]
+    assert at.session_state[sn_app.NEURON] == top["neuron_id"].iloc[row]
 
 
 def test_atlas_with_an_empty_store(monkeypatch):
-    monkeypatch.setattr(app_state, "get_search_list", lambda root: [])
+    monkeypatch.setattr(sn_app, "get_search_list", lambda root: [])
     at = open_page("atlas")
     assert_clean(at)
     assert any("No stored searches yet" in i.value for i in at.info)
@@ -252,12 +252,12 @@ def test_atlas_with_an_empty_store(monkeypatch):
 
 # --------------------------------------------------------------------------------------- uncertainty on the pages
 def test_accuracies_carry_their_intervals_on_search_inspector_and_layer_map(keys):
-    from sn_core.search import SearchResult
-    from sn_core.stats import interval_from_accuracy
+    from sn_core.search.run import SearchResult
+    from sn_core.scoring.stats import interval_from_accuracy
 
     key = keys["shapes-color"]
     s = SearchResult.load(key).summary
-    at = open_page(None, **{app_state.SEARCH: key})  # the Search page
+    at = open_page(None, **{sn_app.SEARCH: key})  # the Search page
     assert_clean(at)
     lo, hi = s.sn_test_ci or interval_from_accuracy(s.sn_test_accuracy, s.n_test)
     caption = next(c.value for c in at.caption if "Uncertainty" in c.value)
@@ -272,14 +272,14 @@ def test_accuracies_carry_their_intervals_on_search_inspector_and_layer_map(keys
     assert_clean(at)
     assert any("95% interval" in c.value and "held-out examples" in c.value for c in at.caption)
 
-    at = open_page("layer_map", **{app_state.SEARCH: key})  # per-layer tables
+    at = open_page("layer_map", **{sn_app.SEARCH: key})  # per-layer tables
     assert_clean(at)
     assert not errors(at)
     assert frame(at, "layer", "rank", "test_ci_low", "test_ci_high") is not None
 
 
 def test_claims_figures_on_synthetic_tables():
-    from sn_core import plots_claims
+    from sn_core.plots import report_figures as plots_claims
 
     rows = pd.DataFrame([
         {"condition": "original", "kind": "original", "available": True, "neuron_accuracy": 0.9, "neuron_ci_low": 0.8,

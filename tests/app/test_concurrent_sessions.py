@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from apphelpers import SEARCH_TIMEOUT, errors, new_app, open_page
 
-import app_state
+import sn_app
 
 pytestmark = pytest.mark.reliability
 
@@ -47,9 +47,9 @@ def _rss_mb() -> float:
 @pytest.fixture(scope="module")
 def search_key():
     from sn_core.config import SearchConfig
-    from sn_core.search import run_search
+    from sn_core.search.run import run_search
 
-    loaded = app_state.get_model("demo")  # the cache entry every page uses
+    loaded = sn_app.get_model("demo")  # the cache entry every page uses
     cfg = SearchConfig(model="demo", task="shapes-color", n_examples=48, probe_per_class=6, layers=(0, 1),
                        baselines=False)
     return run_search(cfg, loaded=loaded).key
@@ -64,7 +64,7 @@ def _problems(at) -> list[str]:
 
 def _predict_session(key: str, example: int, out: dict, name: str) -> None:
     try:
-        at = open_page("playground", **{app_state.SEARCH: key})
+        at = open_page("playground", **{sn_app.SEARCH: key})
         at.number_input(key="ee_example").set_value(example)
         at.slider(key="ee_repeats").set_value(1)
         at.button(key="ee_go").click().run(timeout=SEARCH_TIMEOUT)
@@ -83,8 +83,8 @@ def _search_session(settings: dict, out: dict) -> None:
         at.number_input(key="seed").set_value(settings["seed"])
         at.checkbox(key="baselines").uncheck()
         at.button(key="run_search").click().run(timeout=SEARCH_TIMEOUT)
-        out["search"] = {"problems": _problems(at), "key": at.session_state[app_state.SEARCH]
-                         if app_state.SEARCH in at.session_state else None,
+        out["search"] = {"problems": _problems(at), "key": at.session_state[sn_app.SEARCH]
+                         if sn_app.SEARCH in at.session_state else None,
                          "finished": any("finished" in s.value for s in at.success)}
     except BaseException as e:  # noqa: BLE001
         out["search"] = {"problems": [f"{type(e).__name__}: {e}"], "key": None, "finished": False}
@@ -107,10 +107,10 @@ def _round(key: str, search: dict | None) -> dict:
 
 def test_reliability_concurrent_sessions_predict_while_a_search_runs(search_key, one_runtime, monkeypatch, tmp_path):
     import sn_core.models as models
-    from sn_core.early_exit import EarlyExitPredictor
-    from sn_core.search import SearchResult, run_search
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
+    from sn_core.search.run import SearchResult, run_search
 
-    loaded = app_state.get_model("demo")
+    loaded = sn_app.get_model("demo")
     loads = []
     real_load = models.load_model
     monkeypatch.setattr(models, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
@@ -161,7 +161,7 @@ def test_reliability_concurrent_sessions_predict_while_a_search_runs(search_key,
 
     # One model in memory, never reloaded by any session.
     assert not loads, f"load_model called again: {loads}"
-    assert app_state.get_model("demo", "cpu", None) is loaded
+    assert sn_app.get_model("demo", "cpu", None) is loaded
     # Bounded memory: the second round (same work, warmed up) keeps (almost) nothing.
     growth = rss_end - rss_after_first
     print(f"RSS MB: warm {rss_warm:.0f}, after round 1 (+search) {rss_after_first:.0f}, end {rss_end:.0f}")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from apphelpers import PAGE_TIMEOUT, SEARCH_TIMEOUT, SMALL, assert_clean, errors, new_app, open_page, png_bytes
 
-import app_state
+import sn_app
 
 PAGES = ["search", "layer_map", "neuron_inspector", "playground", "compare", "about"]
 
@@ -36,7 +36,7 @@ def searched():
 
 @pytest.fixture(scope="module")
 def key(searched):
-    return searched.session_state[app_state.SEARCH]
+    return searched.session_state[sn_app.SEARCH]
 
 
 # ------------------------------------------------------------------------------------------------------- router
@@ -64,7 +64,7 @@ def test_search_runs_on_demo_model_and_shows_results(searched, key):
     assert_clean(at)
     assert not errors(at)
     assert any("finished" in s.value for s in at.success)
-    from sn_core.search import SearchResult
+    from sn_core.search.run import SearchResult
 
     res = SearchResult.load(key)
     assert res.config.n_examples == SMALL["n_examples"] and res.layers == SMALL["layers"]
@@ -86,15 +86,15 @@ def test_same_settings_come_back_from_the_cache(key):
     at.button(key="run_search").click().run(timeout=PAGE_TIMEOUT)
     assert_clean(at)
     assert any("from the cache" in s.value for s in at.success)
-    assert at.session_state[app_state.SEARCH] == key
+    assert at.session_state[sn_app.SEARCH] == key
 
 
 def test_selecting_a_table_row_opens_that_neuron_in_the_inspector(key):
-    at = open_page(None, **{app_state.SEARCH: key})
+    at = open_page(None, **{sn_app.SEARCH: key})
     at.session_state["top_table"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
     at.run()
     second = at.dataframe(key="top_table").value["neuron_id"].iloc[1]
-    assert at.session_state[app_state.NEURON] == second
+    assert at.session_state[sn_app.NEURON] == second
     at.button(key="open_inspector").click().run()
     assert_clean(at)
     assert at.title[0].value.endswith("Neuron inspector")
@@ -114,11 +114,11 @@ def test_previous_searches_can_be_reopened(key):
     at.run()
     at.button(key="reopen").click().run()
     assert_clean(at)
-    assert at.session_state[app_state.SEARCH] == key
+    assert at.session_state[sn_app.SEARCH] == key
 
 
 def test_missing_input_on_new_search_keeps_the_other_sections(key):
-    at = open_page(None, **{app_state.SEARCH: key})
+    at = open_page(None, **{sn_app.SEARCH: key})
     at.radio(key="task_source").set_value("upload").run()  # nothing uploaded yet
     assert_clean(at)
     assert any("Upload a task" in i.value for i in at.info)
@@ -132,7 +132,7 @@ def test_missing_input_on_new_search_keeps_the_other_sections(key):
 def test_the_url_keeps_the_current_search_on_every_page(key):
     """A refresh (or a copied address) reopens the search: every page writes ``?search=`` into the URL."""
     for page in PAGES[1:]:
-        at = open_page(page, **{app_state.SEARCH: key})
+        at = open_page(page, **{sn_app.SEARCH: key})
         assert at.query_params.get("search") in (key, [key]), (page, dict(at.query_params))
 
 
@@ -204,14 +204,14 @@ def test_uploaded_manifest_with_images_runs_a_search():
     files.insert(0, ("my-task.jsonl", "\n".join(rows).encode(), "application/json"))
     _upload_task(at, files)
     assert not errors(at)
-    assert at.session_state[app_state.TASK_LABEL] == "my-task"
+    assert at.session_state[sn_app.TASK_LABEL] == "my-task"
     assert any("finished" in s.value for s in at.success)
-    mine = at.session_state[app_state.SEARCH]
+    mine = at.session_state[sn_app.SEARCH]
     assert mine in list(at.dataframe(key="prev_table").value["key"])  # the uploader sees its search ...
     other = new_app().run(timeout=SEARCH_TIMEOUT)  # ... another session does not list it
     listed = [] if not other.dataframe else list(other.dataframe(key="prev_table").value["key"])
     assert mine not in listed
-    other = open_page("layer_map", **{app_state.SEARCH: mine})  # a link carrying its key still opens it
+    other = open_page("layer_map", **{sn_app.SEARCH: mine})  # a link carrying its key still opens it
     assert_clean(other)
     assert not errors(other), errors(other)
 
@@ -232,7 +232,7 @@ def test_uploaded_zip_of_class_folders_needs_a_question_then_runs():
     assert any("type the question" in e for e in errors(at))
     at = _upload_task(at, [("colours.zip", buf.getvalue(), "application/zip")], question="What color is the shape?")
     assert not errors(at)
-    assert at.session_state[app_state.TASK_LABEL] == "colours"
+    assert at.session_state[sn_app.TASK_LABEL] == "colours"
 
 
 def test_zip_with_a_path_escape_is_refused():
@@ -251,12 +251,12 @@ def test_zip_with_a_path_escape_is_refused():
 
 # ---------------------------------------------------------------------------------------------------- layer map
 def test_layer_map_draws_and_opens_a_neuron(key):
-    at = open_page("layer_map", **{app_state.SEARCH: key})
+    at = open_page("layer_map", **{sn_app.SEARCH: key})
     assert_clean(at)
     assert not errors(at)
     charts = at.get("plotly_chart")
     assert len(charts) == 4  # exit-layer frontier, heatmap, layer drill-down, per-layer curve
-    from sn_core.search import LAYER_TOP, SearchResult
+    from sn_core.search.run import LAYER_TOP, SearchResult
 
     # the frontier: its table, and the recommended shortcut named with its reason
     front = SearchResult.load(key).frontier()
@@ -265,7 +265,7 @@ def test_layer_map_draws_and_opens_a_neuron(key):
     assert any(f"Recommended shortcut: **{shortcut['neuron_id']}**" in i.value for i in at.info)
 
     # the top neurons of each layer (docs/method.md: top-k per layer), in the expander under the per-layer curve
-    from sn_core.uncertainty import with_intervals
+    from sn_core.search.uncertainty import with_intervals
 
     want = SearchResult.load(key).layer_top("mlp", LAYER_TOP)
     assert len(want) == LAYER_TOP * len(SMALL["layers"])
@@ -282,12 +282,12 @@ def test_layer_map_draws_and_opens_a_neuron(key):
     at.button(key="lm_open").click().run()
     assert_clean(at)
     assert at.title[0].value.endswith("Neuron inspector")
-    assert at.session_state[app_state.NEURON] == f"blocks.{SMALL['layers'][1]}.mlp.hook_post[17]"
+    assert at.session_state[sn_app.NEURON] == f"blocks.{SMALL['layers'][1]}.mlp.hook_post[17]"
 
 
 # ----------------------------------------------------------------------------------------------------- inspector
 def test_inspector_from_a_shared_url(key):
-    from sn_core.search import SearchResult
+    from sn_core.search.run import SearchResult
 
     res = SearchResult.load(key)
     nid = res.top_k["neuron_id"].iloc[0]
@@ -298,7 +298,7 @@ def test_inspector_from_a_shared_url(key):
     at.switch_page("app_pages/neuron_inspector.py").run()
     assert_clean(at)
     assert not errors(at)
-    assert at.session_state[app_state.NEURON] == nid
+    assert at.session_state[sn_app.NEURON] == nid
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Test accuracy"] == f"{100 * res.test_accuracy([nid]):.1f}%"
     assert len(at.get("plotly_chart")) == 2  # histograms, confusion matrix
@@ -306,39 +306,39 @@ def test_inspector_from_a_shared_url(key):
     assert len(at.image) >= 2  # top and bottom activating examples
     # next neuron by rank, then by index
     at.button(key="ni_next_rank").click().run()
-    assert at.session_state[app_state.NEURON] == res.top_k["neuron_id"].iloc[1]
+    assert at.session_state[sn_app.NEURON] == res.top_k["neuron_id"].iloc[1]
     at.button(key="ni_next_index").click().run()
     kind, layer, index = __import__("sn_core.sites", fromlist=["x"]).parse_neuron_id(res.top_k["neuron_id"].iloc[1])
-    assert at.session_state[app_state.NEURON] == f"blocks.{layer}.mlp.hook_post[{index + 1}]"
+    assert at.session_state[sn_app.NEURON] == f"blocks.{layer}.mlp.hook_post[{index + 1}]"
     assert_clean(at)
 
 
 def test_inspector_bad_neuron_id_shows_an_error(key):
-    at = open_page("neuron_inspector", **{app_state.SEARCH: key})
+    at = open_page("neuron_inspector", **{sn_app.SEARCH: key})
     box = at.text_input[0]
     box.set_value("blocks.99.mlp.hook_post").run()
     assert_clean(at)
     assert any("not a neuron id" in e for e in errors(at))
-    at = open_page("neuron_inspector", **{app_state.SEARCH: key, app_state.NEURON: "blocks.7.mlp.hook_post[3]"})
+    at = open_page("neuron_inspector", **{sn_app.SEARCH: key, sn_app.NEURON: "blocks.7.mlp.hook_post[3]"})
     assert_clean(at)
     assert any("layer 7" in e and "was not searched" in e for e in errors(at))
     # a site the search did not cover (it searched mlp only), typed or from a shared URL: an error, no traceback
-    at = open_page("neuron_inspector", **{app_state.SEARCH: key, app_state.NEURON: "blocks.0.attn.hook_z[5]"})
+    at = open_page("neuron_inspector", **{sn_app.SEARCH: key, sn_app.NEURON: "blocks.0.attn.hook_z[5]"})
     assert_clean(at)
     assert any("attn site" in e and "was not searched" in e for e in errors(at)), errors(at)
-    at = open_page("neuron_inspector", **{app_state.SEARCH: key, app_state.NEURON: "blocks.0.mlp.hook_post[99999]"})
+    at = open_page("neuron_inspector", **{sn_app.SEARCH: key, sn_app.NEURON: "blocks.0.mlp.hook_post[99999]"})
     assert_clean(at)
     assert any("out of range" in e for e in errors(at)), errors(at)
     # no dead end: the page goes on with the Super Neuron (its id box and buttons stay), and forgets the bad id
-    from sn_core.search import SearchResult
+    from sn_core.search.run import SearchResult
 
     sn = SearchResult.load(key).summary.sn_neuron_id
-    assert at.session_state[app_state.NEURON] == sn and at.text_input[0].value == sn
+    assert at.session_state[sn_app.NEURON] == sn and at.text_input[0].value == sn
     assert at.button(key="ni_next_index") is not None and at.get("plotly_chart")
     # a well-formed id of an unsearched layer, typed: an error, and the current neuron stays
     at.text_input[0].set_value("blocks.7.mlp.hook_post[3]").run()
     assert_clean(at)
-    assert any("layer 7" in e for e in errors(at)) and at.session_state[app_state.NEURON] == sn
+    assert any("layer 7" in e for e in errors(at)) and at.session_state[sn_app.NEURON] == sn
 
 
 def test_unknown_search_key_in_the_url_shows_an_error():
@@ -349,7 +349,7 @@ def test_unknown_search_key_in_the_url_shows_an_error():
     assert_clean(at)
     assert any("no finished search" in e for e in errors(at))
     # the bad key is forgotten: the next page points to the Search page instead of repeating the error
-    assert app_state.SEARCH not in at.session_state and "search" not in at.query_params
+    assert sn_app.SEARCH not in at.session_state and "search" not in at.query_params
     at.switch_page("app_pages/neuron_inspector.py").run()
     assert_clean(at)
     assert not errors(at) and any("No search yet" in i.value for i in at.info)
@@ -357,14 +357,14 @@ def test_unknown_search_key_in_the_url_shows_an_error():
 
 # -------------------------------------------------------------------------------------------------- playground
 def test_playground_predicts_an_example_with_both_paths(key):
-    at = open_page("playground", **{app_state.SEARCH: key})
+    at = open_page("playground", **{sn_app.SEARCH: key})
     assert_clean(at)
     at.slider(key="ee_repeats").set_value(1)
     at.button(key="ee_go").click().run()
     assert_clean(at)
     assert not errors(at)
     metrics = {m.label: m.value for m in at.metric}
-    from sn_core.search import SearchResult
+    from sn_core.search.run import SearchResult
 
     res = SearchResult.load(key)
     assert metrics["Prediction"] in res.labels
@@ -373,7 +373,7 @@ def test_playground_predicts_an_example_with_both_paths(key):
 
 
 def test_playground_result_belongs_to_its_image_and_question(key):
-    at = open_page("playground", **{app_state.SEARCH: key})
+    at = open_page("playground", **{sn_app.SEARCH: key})
     at.slider(key="ee_repeats").set_value(1)
     at.button(key="ee_go").click().run()
     assert any(h.value == "2 · Answers" for h in at.subheader)
@@ -386,7 +386,7 @@ def test_playground_result_belongs_to_its_image_and_question(key):
 
 
 def test_playground_upload_an_image_and_predict(key):
-    at = open_page("playground", **{app_state.SEARCH: key})
+    at = open_page("playground", **{sn_app.SEARCH: key})
     at.radio(key="ee_source").set_value("upload").run()
     at.file_uploader(key="ee_upload").set_value(("red.png", png_bytes((220, 40, 40), (64, 64)), "image/png")).run()
     assert_clean(at)
@@ -398,7 +398,7 @@ def test_playground_upload_an_image_and_predict(key):
 
 
 def test_playground_refuses_an_overlong_question(key):
-    at = open_page("playground", **{app_state.SEARCH: key})
+    at = open_page("playground", **{sn_app.SEARCH: key})
     at.text_input[0].set_value("Is it red? " * 120).run()  # 1,320 characters
     assert_clean(at)
     assert any("1,320 characters is more than the 1,000" in e for e in errors(at)), errors(at)
@@ -406,7 +406,7 @@ def test_playground_refuses_an_overlong_question(key):
 
 
 def test_playground_corrupt_upload_shows_an_error(key):
-    at = open_page("playground", **{app_state.SEARCH: key})
+    at = open_page("playground", **{sn_app.SEARCH: key})
     at.radio(key="ee_source").set_value("upload").run()
     at.file_uploader(key="ee_upload").set_value(("broken.png", png_bytes()[:60], "image/png")).run()
     assert_clean(at)
@@ -418,7 +418,7 @@ def test_playground_corrupt_upload_shows_an_error(key):
 
 # ------------------------------------------------------------------------------------------------------ compare
 def test_compare_table_speed_and_robustness(key):
-    at = open_page("compare", **{app_state.SEARCH: key})
+    at = open_page("compare", **{sn_app.SEARCH: key})
     assert_clean(at)
     table = at.dataframe[0].value
     assert len(table) == 4 and table["method"].iloc[0].startswith("Super Neuron")
@@ -445,7 +445,7 @@ def test_compare_table_speed_and_robustness(key):
 
 
 def test_compare_same_instruction_is_refused(key):
-    at = open_page("compare", **{app_state.SEARCH: key})
+    at = open_page("compare", **{sn_app.SEARCH: key})
     at.text_input(key="cmp_instr").set_value("Answer with one word.").run()
     at.button(key="cmp_robust").click().run()
     assert_clean(at)
@@ -454,7 +454,7 @@ def test_compare_same_instruction_is_refused(key):
 
 # -------------------------------------------------------------------------------------------------------- about
 def test_about_draws_real_data_of_the_demo_search(key):
-    at = open_page("about", **{app_state.SEARCH: key})
+    at = open_page("about", **{sn_app.SEARCH: key})
     assert_clean(at)
     assert not errors(at)
     # score distribution, best neuron, per-layer curve, the two measured-claims charts, layers run
@@ -463,11 +463,11 @@ def test_about_draws_real_data_of_the_demo_search(key):
 
 
 def test_about_shows_the_measured_claims_from_the_committed_file(key):
-    from sn_core import claims_table
+    from sn_core.reports import claims as claims_table
 
     data = claims_table.load_claims()
     n_beats, n = claims_table.beats_count(claims_table.unseen_frame(data))
-    at = open_page("about", **{app_state.SEARCH: key})
+    at = open_page("about", **{sn_app.SEARCH: key})
     assert_clean(at)
     assert any(f"On **{n_beats} of {n}** unseen questions" in m.value for m in at.markdown)
     tables = [d.value for d in at.dataframe]
@@ -476,25 +476,25 @@ def test_about_shows_the_measured_claims_from_the_committed_file(key):
 
 
 def test_about_with_a_broken_claims_file_shows_one_error_and_the_rest(key, monkeypatch, tmp_path):
-    from sn_core import claims_table
+    from sn_core.reports import claims as claims_table
 
     bad = tmp_path / "claims-demo.json"
     bad.write_text('{"settings": {}, "unseen": [{"task": "x"}], "shifted": []}')
     monkeypatch.setattr(claims_table, "CLAIMS_FILE", bad)
-    at = open_page("about", **{app_state.SEARCH: key})
+    at = open_page("about", **{sn_app.SEARCH: key})
     assert_clean(at)
     assert len(errors(at)) == 1 and "claims-demo.json: unseen[0] lacks" in errors(at)[0], errors(at)
     assert len(at.get("plotly_chart")) == 4  # the search's pictures and the layers-run bar stay
 
 
 def test_about_with_unreadable_scores_shows_one_error_and_the_rest(key, monkeypatch):
-    from sn_core.search import SearchResult
+    from sn_core.search.run import SearchResult
 
     def broken(self, site):
         raise KeyError("site 'mlp' was not searched")
 
     monkeypatch.setattr(SearchResult, "scores", broken)
-    at = open_page("about", **{app_state.SEARCH: key})
+    at = open_page("about", **{sn_app.SEARCH: key})
     assert_clean(at)
     assert len(errors(at)) == 1 and "Reading the scores" in errors(at)[0], errors(at)
     # best neuron, per-layer curve, the two measured-claims charts, layers run: no empty distribution

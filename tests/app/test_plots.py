@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sn_core import plots
+from sn_core.plots import search_figures as plots
 
 
 def test_bin_max_matches_brute_force():
@@ -93,7 +93,7 @@ def test_compare_figures_validate_columns():
 
 def _fitted_params(rule, y):
     """``SearchResult.neuron_params``'s dict (``SuperNeuronClassifier.neuron_rule``) for one fitted neuron."""
-    from sn_core.classifier import SuperNeuronClassifier
+    from sn_core.classifier.estimator import SuperNeuronClassifier
 
     x = np.where(np.asarray(y) == "yes", 2.0, -1.0)[:, None] + np.linspace(0, 0.5, len(y))[:, None]
     return SuperNeuronClassifier(neurons=("blocks.0.mlp.hook_post[1]",), rule=rule).fit(x, y).neuron_rule(0)

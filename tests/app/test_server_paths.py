@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from apphelpers import SEARCH_TIMEOUT, assert_clean, errors, new_app, png_bytes
 
-import app_state
+import sn_app
 from sn_core.data import server_paths as SP
 
 pytestmark = pytest.mark.security
@@ -184,13 +184,13 @@ def test_security_url_search_parameter_carries_no_path(value, cache_dir):
     errs = errors(at)
     assert any("not a search key" in e for e in errs), errs
     _no_server_internals(errs, cache_dir)
-    assert app_state.SEARCH not in at.session_state and "search" not in at.query_params
+    assert sn_app.SEARCH not in at.session_state and "search" not in at.query_params
 
 
 # --------------------------------------------------------------------------------------------- previous searches
 def _fake_search(root: Path, key: str, task: str, **over) -> None:
-    from sn_core.result import SEARCH_FORMAT
-    from sn_core.store import ActivationStore
+    from sn_core.search.result import SEARCH_FORMAT
+    from sn_core.store.cache import ActivationStore
 
     meta = {"kind": "search", "format": SEARCH_FORMAT, "model_id": "demo", "task": Path(task).name or task,
             "summary": {"n_probe": 4, "n_test": 4, "sn_neuron_id": "blocks.0.mlp.hook_post[1]",
@@ -219,5 +219,5 @@ def test_reliability_a_broken_stored_search_never_breaks_the_listing(tmp_path, m
     warned = " ".join(w.value for w in at.warning)
     for bad in ("badconfig", "badsummary"):
         assert bad not in " ".join(listed)
-        assert app_state.short_key(bad + "0" * 20) in warned, warned  # skipped and named
+        assert sn_app.short_key(bad + "0" * 20) in warned, warned  # skipped and named
     _no_server_internals([warned], root)

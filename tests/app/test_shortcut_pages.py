@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 from apphelpers import assert_clean, errors, open_page
 
-import app_state
+import sn_app
 
 
 @pytest.fixture(scope="module")
 def res(cache_dir):
     from sn_core.config import SearchConfig
-    from sn_core.search import run_search
+    from sn_core.search.run import run_search
 
     r = run_search(SearchConfig(task="shapes-color", n_examples=200, baselines=False))
     assert r.shortcut_neuron_id != r.summary.sn_neuron_id, r.frontier()  # the premise of these tests
@@ -21,7 +21,7 @@ def res(cache_dir):
 
 
 def test_playground_opens_on_the_shortcut_and_measures_a_speedup(res):
-    at = open_page("playground", **{app_state.SEARCH: res.key})
+    at = open_page("playground", **{sn_app.SEARCH: res.key})
     assert_clean(at)
     assert at.radio(key="ee_which").value.startswith(f"recommended shortcut ({res.shortcut_neuron_id}")
     assert any(f"Recommended shortcut: **{res.shortcut_neuron_id}**" in i.value for i in at.info)
@@ -32,7 +32,7 @@ def test_playground_opens_on_the_shortcut_and_measures_a_speedup(res):
     speed = float(next(m.value for m in at.metric if m.label == "Full / early exit").rstrip("×"))
     assert speed > 1.0  # an exit in the first quarter of 16 layers answers faster than generation
     layer = int(res.frontier().query("recommended")["layer"].iloc[0])
-    assert app_state.MEASURED in at.session_state and layer in at.session_state[app_state.MEASURED][res.key]
+    assert sn_app.MEASURED in at.session_state and layer in at.session_state[sn_app.MEASURED][res.key]
     # the overall best neuron is one click away
     best = next(o for o in at.radio(key="ee_which").options if o.startswith("overall best"))
     at.radio(key="ee_which").set_value(best).run()
@@ -41,7 +41,7 @@ def test_playground_opens_on_the_shortcut_and_measures_a_speedup(res):
 
 
 def test_compare_lists_the_shortcut_first_with_intervals(res):
-    at = open_page("compare", **{app_state.SEARCH: res.key})
+    at = open_page("compare", **{sn_app.SEARCH: res.key})
     assert_clean(at)
     table = at.dataframe[0].value
     assert table["method"].iloc[0].startswith(f"Recommended shortcut ({res.shortcut_neuron_id}")
@@ -50,7 +50,7 @@ def test_compare_lists_the_shortcut_first_with_intervals(res):
 
 
 def test_about_opens_on_the_shortcut(res):
-    at = open_page("about", **{app_state.SEARCH: res.key})
+    at = open_page("about", **{sn_app.SEARCH: res.key})
     assert_clean(at)
     assert not errors(at)
     assert at.radio(key="about_neuron").value.startswith("recommended shortcut")
@@ -58,11 +58,11 @@ def test_about_opens_on_the_shortcut(res):
 
 
 def test_layer_map_frontier_point_selects_its_neuron_and_button_opens_the_playground(res):
-    at = open_page("layer_map", **{app_state.SEARCH: res.key})
+    at = open_page("layer_map", **{sn_app.SEARCH: res.key})
     assert_clean(at)
     at.button(key="lm_try_shortcut").click().run()
     assert_clean(at)
-    assert at.session_state[app_state.NEURON] == res.shortcut_neuron_id
+    assert at.session_state[sn_app.NEURON] == res.shortcut_neuron_id
     assert at.radio(key="ee_which").value.startswith("recommended shortcut")
 
 
@@ -73,7 +73,7 @@ def test_playground_exports_the_shortcut_as_a_folder_and_a_streamed_zip(res):
 
     from sn_core.shortcut import load_shortcut
 
-    at = open_page("playground", **{app_state.SEARCH: res.key})
+    at = open_page("playground", **{sn_app.SEARCH: res.key})
     at.button(key="ee_export").click().run(timeout=400)
     assert_clean(at)
     assert not errors(at)
@@ -100,7 +100,7 @@ def test_playground_export_error_is_one_message(res, monkeypatch):
     from sn_core.store import default_root
 
     shutil.rmtree(default_root() / "shortcuts", ignore_errors=True)  # an earlier export would be reused
-    at = open_page("playground", **{app_state.SEARCH: res.key})
+    at = open_page("playground", **{sn_app.SEARCH: res.key})
     at.button(key="ee_export").click().run()
     assert_clean(at)
     assert any("onnxruntime is not installed" in e for e in errors(at))

@@ -19,7 +19,7 @@ import zlib
 import pytest
 from apphelpers import PAGE_TIMEOUT, SEARCH_TIMEOUT, assert_clean, errors, new_app, open_page, png_bytes
 
-import app_state
+import sn_app
 from sn_core.data import uploads as upload_lib
 
 pytestmark = [pytest.mark.reliability, pytest.mark.security]
@@ -47,16 +47,16 @@ def _png(size, color=(30, 160, 60)) -> bytes:
 def search_key():
     """A small finished search on the demo model, run with the app's own cached model object."""
     from sn_core.config import SearchConfig
-    from sn_core.search import run_search
+    from sn_core.search.run import run_search
 
-    loaded = app_state.get_model("demo", "cpu", None)  # the same cache entry the playground asks for
+    loaded = sn_app.get_model("demo", "cpu", None)  # the same cache entry the playground asks for
     cfg = SearchConfig(model="demo", task="shapes-color", n_examples=48, probe_per_class=6, layers=(0, 1),
                        baselines=False)
     return run_search(cfg, loaded=loaded).key
 
 
 def _playground_upload(search_key):
-    at = open_page("playground", **{app_state.SEARCH: search_key})
+    at = open_page("playground", **{sn_app.SEARCH: search_key})
     assert_clean(at)
     at.radio(key="ee_source").set_value("upload").run()
     assert_clean(at)

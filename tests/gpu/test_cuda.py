@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from sn_core.extract import Trace, read_activations
+from sn_core.activations import Trace, read_activations
 from sn_core.models import load_model
-from sn_core.tiny_models import FAMILIES
+from sn_core.models.tiny import FAMILIES
 
 # SN_GPU_TEST_DEVICE=cpu runs these checks on the CPU (a dry run of the test code itself, on a machine without a GPU).
 DEVICE = os.environ.get("SN_GPU_TEST_DEVICE", "cuda")
@@ -64,8 +64,8 @@ def test_cuda_early_exit_equals_full_forward(family, family_folders, family_imag
 @pytest.mark.parametrize("family", FAMILY_NAMES)
 def test_cuda_search_and_predictor_bf16(family, family_folders, tmp_path):
     from sn_core.config import SearchConfig
-    from sn_core.early_exit import EarlyExitPredictor
-    from sn_core.search import run_search
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
+    from sn_core.search.run import run_search
 
     cfg = SearchConfig(model=str(family_folders[family]), task="shapes-color", n_examples=16, probe_per_class=2,
                        sites=("mlp", "resid"), k=1, batch_size=8, baselines=True, device=DEVICE, dtype="bf16")
@@ -94,7 +94,7 @@ def test_cuda_demo_model_super_neuron(tmp_path):
     """The trained demo model in bf16 on the GPU: its Super Neuron is accurate on held-out data, and the same
     neuron's predictions agree with a CPU fp32 run on nearly every test example."""
     from sn_core.config import SearchConfig
-    from sn_core.search import run_search
+    from sn_core.search.run import run_search
 
     kw = dict(model="demo", task="shapes-color", n_examples=200, probe_per_class=10, baselines=True, seed=0)
     gpu = run_search(SearchConfig(**kw, device=DEVICE, dtype="bf16"), root=tmp_path / "gpu")

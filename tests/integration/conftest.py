@@ -1,5 +1,5 @@
 """Shared fixtures of the engine's integration tests: a tiny random LLaVA (3 decoder layers, built from
-transformers' config classes by ``sn_core.tiny_models`` and written as a Hugging Face folder, so it loads
+transformers' config classes by ``sn_core.models.tiny`` and written as a Hugging Face folder, so it loads
 through ``load_model`` like a user's checkpoint), the demo model, and an isolated store root."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sn_core import DEMO_MODEL_DIR
 
 @pytest.fixture(scope="session")
 def tiny_llava_dir(tmp_path_factory):
-    from sn_core.tiny_models import save_tiny_vlm
+    from sn_core.models.tiny import save_tiny_vlm
 
     return save_tiny_vlm("llava", tmp_path_factory.mktemp("tiny-llava") / "model", n_layers=3, seed=0)
 

@@ -14,8 +14,8 @@ import json
 import numpy as np
 import pytest
 
-from sn_core.classifier import ArtifactError, SuperNeuronClassifier
-from sn_core.cli import main
+from sn_core.classifier.estimator import ArtifactError, SuperNeuronClassifier
+from sn_core.cli.main import main
 from sn_core.data import Task, get_task
 
 pytestmark = pytest.mark.reliability
@@ -45,7 +45,7 @@ def image(tmp_path):
 
 def test_reliability_classifier_for_other_weights_is_refused(tiny_llava_dir, tiny_llava, tmp_path, image, capsys,
                                                              sn_cache):
-    from sn_core.early_exit import EarlyExitPredictor, load_predictor
+    from sn_core.shortcut.early_exit import EarlyExitPredictor, load_predictor
 
     good = _artifact(tmp_path / "good.json", str(tiny_llava_dir), tiny_llava.weights_hash)
     other = "f" * 64
@@ -109,7 +109,7 @@ def _write_manifest(task: Task, folder):
 
 def test_reliability_too_few_examples_per_class(tiny_llava, tmp_path, capsys, sn_cache):
     from sn_core.config import SearchConfig
-    from sn_core.search import run_search
+    from sn_core.search.run import run_search
 
     task = _small_task({"red": 9, "blue": 3})  # blue: 3 < 4 probe + 1 test
     cfg = SearchConfig(model="unused", task="tiny-task", probe_per_class=4, baselines=False)
@@ -130,7 +130,7 @@ def test_reliability_too_few_examples_per_class(tiny_llava, tmp_path, capsys, sn
 
 def test_reliability_one_class_task(tiny_llava, tmp_path, capsys, sn_cache):
     from sn_core.config import SearchConfig
-    from sn_core.search import run_search
+    from sn_core.search.run import run_search
 
     task = _small_task({"red": 10})
     cfg = SearchConfig(model="unused", task="tiny-task", probe_per_class=2, baselines=False)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from sn_core import REPO_DIR
-from sn_core.cli import main
+from sn_core.cli.main import main
 from sn_core.data import get_task
 
 REQUIRED = ("task", "n_probe", "n_test", "base_accuracy", "sn_test_accuracy", "sn_probe_accuracy", "sn_layer",
@@ -64,7 +64,7 @@ def test_predict_loads_the_model_in_the_precision_of_its_search(tiny_llava_dir, 
     """A threshold fitted on bf16 values is applied to bf16 values (fp32 ones differ near it), unless asked."""
     import torch
 
-    from sn_core.early_exit import load_predictor
+    from sn_core.shortcut.early_exit import load_predictor
 
     clf_path = tmp_path / "bf16.json"
     rc, _, err = _run(capsys, "search", "--model", str(tiny_llava_dir), "--n-examples", "16", "--probe-per-class", "2",
@@ -181,7 +181,7 @@ def test_predict_with_an_anonymous_classifier_is_a_clear_error(tmp_path, capsys,
     """A classifier fitted without neuron ids has no exit layer: one line, exit code 2 (it used to be a TypeError)."""
     import numpy as np
 
-    from sn_core.classifier import SuperNeuronClassifier
+    from sn_core.classifier.estimator import SuperNeuronClassifier
 
     clf = SuperNeuronClassifier().fit(np.arange(8.0)[:, None], list("abababab"))
     clf.to_json(tmp_path / "anon.json", model_id="demo")

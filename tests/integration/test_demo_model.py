@@ -8,8 +8,9 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, LlavaForCon
 
 from sn_core import DEMO_MODEL_DIR
 from sn_core.data import get_task
-from sn_core.demo_model import DemoConfig, main as demo_main
-from sn_core.prompts import chat_prompt, encode, match_label
+from sn_core.demo import DemoConfig, main as demo_main
+from sn_core.data.answers import match_label
+from sn_core.models.prompts import chat_prompt, encode
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from sn_core.config import SearchConfig
-from sn_core.extract import extract
+from sn_core.activations import extract
 from sn_core.models import load_model
-from sn_core.search import resolve_task, run_search
-from sn_core.tiny_models import save_tiny_vlm
+from sn_core.search.run import resolve_task, run_search
+from sn_core.models.tiny import save_tiny_vlm
 
 ACCELERATE = Path(sys.executable).with_name("accelerate")
 
@@ -26,7 +26,7 @@ ACCELERATE = Path(sys.executable).with_name("accelerate")
 def _launch(args: list[str], env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
     cmd = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--num_cpu_threads_per_process", "1",
-           "-m", "sn_core.distributed", *args]
+           "-m", "sn_core.cli.distributed", *args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
                           cwd=Path(__file__).resolve().parents[2])
 
@@ -57,7 +57,7 @@ def test_distributed_two_processes_equal_single_process(tmp_path):
     task = resolve_task(cfg)
     single = extract(loaded, task, sites=("mlp", "resid"), layers=(0, 1), batch_size=8, root=single_root)
     assert single.key == report["key"]
-    from sn_core.store import ActivationStore
+    from sn_core.store.cache import ActivationStore
 
     merged = ActivationStore(report["key"], root=dist_root)
     assert merged.is_complete() and merged.finished_chunks() == [0, 1, 2]

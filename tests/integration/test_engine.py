@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from sn_core.data import Task, get_task
-from sn_core.extract import Trace, extract, read_activations
+from sn_core.activations import Trace, extract, read_activations
 from sn_core.models import UnknownModelError, load_model, weights_hash
 from sn_core.sites import site_name
 
@@ -98,7 +98,7 @@ def test_site_values_equal_an_unhooked_full_forward(tiny_llava):
 def test_direct_truncated_pass_equals_the_hooked_model_forward_bit_for_bit(tiny_llava, monkeypatch):
     """LLaVA's ``prefix_forward`` (the modules called directly, no wrappers, no stop exception) reads exactly what
     the model's own forward stopped by a hook reads, on a left-padded batch, at every site and layer."""
-    import sn_core.models.llava as llava_adapter
+    import sn_core.models.families.llava as llava_adapter
 
     inputs = tiny_llava.encode(_images(3), _prompts(tiny_llava, 3))
     assert bool((inputs["attention_mask"] == 0).any()), "batch should be left padded"
@@ -126,7 +126,7 @@ def test_direct_siglip_image_features_equal_the_models_own_bit_for_bit(tiny_llav
     """The direct pass computes a SigLIP tower's image features itself (no output-capturing wrappers, no discarded
     post-layernorm): the same tensor as ``get_image_features``, for both select strategies; other feature layers
     fall back to the model's method."""
-    from sn_core.models.llava import _siglip_image_features
+    from sn_core.models.families.llava import _siglip_image_features
 
     core = tiny_llava.model.model
     pixels = tiny_llava.encode(_images(3), _prompts(tiny_llava, 3))["pixel_values"]
@@ -196,8 +196,8 @@ def test_trace_stops_after_the_deepest_layer_and_leaves_no_hooks(tiny_llava):
 
 
 def test_early_exit_equals_full_forward_on_tiny(tiny_llava):
-    from sn_core.classifier import SuperNeuronClassifier
-    from sn_core.early_exit import EarlyExitPredictor
+    from sn_core.classifier.estimator import SuperNeuronClassifier
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
 
     imgs = _images(2)
     questions = QUESTIONS
@@ -247,7 +247,7 @@ def test_extraction_cache_hit_and_resume_after_interruption(tiny_llava, tmp_path
     with pytest.raises(KeyboardInterrupt):
         extract(tiny_llava, task, root=root, progress=interrupt_after_two_chunks, **kw)
     assert _our_hooks(tiny_llava.model) == 0
-    from sn_core.store import ActivationStore
+    from sn_core.store.cache import ActivationStore
 
     partial = ActivationStore(ref.key, root=root)
     assert partial.finished_chunks() == [0, 1] and not partial.is_complete()
@@ -269,7 +269,7 @@ def test_extraction_cache_hit_and_resume_after_interruption(tiny_llava, tmp_path
 
 def test_search_on_tiny_model_is_cached_and_reloadable(tiny_llava, sn_cache):
     from sn_core.config import SearchConfig
-    from sn_core.search import SearchResult, list_searches, run_search
+    from sn_core.search.run import SearchResult, list_searches, run_search
 
     cfg = SearchConfig(model="unused", task="shapes-color", n_examples=16, probe_per_class=2, sites=("mlp", "attn"),
                        k=2, batch_size=8)
@@ -324,7 +324,7 @@ def test_search_keys_and_inputs_that_once_went_wrong(tiny_llava, tiny_llava_dir,
     """Regressions: a search on a model loaded with max_layers is not the whole model's search; layers above l_max
     are dropped before the range check; a task passed in (any seed) reopens; the caller's task is not changed."""
     from sn_core.config import SearchConfig
-    from sn_core.search import SearchResult, run_search
+    from sn_core.search.run import SearchResult, run_search
 
     cfg = SearchConfig(model="unused", task="shapes-color", n_examples=16, probe_per_class=2, baselines=False)
     small = load_model(str(tiny_llava_dir), max_layers=2)
@@ -438,8 +438,8 @@ def test_weights_hash_is_cached_by_size_and_mtime(tiny_llava_dir, tmp_path, sn_c
 
 # ---------------------------------------------------------------------------------------------- demo model
 def test_demo_early_exit_equals_full_forward_for_several_layers(demo_loaded):
-    from sn_core.classifier import SuperNeuronClassifier
-    from sn_core.early_exit import EarlyExitPredictor
+    from sn_core.classifier.estimator import SuperNeuronClassifier
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
 
     task = get_task("shapes-count", 3, seed=5)
     imgs = [e.image for e in task.examples]
@@ -475,7 +475,7 @@ def test_demo_search_beats_chance_on_the_held_out_split(demo_loaded, sn_cache):
     """The trained demo model has a neuron that reads out the colour: its held-out accuracy is far above chance
     (4 classes, 25%) and above the shuffled-label null control's chance level."""
     from sn_core.config import SearchConfig
-    from sn_core.search import run_search
+    from sn_core.search.run import run_search
 
     cfg = SearchConfig(task="shapes-color", n_examples=72, probe_per_class=8, l_max=3, baselines=False,
                        batch_size=36)
@@ -492,7 +492,7 @@ def test_demo_search_beats_chance_on_the_held_out_split(demo_loaded, sn_cache):
 def test_chance_is_the_majority_rate_of_the_test_split(tiny_llava, sn_cache):
     """On imbalanced data, always answering the most frequent label beats 1/C: that is the floor reported."""
     from sn_core.config import SearchConfig
-    from sn_core.search import run_search
+    from sn_core.search.run import run_search
 
     base = get_task("shapes-color", 40, seed=3)
     keep = [e for e in base.examples if e.label == "red"] + [e for e in base.examples if e.label == "blue"][:4]

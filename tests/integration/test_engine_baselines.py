@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from sn_core.baselines import generate_answers, label_token_budget, linear_probe_baseline, sav_baseline
+from sn_core.models.generation import generate_answers, label_token_budget
+from sn_core.scoring.baselines import linear_probe_baseline, sav_baseline
 from sn_core.data import get_task
-from sn_core.prompts import match_label
+from sn_core.data.answers import match_label
 
 
 def _heads(n, y, informative, n_layers=3, n_heads=4, d_head=8, seed=0):
@@ -87,8 +88,8 @@ def test_analytic_flops_match_torch_flop_counter(demo_loaded):
     for a full two-token generation."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from sn_core.extract import Trace
-    from sn_core.flops import early_exit_flops, flop_dims, flop_ratio, generation_flops
+    from sn_core.activations import Trace
+    from sn_core.models.flops import early_exit_flops, flop_dims, flop_ratio, generation_flops
 
     d = flop_dims(demo_loaded)
     task = get_task("shapes-color", 1)

@@ -1,4 +1,4 @@
-"""Every supported VLM family, end to end, on tiny random-weight models (``sn_core.tiny_models``).
+"""Every supported VLM family, end to end, on tiny random-weight models (``sn_core.models.tiny``).
 
 Each family's model is written as a Hugging Face folder and loaded with ``load_model`` (the path a user's
 checkpoint takes), then checked for: the adapter and widths; every site firing with the right shape and holding
@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from sn_core.extract import Trace, read_activations
+from sn_core.activations import Trace, read_activations
 from sn_core.models import load_model
 from sn_core.sites import site_name
-from sn_core.tiny_models import FAMILIES, save_tiny_vlm
+from sn_core.models.tiny import FAMILIES, save_tiny_vlm
 
 FAMILY_NAMES = sorted(FAMILIES)
 SITES = ("mlp", "resid", "attn")
@@ -132,8 +132,8 @@ def test_families_early_exit_equals_full_forward(family, family_folders, family_
 @pytest.mark.parametrize("family", FAMILY_NAMES)
 def test_families_search_and_early_exit_predictor(family, family_folders, tmp_path):
     from sn_core.config import SearchConfig
-    from sn_core.early_exit import EarlyExitPredictor
-    from sn_core.search import run_search
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
+    from sn_core.search.run import run_search
 
     cfg = SearchConfig(model=str(family_folders[family]), task="shapes-color", n_examples=16, probe_per_class=2,
                        sites=("mlp", "resid"), k=1, n_top=5, batch_size=8, baselines=False)
@@ -162,7 +162,7 @@ def test_families_search_and_early_exit_predictor(family, family_folders, tmp_pa
 def test_families_generation_baseline_runs(family, family_folders, family_images, family_prompts):
     """The base-model baseline (greedy ``generate`` on a left-padded batch) runs for every family; a random
     model's answers are nonsense, so only their form is checked, and that batching does not change them."""
-    from sn_core.baselines import generate_answers
+    from sn_core.models.generation import generate_answers
 
     loaded = load_model(str(family_folders[family]))
     prompts = family_prompts(loaded, 2)

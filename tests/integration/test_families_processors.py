@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from sn_core.models.processors import image_only, load_processor
-from sn_core.models.qwen2_vl import pin_pixel_budget
-from sn_core.tiny_models import save_tiny_vlm, tiny_vlm
+from sn_core.models.families.qwen2_vl import pin_pixel_budget
+from sn_core.models.tiny import save_tiny_vlm, tiny_vlm
 
 
 def _torchvision_missing() -> bool:

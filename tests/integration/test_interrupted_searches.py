@@ -74,13 +74,13 @@ def _run(model_dir: Path, cache: Path, *extra: str) -> dict:
 
 def _extraction_stores(cache: Path):
     """The activation stores under ``cache`` (the search store has no chunks folder)."""
-    from sn_core.store import ActivationStore
+    from sn_core.store.cache import ActivationStore
 
     return [ActivationStore(d.name, root=cache) for d in cache.iterdir() if (d / "chunks").is_dir()]
 
 
 def _scores(cache: Path, key: str) -> np.ndarray:
-    from sn_core.search import SearchResult
+    from sn_core.search.run import SearchResult
 
     return SearchResult.load(key, root=cache).scores("mlp")
 

@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 
-from sn_core.cli import main
+from sn_core.cli.main import main
 from sn_core.models import UnknownModelError, load_model
 
 pytestmark = pytest.mark.reliability

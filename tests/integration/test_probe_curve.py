@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from sn_core.config import SearchConfig
-from sn_core.probe_curve import CURVE_COLUMNS, curve_to_json, probe_curve_summary, probe_size_curve
-from sn_core.uncertainty import summary_value
+from sn_core.reports.probe_curve import CURVE_COLUMNS, curve_to_json, probe_curve_summary, probe_size_curve
+from sn_core.search.uncertainty import summary_value
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def cache_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def search(demo_loaded, cache_root):
-    from sn_core.search import run_search
+    from sn_core.search.run import run_search
 
     cfg = SearchConfig(task="shapes-color", n_examples=80, probe_per_class=10, baselines=False)
     return run_search(cfg, loaded=demo_loaded, root=cache_root)

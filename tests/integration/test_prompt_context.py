@@ -10,7 +10,7 @@ import json
 import pytest
 
 from sn_core.data import Example, Task, get_task
-from sn_core.extract import PromptTooLongError, extract
+from sn_core.activations import PromptTooLongError, extract
 
 pytestmark = pytest.mark.reliability
 
@@ -24,9 +24,9 @@ def _task(question: str) -> Task:
 
 
 def test_reliability_prompt_longer_than_context_is_refused_before_extraction(demo_loaded, tmp_path):
-    from sn_core.early_exit import EarlyExitPredictor
-    from sn_core.search import SearchResult  # noqa: F401  (import check: the search module loads)
-    from sn_core.classifier import SuperNeuronClassifier
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
+    from sn_core.search.run import SearchResult  # noqa: F401  (import check: the search module loads)
+    from sn_core.classifier.estimator import SuperNeuronClassifier
     import numpy as np
 
     with pytest.raises(PromptTooLongError, match=r"tokens.*more than the model's context of 128 positions"):
@@ -44,7 +44,7 @@ def test_reliability_prompt_longer_than_context_is_refused_before_extraction(dem
 
 
 def test_reliability_cli_search_with_a_too_long_question_is_one_line(tmp_path, capsys, sn_cache):
-    from sn_core.cli import main
+    from sn_core.cli.main import main
 
     task = get_task("shapes-color", 12, seed=2)
     rows = []

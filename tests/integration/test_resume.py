@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from sn_core.data import get_task
-from sn_core.extract import extract
+from sn_core.activations import extract
 
 pytestmark = pytest.mark.reliability
 

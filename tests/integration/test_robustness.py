@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from sn_core.config import SearchConfig
-from sn_core.robustness import FLAG, ROW_COLUMNS, Rewording, RewordingError, RobustnessReport, robustness_report
-from sn_core.uncertainty import search_uncertainty, summary_value, with_intervals
+from sn_core.reports.robustness import FLAG, ROW_COLUMNS, Rewording, RewordingError, RobustnessReport, robustness_report
+from sn_core.search.uncertainty import search_uncertainty, summary_value, with_intervals
 
 ROOT = Path(__file__).resolve().parents[2]
 SEARCH_ARGS = ["--task", "shapes-color", "--n-examples", "48", "--probe-per-class", "5"]
@@ -27,7 +27,7 @@ def cache_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def search(demo_loaded, cache_root):
-    from sn_core.search import run_search
+    from sn_core.search.run import run_search
 
     cfg = SearchConfig(task="shapes-color", n_examples=48, probe_per_class=5)
     return run_search(cfg, loaded=demo_loaded, root=cache_root)
@@ -88,7 +88,7 @@ def test_report_json_round_trip(report):
 def test_flag_on_a_question_only_control(search, demo_loaded, monkeypatch):
     """A neuron whose accuracy stays above chance without the image is flagged: simulated by a control whose
     'images' are the originals (so the neuron keeps its accuracy)."""
-    import sn_core.robustness as rb
+    import sn_core.reports.robustness as rb
 
     monkeypatch.setattr(rb, "control_images", lambda kind, images, seed=0: list(images))
     rep = robustness_report(search, demo_loaded, rewordings=[], shifted=False, controls=("blank",), base=False,
@@ -135,8 +135,8 @@ def test_cli_bad_rewordings_file(cache_root, tmp_path):
 
 def test_values_of_the_modified_pipeline_match_the_store(search, demo_loaded):
     """The early-exit values the report uses on unchanged inputs equal the stored activations."""
-    from sn_core.early_exit import EarlyExitPredictor
-    from sn_core.uncertainty import test_positions
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
+    from sn_core.search.uncertainty import test_positions
 
     clf = search.classifier()
     pred = EarlyExitPredictor(demo_loaded, clf, instruction=search.task.instruction)

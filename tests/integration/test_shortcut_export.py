@@ -16,14 +16,14 @@ import io
 import numpy as np
 import pytest
 
-from sn_core.classifier import SuperNeuronClassifier
+from sn_core.classifier.estimator import SuperNeuronClassifier
 
 REL = 1e-4
 
 
 def _fit(loaded, neurons, X_images, X_questions, y, rule="auto"):
     """A classifier over ``neurons`` fitted on the library's values of the given examples."""
-    from sn_core.early_exit import EarlyExitPredictor
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
 
     rng = np.random.default_rng(0)
     dummy = SuperNeuronClassifier(neurons=tuple(neurons)).fit(rng.normal(size=(4, len(neurons))), ["a", "b"] * 2)
@@ -68,7 +68,7 @@ DEMO_EXITS = {  # exit layer -> (neurons, task the rule is fitted on, rule)
 @pytest.fixture(scope="module", params=sorted(DEMO_EXITS), ids=lambda L: f"exit{L}")
 def demo_shortcut(request, tmp_path_factory):
     from sn_core.data import get_task
-    from sn_core.early_exit import EarlyExitPredictor
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
     from sn_core.models import load_model
     from sn_core.shortcut import export_shortcut, load_shortcut
 
@@ -117,10 +117,10 @@ def test_demo_shortcut_equals_library_on_every_bundled_task(demo_shortcut, bundl
 def test_tiny_families_export_and_agree(family, exit_layer, neurons, rule, tmp_path):
     from PIL import Image
 
-    from sn_core.early_exit import EarlyExitPredictor
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
     from sn_core.models import load_model
     from sn_core.shortcut import export_shortcut, load_shortcut
-    from sn_core.tiny_models import save_tiny_vlm
+    from sn_core.models.tiny import save_tiny_vlm
 
     folder = save_tiny_vlm(family, tmp_path / "model", n_layers=3, seed=0)
     loaded = load_model(str(folder), max_layers=exit_layer + 1)
@@ -148,7 +148,7 @@ def tiny_export(tmp_path_factory):
     """A tiny LLaVA, a classifier artifact naming its folder, and an exported shortcut."""
     from sn_core.models import load_model
     from sn_core.shortcut import export_shortcut
-    from sn_core.tiny_models import save_tiny_vlm
+    from sn_core.models.tiny import save_tiny_vlm
 
     root = tmp_path_factory.mktemp("tiny-export")
     folder = save_tiny_vlm("llava", root / "model", n_layers=2, seed=0)
@@ -259,7 +259,7 @@ def test_terminated_cli_export_leaves_nothing(tiny_export, tmp_path, monkeypatch
 
     import torch
 
-    from sn_core.cli import main
+    from sn_core.cli.main import main
 
     root, _ = tiny_export
 
@@ -291,7 +291,7 @@ def test_zip_bytes_hold_a_verified_shortcut(tiny_export, tmp_path):
 
 # ------------------------------------------------------------------------------------------ CLI
 def _cli(capsys, *argv):
-    from sn_core.cli import main
+    from sn_core.cli.main import main
 
     rc = main(list(argv))
     cap = capsys.readouterr()

@@ -1,6 +1,6 @@
 """The shortcut for every exported family, the LLaVA-1.5 layout, integrity of external data, bf16 searches.
 
-Each family's tiny model (``sn_core.tiny_models``), plus a LLaVA built here with LLaVA-1.5's layout (CLIP tower,
+Each family's tiny model (``sn_core.models.tiny``), plus a LLaVA built here with LLaVA-1.5's layout (CLIP tower,
 ``vision_feature_layer=-2``, select strategy ``default``, which the SigLIP tiny LLaVA does not have), is exported
 once after layer 1 with two neurons (MLP and residual sites). The examples are bundled-task examples of three
 tasks mixed (different prompt lengths, so batches are left-padded) and images of five sizes (different Qwen grids,
@@ -29,7 +29,7 @@ def save_llava_1_5_layout(out, n_layers: int = 3, seed: int = 0):
     from transformers import (CLIPImageProcessorPil, CLIPVisionConfig, LlamaConfig, LlavaConfig,
                               LlavaForConditionalGeneration, LlavaProcessor)
 
-    from sn_core.tiny_models import tiny_tokenizer
+    from sn_core.models.tiny import tiny_tokenizer
 
     tpl = ("{% for m in messages %}{{ m['role'].upper() }}: {% for p in m['content'] %}{% if p['type'] == 'image' %}"
            "<image>\n{% else %}{{ p['text'] }}{% endif %}{% endfor %} {% endfor %}"
@@ -58,7 +58,7 @@ def save_llava_1_5_layout(out, n_layers: int = 3, seed: int = 0):
 def _model_folder(family, out):
     if family == "llava_1_5":
         return save_llava_1_5_layout(out)
-    from sn_core.tiny_models import save_tiny_vlm
+    from sn_core.models.tiny import save_tiny_vlm
 
     return save_tiny_vlm(family, out, n_layers=3, seed=0)
 
@@ -89,7 +89,7 @@ def _close(a, b):
 
 @pytest.fixture(scope="module", params=FAMILIES)
 def family_export(request, tmp_path_factory):
-    from sn_core.early_exit import EarlyExitPredictor
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
     from sn_core.models import load_model
     from sn_core.shortcut import export_shortcut, load_shortcut
 
@@ -110,7 +110,7 @@ def family_export(request, tmp_path_factory):
 
 
 def test_family_shortcut_equals_library_at_batch_1_2_5(family_export):
-    from sn_core.early_exit import EarlyExitPredictor
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
 
     family, loaded, clf, sc, _ = family_export
     images, questions = _examples()
@@ -169,7 +169,7 @@ def test_llava_1_5_layout_image_features_equal_get_image_features(tmp_path):
 def external_export(tmp_path_factory):
     from sn_core.models import load_model
     from sn_core.shortcut import export_shortcut
-    from sn_core.tiny_models import save_tiny_vlm
+    from sn_core.models.tiny import save_tiny_vlm
 
     root = tmp_path_factory.mktemp("external")
     folder = save_tiny_vlm("llava", root / "model", n_layers=2, seed=0)
@@ -252,10 +252,10 @@ def test_bf16_classifier_is_refit_on_float32_values_and_exports(tmp_path):
     import torch
 
     from sn_core.data import get_task, make_split
-    from sn_core.early_exit import EarlyExitPredictor
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
     from sn_core.models import load_model
     from sn_core.shortcut import export_shortcut, load_shortcut
-    from sn_core.tiny_models import save_tiny_vlm
+    from sn_core.models.tiny import save_tiny_vlm
 
     folder = save_tiny_vlm("llava", tmp_path / "model", n_layers=2, seed=0)
     loaded = load_model(str(folder), max_layers=1)

@@ -15,8 +15,8 @@ import json
 import numpy as np
 import pytest
 
-from sn_core.classifier import MAX_ARTIFACT_BYTES, ArtifactError, SuperNeuronClassifier
-from sn_core.cli import main
+from sn_core.classifier.estimator import MAX_ARTIFACT_BYTES, ArtifactError, SuperNeuronClassifier
+from sn_core.cli.main import main
 from sn_core.data import get_task
 
 pytestmark = pytest.mark.reliability

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sn_core import claims_table
+from sn_core.reports import claims as claims_table
 
 REPO = Path(__file__).resolve().parents[2]
 

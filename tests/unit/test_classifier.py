@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sn_core.classifier import ARTIFACT_VERSION, ArtifactError, SuperNeuronClassifier
+from sn_core.classifier.estimator import ARTIFACT_VERSION, ArtifactError, SuperNeuronClassifier
 
 IDS = ("blocks.3.mlp.hook_post[17]", "blocks.1.hook_resid_post[2]", "blocks.5.attn.hook_z[40]")
 

@@ -1,8 +1,8 @@
-"""The exit-layer frontier and the recommended shortcut (sn_core.ranking), on synthetic activations."""
+"""The exit-layer frontier and the recommended shortcut (sn_core.scoring.ranking), on synthetic activations."""
 import numpy as np
 import pytest
 
-from sn_core.ranking import SplitData, exit_frontier, recommended_row, score_layers
+from sn_core.scoring.ranking import SplitData, exit_frontier, recommended_row, score_layers
 
 
 class FakeExtraction:

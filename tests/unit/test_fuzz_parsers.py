@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from sn_core.classifier import ArtifactError, SuperNeuronClassifier
+from sn_core.classifier.estimator import ArtifactError, SuperNeuronClassifier
 from sn_core.data import ManifestError, load_manifest
 from sn_core.data.manifest import MAX_QUESTION_CHARS
-from sn_core.prompts import normalise_answer
+from sn_core.data.answers import normalise_answer
 
 pytestmark = pytest.mark.security
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sn_core.images import ImageError, as_rgb, load_image
+from sn_core.data.images import ImageError, as_rgb, load_image
 
 
 def _png(img: Image.Image, fmt="PNG", **kw) -> bytes:

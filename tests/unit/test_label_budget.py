@@ -1,7 +1,7 @@
-"""The base model's answer budget (``baselines.label_token_budget``) on a stand-in tokenizer: no model needed."""
+"""The base model's answer budget (``generation.label_token_budget``) on a stand-in tokenizer: no model needed."""
 from types import SimpleNamespace
 
-from sn_core.baselines import label_token_budget
+from sn_core.models.generation import label_token_budget
 
 
 class _CaseTokenizer:

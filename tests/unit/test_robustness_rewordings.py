@@ -7,7 +7,7 @@ import pytest
 
 from sn_core import DEMO_MODEL_DIR
 from sn_core.data import bundled_task_names, get_task
-from sn_core.robustness import (DEFAULT_QUESTION_REWORDINGS, Rewording, RewordingError, control_images,
+from sn_core.reports.robustness import (DEFAULT_QUESTION_REWORDINGS, Rewording, RewordingError, control_images,
                                 default_rewordings, load_rewordings, parse_rewordings, reworded_questions,
                                 unknown_words)
 

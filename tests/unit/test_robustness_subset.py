@@ -2,7 +2,7 @@
 split's (a plain random subset of 40 from a balanced 4-class split gave a 32.5% majority share)."""
 import numpy as np
 
-from sn_core.robustness import _stratified_subset
+from sn_core.data.splits import stratified_subset as _stratified_subset
 
 
 def test_subset_is_class_stratified_seeded_and_sorted():

@@ -1,10 +1,10 @@
-"""``sn_core.scoring`` against hand-known answers and the brute-force reference (test_scoring_reference.py)."""
+"""``sn_core.scoring.neuron_scores`` against hand-known answers and the brute-force reference (test_scoring_reference.py)."""
 import math
 
 import numpy as np
 import pytest
 
-from sn_core.scoring import (NeuronScores, null_control, predict_neurons, rank_neurons, resolve_rule,
+from sn_core.scoring.neuron_scores import (NeuronScores, null_control, predict_neurons, rank_neurons, resolve_rule,
                              score_neurons)
 from test_scoring_reference import ref_score_neuron
 
@@ -248,11 +248,11 @@ def test_neuron_scores_is_a_plain_record():
     assert math.isnan(score_neurons(np.eye(3), np.array([0, 1, 2]), 3).threshold[0])
 
 
-# ------------------------------------------------------------------------------------------- sn_core.metrics
+# ------------------------------------------------------------------------------------------- sn_core.scoring.metrics
 def test_metrics_accuracy_balanced_chance():
     from sklearn.metrics import balanced_accuracy_score
 
-    from sn_core.metrics import accuracy, balanced_accuracy, chance_accuracy
+    from sn_core.scoring.metrics import accuracy, balanced_accuracy, chance_accuracy
 
     y = ["yes", "yes", "yes", "no"]
     assert accuracy(y, ["yes", None, "yes", "no"]) == 0.75  # an answer outside the label set is wrong

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sn_core.scoring import predict_neurons, score_neurons
+from sn_core.scoring.neuron_scores import predict_neurons, score_neurons
 from test_scoring import assert_matches_reference
 
 pytestmark = pytest.mark.reliability

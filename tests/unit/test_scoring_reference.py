@@ -1,4 +1,4 @@
-"""A brute-force, one-neuron-at-a-time reference for ``sn_core.scoring`` (explicit loops over thresholds), and
+"""A brute-force, one-neuron-at-a-time reference for ``sn_core.scoring.neuron_scores`` (explicit loops over thresholds), and
 checks of the reference itself on cases whose answer is known by hand.
 
 The reference follows the documented rules literally: every candidate threshold (below the minimum, then each

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sn_core.classifier import SuperNeuronClassifier
+from sn_core.classifier.estimator import SuperNeuronClassifier
 
 
 @pytest.mark.parametrize("rule,k,n_classes", [("stump", 1, 2), ("stump", 3, 2), ("nearest_mean", 1, 4),
@@ -30,7 +30,7 @@ def test_rule_module_equals_the_classifier_vote(rule, k, n_classes):
 def test_onevision_tiles_match_transformers_packing():
     from sn_core.shortcut.export import onevision_layout
     from sn_core.shortcut.runtime import onevision_tiles
-    from sn_core.tiny_models import tiny_vlm
+    from sn_core.models.tiny import tiny_vlm
 
     model, proc = tiny_vlm("llava_onevision", n_layers=1)
     core = model.model

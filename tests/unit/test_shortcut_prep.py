@@ -37,7 +37,7 @@ def test_rope_index_equals_get_rope_index_with_left_padding():
 
     from sn_core.models.registry import adapter_for
     from sn_core.shortcut.prep import qwen_rope_index
-    from sn_core.tiny_models import tiny_vlm
+    from sn_core.models.tiny import tiny_vlm
 
     model, proc = tiny_vlm("qwen2_vl", n_layers=1)
     ad = adapter_for("qwen2_vl")

@@ -1,4 +1,4 @@
-"""sn_core.stats: Wilson intervals against hand-computed values, exact McNemar against scipy's binomial test."""
+"""sn_core.scoring.stats: Wilson intervals against hand-computed values, exact McNemar against scipy's binomial test."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from sn_core.stats import accuracy_ci, interval_from_accuracy, mcnemar_counts, mcnemar_exact, wilson_interval
+from sn_core.scoring.stats import accuracy_ci, interval_from_accuracy, mcnemar_counts, mcnemar_exact, wilson_interval
 
 
 def test_wilson_hand_computed():

@@ -1,4 +1,4 @@
-"""``sn_core.store``: keys, round trips, atomic writes, checksum detection of corrupted chunks, resume, the lock."""
+"""``sn_core.store.cache``: keys, round trips, atomic writes, checksum detection of corrupted chunks, resume, the lock."""
 import json
 import multiprocessing as mp
 import os
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from filelock import Timeout
 
-from sn_core import store as store_mod
-from sn_core.store import ActivationStore, CorruptShardError, content_key, default_root, list_stores
+from sn_core.store import cache as store_mod
+from sn_core.store.cache import ActivationStore, CorruptShardError, content_key, default_root, list_stores
 
 SITE = "blocks.3.mlp.hook_post"
 
@@ -251,8 +251,8 @@ def test_reading_sites_one_by_one_hashes_each_chunk_once(tmp_path, monkeypatch):
     for i in range(3):
         st.write_chunk(i, {f"blocks.{L}.mlp.hook_post": np.full((4, 8), 10 * i + L, np.float32) for L in range(5)})
     calls = []
-    real = store_mod._sha256
-    monkeypatch.setattr(store_mod, "_sha256", lambda b: calls.append(len(b)) or real(b))
+    real = store_mod.sha256_bytes
+    monkeypatch.setattr(store_mod, "sha256_bytes", lambda b: calls.append(len(b)) or real(b))
     for L in range(5):
         np.testing.assert_array_equal(st.read(f"blocks.{L}.mlp.hook_post")[:, 0], np.repeat([L, 10 + L, 20 + L], 4))
     assert len(calls) == 3  # one full hash per chunk, then partial reads of verified, unchanged files

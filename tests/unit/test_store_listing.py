@@ -1,7 +1,7 @@
 """A damaged listing entry of one store never breaks the listing of the others."""
 import pytest
 
-from sn_core.store import ActivationStore, list_stores
+from sn_core.store.cache import ActivationStore, list_stores
 
 pytestmark = pytest.mark.reliability
 

@@ -21,7 +21,7 @@ from PIL import Image
 
 from sn_core.data import ManifestError, load_image_folder, load_manifest
 from sn_core.data.manifest import MAX_QUESTION_CHARS
-from sn_core.images import MAX_BYTES, ImageError, load_image
+from sn_core.data.images import MAX_BYTES, ImageError, load_image
 
 pytestmark = pytest.mark.reliability
 

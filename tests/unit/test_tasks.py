@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sn_core.data import bundled_task_names, get_task, make_split, shuffled_labels
-from sn_core.data.digits import part_indices
+from sn_core.data.bundled.digits import part_indices
 
 TASKS = bundled_task_names()
 

@@ -1,5 +1,5 @@
-"""sn_core.timing: one warm-up per path, then repeats interleaved path by path, median per path."""
-from sn_core.timing import median_seconds, time_chunks_interleaved, time_interleaved
+"""sn_core.shortcut.timing: one warm-up per path, then repeats interleaved path by path, median per path."""
+from sn_core.shortcut.timing import median_seconds, time_chunks_interleaved, time_interleaved
 
 
 def test_median_seconds_warms_up_then_interleaves():

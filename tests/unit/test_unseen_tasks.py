@@ -7,7 +7,7 @@ from tokenizers import Tokenizer
 
 from sn_core import DEMO_MODEL_DIR
 from sn_core.data import TASK_KINDS, bundled_spec, bundled_task_names, get_task
-from sn_core.data.shapes import COLORS, SHAPES
+from sn_core.data.bundled.shapes import COLORS, SHAPES
 
 UNSEEN = bundled_task_names("unseen-question")
 TRAINED = ["shapes-color", "shapes-shape", "shapes-count", "shapes-exists", "digits-class", "digits-parity"]
@@ -47,7 +47,7 @@ def test_every_bundled_question_and_instruction_is_in_the_demo_vocabulary(name, 
 
 
 def test_demo_vocabulary_comes_from_the_trained_tasks_only(demo_tokenizer):
-    from sn_core.demo_model import vocabulary
+    from sn_core.demo.model import vocabulary
 
     assert set(vocabulary()) <= set(demo_tokenizer.get_vocab())
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sn_core import REPO_DIR
-from sn_core.classifier import ArtifactError, SuperNeuronClassifier
+from sn_core.classifier.estimator import ArtifactError, SuperNeuronClassifier
 from sn_core.data import ManifestError, load_manifest
 
 pytestmark = pytest.mark.security
@@ -93,7 +93,7 @@ def test_security_manifest_paths_outside_its_folder_are_refused(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- source scan
-SHIPPED = ["sn_core", "app.py", "app_state.py", "app_pages", "bench"]
+SHIPPED = ["sn_core", "app.py", "sn_app.py", "app_pages", "bench"]
 FORBIDDEN = {
     "pickle": re.compile(r"^\s*(import|from)\s+(c?pickle|dill|shelve|joblib)\b|\b(pickle|dill|joblib)\.loads?\(|"
                          r"read_pickle\(|\bshelve\.open\(", re.M),
@@ -144,7 +144,7 @@ def test_security_streamlit_upload_limit_is_configured():
     cfg = tomllib.loads(Path(REPO_DIR / ".streamlit" / "config.toml").read_text())
     limit = cfg["server"]["maxUploadSize"]
     assert isinstance(limit, int) and 1 <= limit <= 200
-    from sn_core.images import MAX_BYTES
+    from sn_core.data.images import MAX_BYTES
 
     assert MAX_BYTES <= limit * 1024 * 1024  # the image loader never accepts more than the server lets through
     assert cfg["client"]["showErrorDetails"] in ("none", False)  # no tracebacks shown to users
