@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import sn_app
+from sn_app.text import code, md
 from sn_core.plots import search_figures as plots
 from sn_core.store.cache import default_root
 from sn_core.sites import parse_neuron_id
@@ -100,15 +101,15 @@ else:
     options = ({f"recommended shortcut ({res.shortcut_neuron_id})": res.shortcut_neuron_id,
                 f"overall best ({s.sn_neuron_id})": s.sn_neuron_id} if res.shortcut_neuron_id != s.sn_neuron_id
                else {f"overall best, also the recommended shortcut ({s.sn_neuron_id})": s.sn_neuron_id})
-    nid = options[st.radio("Neuron", list(options), key="about_neuron", horizontal=True,
+    nid = options[st.radio("Neuron", list(options), key="about_neuron", horizontal=True, format_func=md,
                            help="The page opens on the recommended shortcut; the overall best is one click away.")]
     st.info(res.shortcut_explanation())
     site = res.sites[0]
     scores = None  # stays None if the scores cannot be read (the error says so; the histogram is left out)
     with sn_app.guarded("Reading the scores", stop=False):
         scores = res.scores(site)  # [n_layers, width]
-    st.markdown(f"Task **{s.task}**, {s.n_classes} classes, {s.n_probe} probe and "
-                f"{s.n_test} test images (search `{sn_app.short_key(res.key)}`).")
+    st.markdown(f"Task **{md(s.task)}**, {s.n_classes} classes, {s.n_probe} probe and "
+                f"{s.n_test} test images (search {code(sn_app.short_key(res.key))}).")
     c1, c2 = st.columns(2)
     with c1, sn_app.guarded("Score distribution", stop=False):
         if scores is not None:
@@ -133,7 +134,7 @@ else:
         params = res.neuron_params(nid)
         classes = [str(c) for c in res.labels]
         fig = plots.class_histograms({"test": (vals[split == "test"], labels[split == "test"])}, classes,
-                                     **plots.rule_guides(params, classes), title=f"The neuron {nid}")
+                                     **plots.rule_guides(params, classes), title=f"The neuron {plots.plain(nid)}")
         st.plotly_chart(fig, key="about_hist", alt="Histogram of the best neuron's value per class, test split")
         st.caption("Held-out images, coloured by their true class: the neuron's value alone separates them. "
                    + plots.rule_caption(params))
@@ -169,17 +170,17 @@ if stored:
             return (f"{100 * r[f'{who}_accuracy']:.1f}% (95% CI {100 * r[f'{who}_ci_low']:.1f}–"
                     f"{100 * r[f'{who}_ci_high']:.1f}%)")
 
-        lines = [f"Findings of the report run on this search ({rep.task}, neuron {', '.join(rep.neuron_ids)}, "
+        lines = [f"Findings of the report run on this search ({md(rep.task)}, neuron {md(', '.join(rep.neuron_ids))}, "
                  f"{rep.n_test} test examples, chance {100 * rep.chance:.1f}%):"]
         for r in rows.to_dict(orient="records"):
             if r["kind"] in ("original", "shifted", "control"):
                 base = f"; base model {acc(r, 'base')}" if r["base_accuracy"] == r["base_accuracy"] else ""
-                lines.append(f"- {r['condition']}: neuron {acc(r)}{base}")
+                lines.append(f"- {md(r['condition'])}: neuron {acc(r)}{base}")
         reworded = rows[rows["kind"] == "rewording"]["neuron_accuracy"].astype(float)
         if len(reworded):
             lines.append(f"- {len(reworded)} rewording(s): neuron accuracy from {100 * reworded.min():.1f}% to "
                          f"{100 * reworded.max():.1f}%")
-        lines.append("- flagged: " + ("; ".join(rep.flags) if rep.flags else "no grounding control"))
+        lines.append("- flagged: " + (md("; ".join(rep.flags)) if rep.flags else "no grounding control"))
         st.markdown("\n".join(lines))
 else:
     st.page_link(sn_app.PAGES["robustness"], label="Run the robustness report on the Robustness page",

@@ -4,6 +4,7 @@ several tasks share; a neuron opens in the inspector. The tables come from ``sn_
 import streamlit as st
 
 import sn_app
+from sn_app.text import code, md
 from sn_core.plots import report_figures as plots_claims
 from sn_core.reports.atlas import ATLAS_TOP, atlas_models, build_atlas
 from sn_core.store.cache import default_root
@@ -28,7 +29,7 @@ rows, skipped = [], []
 with sn_app.guarded("Listing the stored searches", stop=False):
     rows = sn_app.visible_searches(sn_app.get_search_list(root), skipped)
 if skipped:
-    st.warning(f"Skipped {len(skipped)} stored search(es) that cannot be listed: {'; '.join(skipped)}.")
+    st.warning(f"Skipped {len(skipped)} stored search(es) that cannot be listed: {md('; '.join(skipped))}.")
 models = atlas_models(rows)
 if not models:
     st.info("No stored searches yet. Run searches of one model on several tasks on the **Search** page.", icon="ℹ️")
@@ -52,9 +53,9 @@ with sn_app.guarded("Building the atlas"):
     atlas = cached_atlas(listing, model, top_n, root, current.key if current is not None else None)
 if atlas.skipped:
     st.warning(f"Skipped {len(atlas.skipped)} search(es) that cannot be opened: "
-               + "; ".join(f"{sn_app.short_key(k)} ({sn_app.hide_paths(why)})" for k, why in atlas.skipped) + ".")
+               + md("; ".join(f"{sn_app.short_key(k)} ({sn_app.hide_paths(why)})" for k, why in atlas.skipped)) + ".")
 if atlas.searches.empty:
-    st.info(f"None of the stored searches of `{model}` can be opened: re-run them on the **Search** page.")
+    st.info(f"None of the stored searches of {code(model)} can be opened: re-run them on the **Search** page.")
     st.stop()
 
 
@@ -77,7 +78,7 @@ m[3].metric("Layers shared (above null)", n_shared_null,
             help="Layers where two or more tasks have a neuron scoring above their null control.")
 
 if len(searches) == 1:
-    st.info(f"Only one task has a stored search on `{model}`: run searches of other tasks on the same model to see "
+    st.info(f"Only one task has a stored search on {code(model)}: run searches of other tasks on the same model to see "
             "which neurons and layers they share.", icon="ℹ️")
 st.subheader("Tasks")
 searches = searches[["task", "sn_neuron_id", "sn_test_accuracy", "sn_test_ci_low", "sn_test_ci_high", "base_accuracy",
@@ -139,7 +140,7 @@ else:
         tasks = dict(zip(atlas.searches["key"], atlas.searches["task"]))
         cols = st.columns(max(len(row["keys"]), 1))
         for i, (col, key) in enumerate(zip(cols, row["keys"])):
-            if col.button(f"Inspect {row['neuron_id']} in {label(tasks.get(key, key))}", key=f"at_shared_open_{i}"):
+            if col.button(f"Inspect {md(row['neuron_id'])} in {md(label(tasks.get(key, key)))}", key=f"at_shared_open_{i}"):
                 inspect(key, str(row["neuron_id"]))
 
 # ---------------------------------------------------------------------------------------------------- top lists
@@ -154,5 +155,5 @@ ev = st.dataframe(top, hide_index=True, key="at_top", on_select="rerun", selecti
 picked = ev.selection.rows if ev is not None else []
 if picked:
     row = atlas.top.iloc[picked[0]]
-    if st.button(f"Inspect {row['neuron_id']} ({label(row['task'])})", key="at_open", type="primary"):
+    if st.button(f"Inspect {md(row['neuron_id'])} ({md(label(row['task']))})", key="at_open", type="primary"):
         inspect(str(row["key"]), str(row["neuron_id"]))

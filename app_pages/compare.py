@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import sn_app
+from sn_app.text import md
 from sn_core.scoring.stats import interval_from_accuracy
 from sn_core.search.uncertainty import with_intervals
 from sn_core.store.cache import default_root
@@ -122,4 +123,4 @@ if rb and rb["key"] == res.key:
                                                      for c in ("test_accuracy", "test_ci_low", "test_ci_high")})
     st.plotly_chart(plots.robustness_bars(df), key="cmp_rob", alt="Test accuracy under the original and reworded "
                                                                    "prompt")
-    st.caption(f"Original instruction: “{orig}”; reworded: “{rb['instruction']}”.")
+    st.caption(f"Original instruction: “{md(orig)}”; reworded: “{md(rb['instruction'])}”.")

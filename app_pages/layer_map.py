@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 import sn_app
+from sn_app.text import code, md
 from sn_core.plots import search_figures as plots
 from sn_core.scoring.ranking import LAYER_TOP
 from sn_core.sites import neuron_id
@@ -14,7 +15,7 @@ from sn_core.search.uncertainty import with_intervals
 st.title("🗺️ Layer map")
 res = sn_app.require_result()
 s = res.summary
-st.caption(f"Search `{sn_app.short_key(res.key)}`: **{s.task}** on `{s.model_id}`, "
+st.caption(f"Search {code(sn_app.short_key(res.key))}: **{md(s.task)}** on {code(s.model_id)}, "
            f"{s.n_probe} probe / {s.n_test} test examples. Scores are **probe** accuracies of each "
            f"neuron's own 1-D rule ({s.rule}); chance is {s.chance:.2f}.")
 
@@ -53,11 +54,11 @@ with sn_app.guarded("Exit-layer frontier", stop=False):
                                     ("probe_score", "probe_accuracy", "test_accuracy", "test_ci_low", "test_ci_high",
                                      "p_vs_best")} | {"flop_limit": st.column_config.NumberColumn(format="%.1fx")})
     b1, b2 = st.columns(2)
-    if b1.button(f"Try the shortcut {res.shortcut_neuron_id} in the playground", key="lm_try_shortcut",
+    if b1.button(f"Try the shortcut {md(res.shortcut_neuron_id)} in the playground", key="lm_try_shortcut",
                  type="primary"):
         sn_app.select_neuron(res.shortcut_neuron_id)
         sn_app.go("playground")
-    if b2.button(f"Inspect the overall best {s.sn_neuron_id}", key="lm_inspect_best"):
+    if b2.button(f"Inspect the overall best {md(s.sn_neuron_id)}", key="lm_inspect_best"):
         sn_app.select_neuron(s.sn_neuron_id)
         sn_app.go("inspector")
 
@@ -148,5 +149,5 @@ picked = ev.selection.rows if ev is not None else []
 if picked:
     nid = str(top.iloc[picked[0]]["neuron_id"])
     sn_app.select_neuron(nid)
-    if st.button(f"Inspect {nid}", key="lm_open_row", type="primary"):
+    if st.button(f"Inspect {md(nid)}", key="lm_open_row", type="primary"):
         sn_app.go("inspector")

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 import sn_app
+from sn_app.text import code, md
 from sn_core.plots import search_figures as plots
 from sn_core.sites import neuron_id, parse_neuron_id
 from sn_core.scoring.stats import accuracy_ci, interval_from_accuracy
@@ -25,7 +26,7 @@ fallback = s.sn_neuron_id or ranked[0]
 nid = st.session_state.get(sn_app.NEURON) or fallback
 problem = res.neuron_problem(nid)
 if problem:  # e.g. from a link or another page: say why, and show the Super Neuron instead of a dead end
-    st.error(f"**Neuron id**: {problem}. Showing the Super Neuron, {fallback}, instead.")
+    st.error(f"**Neuron id**: {md(problem)}. Showing the Super Neuron, {code(fallback)}, instead.")
     nid = fallback
     sn_app.select_neuron(nid)
 kind, layer, index = parse_neuron_id(nid)
@@ -37,7 +38,7 @@ with st.container(border=True):
     if typed.strip() and typed.strip() != nid:
         problem = res.neuron_problem(typed.strip())
         if problem:
-            st.error(f"**Neuron id**: {problem}")  # the current neuron stays selected and shown below
+            st.error(f"**Neuron id**: {md(problem)}")  # the current neuron stays selected and shown below
         else:
             sn_app.select_neuron(typed.strip())
             st.rerun()
@@ -76,9 +77,9 @@ _, test_lo, test_hi = accuracy_ci(pred_test == labels[is_test])  # 95% Wilson in
 base_ci = s.base_ci or interval_from_accuracy(s.base_accuracy, int(s.n_test or 0))
 rank_txt = f"rank {pos + 1} of the top {len(ranked)}" if in_rank else "not in the top list"
 
-st.subheader(f"`{nid}`")
-st.caption(f"Layer {layer}, {kind} site, neuron {index}; {rank_txt}. Rule: **{params.get('rule')}**. "
-           + plots.rule_caption(params))
+st.subheader(code(nid))
+st.caption(f"Layer {layer}, {md(kind)} site, neuron {index}; {rank_txt}. Rule: **{md(params.get('rule'))}**. "
+           + md(plots.rule_caption(params)))
 m = st.columns(4)
 m[0].metric("Probe accuracy", f"{100 * probe_acc:.1f}%", help="On the split that fitted the rule and ranked it.")
 m[1].metric("Test accuracy", f"{100 * test_acc:.1f}%", help=f"Held-out split: the honest number. 95% interval "
@@ -94,9 +95,9 @@ st.caption(f"Test accuracy {100 * test_acc:.1f}%, 95% interval {100 * test_lo:.1
 # ------------------------------------------------------------------------------------------------------- plots
 fig = plots.class_histograms({"probe": (values[is_probe], labels[is_probe]), "test": (values[is_test],
                               labels[is_test])}, classes, **plots.rule_guides(params, classes),
-                             title=f"Value of {nid} at the last prompt token, by true class")
+                             title=f"Value of {plots.plain(nid)} at the last prompt token, by true class")
 st.plotly_chart(fig, key="ni_hist", alt="Per-class histograms of the neuron's activation on probe and test")
-st.caption("Each colour is one true class. " + plots.rule_caption(params) + " Well separated colours on the "
+st.caption("Each colour is one true class. " + md(plots.rule_caption(params)) + " Well separated colours on the "
            "**test** panel mean the neuron really carries the answer.")
 
 c1, c2 = st.columns([2, 3])
@@ -113,7 +114,7 @@ with c2:
         shown = {which: res.examples(nid, n=n_show, which=which, split="test") for which in ("top", "bottom")}
         questions = {ex.question for items in shown.values() for _, _, ex in items}
         if len(questions) == 1:
-            st.caption(f"Question asked of every image: *{questions.pop()}* · caption: neuron value · true label, "
+            st.caption(f"Question asked of every image: *{md(questions.pop())}* · caption: neuron value · true label, "
                        "✓ when the neuron's rule gets it right")
         for which, title in (("top", "Highest"), ("bottom", "Lowest")):
             st.caption(f"{title} activating")
@@ -122,9 +123,9 @@ with c2:
             for col, (i, v, ex) in zip(cols, items):
                 img = load_image(ex.image)
                 ok = "✓" if str(clf.predict(np.array([[v]]))[0]) == ex.label else "✗"
-                col.image(img.resize((96, 96), 0), caption=f"{v:.3g} · {ex.label} {ok}", width=96)
+                col.image(img.resize((96, 96), 0), caption=f"{v:.3g} · {md(ex.label)} {ok}", width=96)
                 if len(questions) > 1:
-                    col.caption(f"*{ex.question}*")
+                    col.caption(f"*{md(ex.question)}*")
 
 # ----------------------------------------------------------------------------------------------------- downloads
 st.subheader("Take it with you")

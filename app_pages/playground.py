@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 
 import sn_app
+from sn_app.text import code, md
 from sn_core.data.manifest import MAX_QUESTION_CHARS
 from sn_core.models.flops import flop_limit
 from sn_core.shortcut.timing import median_seconds
@@ -48,8 +49,8 @@ with st.expander("Take this shortcut with you: export it as a standalone ONNX mo
                 res, clf, neurons, cfg.model)}
     built = st.session_state.get("ee_zip")
     if built and built["context"] == zip_context:
-        st.success(f"Shortcut folder on this server: `{built['folder']}` ({built['bytes'] / 2 ** 20:.1f} MB); "
-                   f"the same as one ZIP: `{built['zip']}`.")
+        st.success(f"Shortcut folder on this server: {code(built['folder'])} ({built['bytes'] / 2 ** 20:.1f} MB); "
+                   f"the same as one ZIP: {code(built['zip'])}.")
         if built["zip_bytes"] <= sn_app.SHORTCUT_DOWNLOAD_LIMIT:
             st.download_button(f"Download shortcut.zip ({built['zip_bytes'] / 2 ** 20:.1f} MB)",
                                sn_app.file_reader(built["zip"]),
@@ -84,12 +85,12 @@ else:
         image = load_image(ex.image)
     default_q, true_label = ex.question, ex.label
 question = c2.text_input("Question", default_q, key=f"ee_question_{src}_{default_q}",
-                         help=f"The answer-format instruction “{task.instruction}” is appended, as in the search.")
+                         help=f"The answer-format instruction “{md(task.instruction)}” is appended, as in the search.")
 if image is None:
     c2.info("Upload an image, or pick an example.")
     st.stop()
 c2.image(image.resize((192, 192), 0) if max(image.size) < 192 else image, width=192,
-         caption=f"{image.size[0]}×{image.size[1]} px" + (f", true label: {true_label}" if true_label else ""))
+         caption=f"{image.size[0]}×{image.size[1]} px" + (f", true label: {md(true_label)}" if true_label else ""))
 if not question.strip():
     st.error("**Question**: type a question to ask about the image.")
     st.stop()
@@ -156,17 +157,17 @@ if out and out.get("context") == context:
     with a.container(border=True):
         st.markdown(f"**Super Neuron** (exits after decoder layer {out['exit_layer']}; the model has layers "
                     f"0–{loaded.n_layers_total - 1})")
-        st.metric("Prediction", out["label"], help="The neuron's fitted rule applied to its value.")
+        st.metric("Prediction", md(out["label"]), help="The neuron's fitted rule applied to its value.")
         st.caption(f"{1000 * out['ee_s']:.1f} ms")
     with b.container(border=True):
         st.markdown("**Full model** (every layer, greedy generation)")
         if out["answer"] is None:
             st.metric("Answer", "n/a")
         else:
-            st.metric("Answer", out["answer"] or "(empty)",
-                      help="The generated text; matched to the label set: " + str(out["matched"]))
+            st.metric("Answer", md(out["answer"]) or "(empty)",
+                      help="The generated text; matched to the label set: " + md(out["matched"]))
             unmatched = "none (counted wrong)" if out["true"] else "none (not one of the labels)"
-            st.caption(f"{1000 * out['full_s']:.1f} ms · matched label: **{out['matched'] or unmatched}**")
+            st.caption(f"{1000 * out['full_s']:.1f} ms · matched label: **{md(out['matched'] or unmatched)}**")
     with c.container(border=True):
         st.markdown("**Speedup**")
         if out["full_s"]:
@@ -190,7 +191,7 @@ if out and out.get("context") == context:
         else:
             st.metric("Full / early exit", "n/a")
         if out["true"]:
-            st.caption(f"True label: **{out['true']}**")
+            st.caption(f"True label: **{md(out['true'])}**")
 
     nid = neurons[0]
     value = out["values"].get(nid)
@@ -202,9 +203,9 @@ if out and out.get("context") == context:
             classes = [str(x) for x in res.labels]
             fig = plots.value_on_histogram(vals[split == "probe"], labels[split == "probe"], classes, value,
                                            **plots.rule_guides(params, classes),
-                                           title=f"This image's value of {nid} against the probe split")
+                                           title=f"This image's value of {plots.plain(nid)} against the probe split")
             st.plotly_chart(fig, key="ee_hist", alt="The neuron's value for this image against its histogram")
             st.caption("The thick black line is this image; coloured bars are the probe examples of each class. "
-                       + plots.rule_caption(params)
+                       + md(plots.rule_caption(params))
                        + (" (The prediction above is the vote of all the classifier's neurons; this is the first.)"
                           if len(neurons) > 1 else ""))

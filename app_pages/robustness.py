@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 import sn_app
+from sn_app.text import code, md
 from sn_core.plots import report_figures as plots_claims
 from sn_core.reports.probe_curve import CURVE_COLUMNS, DEFAULT_SIZES, curve_to_json, probe_curve_summary
 from sn_core.reports.robustness import CONTROL_NAMES, CONTROLS, FLAG, RobustnessReport, default_rewordings
@@ -22,8 +23,8 @@ res = sn_app.require_result()
 s = res.summary
 cfg = res.config
 ids = res.chosen_neuron_ids()
-st.caption(f"Search `{sn_app.short_key(res.key)}`: **{s.task}** on `{s.model_id}`, {s.n_probe} probe / "
-           f"{s.n_test} test examples. The neuron{'s' if len(ids) > 1 else ''} {', '.join(ids)} (the search's top-{len(ids)}"
+st.caption(f"Search {code(sn_app.short_key(res.key))}: **{md(s.task)}** on {code(s.model_id)}, {s.n_probe} probe / "
+           f"{s.n_test} test examples. The neuron{'s' if len(ids) > 1 else ''} {md(', '.join(ids))} (the search's top-{len(ids)}"
            f"{' vote' if len(ids) > 1 else ''}) is fitted once on the probe split and never refitted below.")
 
 
@@ -92,19 +93,19 @@ if stored is None:
 else:
     report = RobustnessReport.from_json(stored["report"])
     rows = report.rows
-    st.caption(f"Neuron {', '.join(report.neuron_ids)} on {report.n_test} test examples (chance "
+    st.caption(f"Neuron {md(', '.join(report.neuron_ids))} on {report.n_test} test examples (chance "
                f"{pct(report.chance)}), computed in {report.seconds:.1f} s.")
     neuron_flags = [r for r in rows.to_dict(orient="records") if r.get("neuron_flag")]
     base_flags = [r for r in rows.to_dict(orient="records") if r.get("base_flag")]
     ran_controls = (rows["kind"] == "control").any()
     if neuron_flags:
         st.warning(f"### ⚠️ The neuron {FLAG}\n" + "\n".join(
-            f"- **{r['condition']}**: {pct(r['neuron_accuracy'])} (95% CI {pct(r['neuron_ci_low'])}–"
+            f"- **{md(r['condition'])}**: {pct(r['neuron_accuracy'])} (95% CI {pct(r['neuron_ci_low'])}–"
             f"{pct(r['neuron_ci_high'])}) stays above chance {pct(r['chance'])} without the example's own image."
             for r in neuron_flags), icon="⚠️")
     if base_flags:
         st.warning(f"**The base model {FLAG}**\n" + "\n".join(
-            f"- **{r['condition']}**: {pct(r['base_accuracy'])} (95% CI {pct(r['base_ci_low'])}–"
+            f"- **{md(r['condition'])}**: {pct(r['base_accuracy'])} (95% CI {pct(r['base_ci_low'])}–"
             f"{pct(r['base_ci_high'])}) against chance {pct(r['chance'])}." for r in base_flags), icon="⚠️")
     if ran_controls and not neuron_flags and not base_flags:
         st.success("No grounding control is flagged: without the example's own image, the lower 95% bound of "
@@ -164,7 +165,7 @@ else:
     doc = kept["curve"]
     curve = pd.DataFrame(doc["rows"], columns=list(CURVE_COLUMNS))
     if doc.get("notes"):
-        st.info("\n".join(f"- {note}" for note in doc["notes"]))
+        st.info("\n".join(f"- {md(note)}" for note in doc["notes"]))
     st.plotly_chart(plots_claims.probe_size_curve(curve, s.base_accuracy, s.chance), key="rb_curve_chart",
                     alt="Test accuracy of the selected neuron against probe examples per class")
     summ = probe_curve_summary(curve)

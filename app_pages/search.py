@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import sn_app
+from sn_app.text import code, md
 from sn_core.config import METRICS, RULES, SearchConfig
 from sn_core.data.server_paths import ALLOWED_ROOTS_ENV
 from sn_core.data.uploads import find_task_source
@@ -71,22 +72,26 @@ def _choose_model():
         return None
     st.session_state[sn_app.MODEL] = model_spec
     widths = ", ".join(f"{k} {v}" for k, v in loaded.widths.items())
-    st.caption(f"`{loaded.model_id}`: {loaded.n_layers} decoder layers; neurons per layer by site: {widths}.")
+    st.caption(f"{code(loaded.model_id)}: {loaded.n_layers} decoder layers; neurons per layer by site: {widths}.")
     return model_spec, loaded
 
 
 def _choose_task():
     """Step 2: the task, as ``(task_arg, question, n_examples)``; None where input is missing or wrong."""
     st.subheader("2 · Task")
-    source = st.radio("Task source", ["bundled", "upload", "local path"], horizontal=True, key="task_source",
+    source = st.radio("Task source", ["bundled", "upload", "local path", "benchmark or dataset folder"],
+                      horizontal=True, key="task_source",
                       persist_state="session",
                       help="Bundled tasks are generated images. Uploads: a JSONL/CSV manifest (fields image, "
                            "question, label) together with its images, or one ZIP holding a manifest and images or "
-                           "one subfolder of images per class.")
+                           "one subfolder of images per class. Benchmark or dataset folder: POPE, CLEVR, "
+                           "A-OKVQA, ScienceQA, VizWiz, InstaOrder or a Hugging Face dataset on this server.")
     if source == "bundled":
         return _bundled_task()
     if source == "upload":
         return _uploaded_task()
+    if source == "benchmark or dataset folder":
+        return sn_app.benchmark_task()
     return _server_path_task()
 
 
@@ -143,8 +148,8 @@ def _server_path_task():
         return None
     typed = st.text_input("Path to a .jsonl/.csv manifest or a folder of class subfolders", key="task_path",
                           persist_state="session", placeholder=f"{roots[0]}/my-task/manifest.jsonl",
-                          help="Inside " + " or ".join(str(r) for r in roots) + "; a relative path is taken "
-                               f"inside {roots[0]}.").strip()
+                          help="Inside " + " or ".join(code(r) for r in roots) + "; a relative path is taken "
+                               f"inside {code(roots[0])}.").strip()
     question = st.text_input("Question (only for a folder of class subfolders)", key="path_question",
                              persist_state="session").strip() or None
     if not typed:
@@ -236,7 +241,7 @@ with tab_prev:
     with sn_app.guarded("Listing previous searches", stop=False):
         rows = sn_app.visible_searches(sn_app.get_search_list(str(default_root())), skipped)
     if skipped:
-        st.warning(f"Skipped {len(skipped)} stored search(es) that cannot be listed: {'; '.join(skipped)}.")
+        st.warning(f"Skipped {len(skipped)} stored search(es) that cannot be listed: {md('; '.join(skipped))}.")
     if not rows:
         st.info("No previous searches in the store yet.")
     else:
@@ -264,7 +269,7 @@ with tab_prev:
         picked = ev.selection.rows if ev is not None else []
         if picked:
             key = table.iloc[picked[0]]["key"]
-            if st.button(f"Reopen search {sn_app.short_key(key)}", key="reopen"):
+            if st.button(f"Reopen search {md(sn_app.short_key(key))}", key="reopen"):
                 sn_app.set_search(key)
                 st.rerun()
 
@@ -275,7 +280,7 @@ with sn_app.guarded("Opening the current search"):
 if res is not None:
     st.divider()
     s = res.summary
-    st.subheader(f"Current search `{sn_app.short_key(res.key)}`: {s.task} on `{s.model_id}`")
+    st.subheader(f"Current search {code(sn_app.short_key(res.key))}: {md(s.task)} on {code(s.model_id)}")
 
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.1f}%"
@@ -292,14 +297,14 @@ if res is not None:
     base_ci = s.base_ci or interval_from_accuracy(s.base_accuracy, int(s.n_test or 0))
     m = st.columns(5)
     m[0].metric("Super Neuron (test)", pct(s.sn_test_accuracy),
-                help=f"Held-out accuracy of the top-{s.k} neuron(s): {s.sn_neuron_id}. 95% interval "
+                help=f"Held-out accuracy of the top-{s.k} neuron(s): {md(s.sn_neuron_id)}. 95% interval "
                      f"{ci_text(sn_ci)} ({s.n_test} test examples); exact McNemar p-value against the base model "
                      f"{p_text(s.p_sn_vs_base)}, against SAV {p_text(s.p_sn_vs_sav)}.")
     m[1].metric("Super Neuron (probe)", pct(s.sn_probe_accuracy),
                 help="On the probe split, which chose it: optimistic.")
     base_skipped = (res.baselines.get("base") or {}).get("skipped") if isinstance(res.baselines, dict) else None
     why_na = ("" if s.base_accuracy is not None else
-              f" n/a: {base_skipped}." if base_skipped else " n/a: this search ran without the baselines.")
+              f" n/a: {md(base_skipped)}." if base_skipped else " n/a: this search ran without the baselines.")
     m[2].metric("Base model (test)", pct(s.base_accuracy),
                 help="The full model's generated answer, matched to the label set, on the test split."
                      + (f" 95% interval {ci_text(base_ci)}." if base_ci else "") + why_na)
@@ -307,8 +312,8 @@ if res is not None:
                 help="Best probe score of any neuron after shuffling the labels: what chance alone reaches.")
     m[4].metric("Chance", pct(s.chance))
     st.caption(f"{s.n_probe} probe and {s.n_test} test examples, {s.n_classes} classes; "
-               f"rule **{s.rule}**, sites {', '.join(s.sites or [])}, "
-               f"layers {', '.join(str(x) for x in s.layers or [])}; instruction “{s.instruction}”"
+               f"rule **{md(s.rule)}**, sites {md(', '.join(s.sites or []))}, "
+               f"layers {', '.join(str(x) for x in s.layers or [])}; instruction “{md(s.instruction)}”"
                + ("; baselines not run." if s.base_accuracy is None and not base_skipped else "."))
     st.caption(f"**Uncertainty** (95% Wilson intervals on the {s.n_test} test examples): Super Neuron "
                f"{ci_text(sn_ci)}, base model {ci_text(base_ci)}. Exact paired McNemar p-value of the neuron against "
@@ -316,7 +321,7 @@ if res is not None:
                "examples; below 0.05, the difference is unlikely to be noise).")
 
     if s.shortcut_neuron_id is not None:
-        st.info(f"**Recommended shortcut: `{s.shortcut_neuron_id}`**, exit after layer {s.shortcut_layer} of "
+        st.info(f"**Recommended shortcut: {code(s.shortcut_neuron_id)}**, exit after layer {s.shortcut_layer} of "
                 f"{s.n_layers_total} (FLOP limit {s.shortcut_flop_limit:.1f}×), test accuracy "
                 f"{pct(s.shortcut_test_accuracy)}: the earliest exit whose best neuron is not significantly below the "
                 "overall best on the probe split. The playground answers with it and exports it.", icon="⚡")
@@ -332,7 +337,7 @@ if res is not None:
         sn_app.select_neuron(str(top.iloc[picked[0]]["neuron_id"]))
     c1, c2 = st.columns(2)
     nid = st.session_state.get(sn_app.NEURON) or s.sn_neuron_id
-    if c1.button(f"Inspect {nid}", key="open_inspector", type="primary"):
+    if c1.button(f"Inspect {md(nid)}", key="open_inspector", type="primary"):
         sn_app.select_neuron(nid)
         sn_app.go("inspector")
     if c2.button("Open the layer map", key="open_layer_map"):

@@ -97,14 +97,28 @@ def task_path(text: str, question: str | None) -> str:
     return str(path)
 
 
+def _exists_inside(root: Path, relative: str) -> bool:
+    """Whether ``root / relative`` exists (an unreadable or odd path counts as absent)."""
+    try:
+        return (Path(root) / relative).exists()
+    except (OSError, ValueError):
+        return False
+
+
 def model_source(text: str) -> str:
     """What to load for the model field: ``demo``, a hub id (read from the local Hugging Face cache only), or a
-    model folder, which follows the server-path rule (resolved path returned)."""
+    model folder, which follows the server-path rule (resolved path returned).
+
+    A relative path is looked up inside the first allowed root, as for the task path (the server's working
+    directory never matters): a name shaped like a hub id (``org/name``) is a folder only if it exists there, and
+    otherwise stays a hub id; with no allowed root it is always a hub id."""
     text = text.strip()
     if text == "demo":
         return text
-    if _HUB_ID.match(text) and ".." not in text.split("/") and not Path(text).exists():
-        return text
+    if _HUB_ID.match(text) and ".." not in text.split("/"):
+        roots = allowed_roots()
+        if not roots or not _exists_inside(roots[0], text):
+            return text
     path = _paths.check_server_path(text, allowed_roots(), private_folders(), what="model folder")
     alias_path(path, text)
     return str(path)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from sn_app.text import md
 from sn_core.store import default_root
 
 log = logging.getLogger("super_neuron_explorer.app")
@@ -42,6 +43,18 @@ def error_message(e: BaseException) -> str:
     return hide_paths(str(msg)) or type(e).__name__
 
 
+def error_line(what: str, e: BaseException) -> str:
+    """The ``st.error`` Markdown of a user error: ``**<what>**: <message>``, both shown as text (``what`` often
+    names user data, e.g. a neuron id; the message quotes file names, labels and paths)."""
+    return f"**{md(what)}**: {md(error_message(e))}"
+
+
+def unexpected_line(what: str, e: BaseException) -> str:
+    """The ``st.error`` Markdown of an unexpected error: its type and message as text, no traceback."""
+    return (f"**{md(what)}** failed unexpectedly ({md(type(e).__name__)}: {md(error_message(e))}). "
+            "The details are in the server log; the rest of the app still works.")
+
+
 @contextlib.contextmanager
 def guarded(what: str, stop: bool = True):
     """Run a block; a user error shows ``st.error("<what>: <message>")``, an unexpected one a short error with
@@ -50,13 +63,12 @@ def guarded(what: str, stop: bool = True):
     try:
         yield
     except user_errors() as e:
-        st.error(f"**{what}**: {error_message(e)}")
+        st.error(error_line(what, e))
         if stop:
             st.stop()
     except Exception as e:  # noqa: BLE001 - the page must never show a traceback
         log.error("%s failed:\n%s", what, traceback.format_exc())
-        st.error(f"**{what}** failed unexpectedly ({type(e).__name__}: {error_message(e)}). "
-                 "The details are in the server log; the rest of the app still works.")
+        st.error(unexpected_line(what, e))
         if stop:
             st.stop()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from sn_app.errors import error_message
+from sn_app.text import code, md
 from sn_app.session import DEFAULT_MODEL, MODEL, NEURON, SEARCH, TASK_LABEL, current_result, short_key
 from sn_core.scoring.ranking import TOP_K_COLUMNS
 from sn_core.store import default_root
@@ -99,7 +100,7 @@ def choose_classifier(res, key: str) -> list[str]:
     """A radio of :func:`classifier_options` (opening on the recommended shortcut, with the reason shown when it is
     chosen); returns the chosen neuron ids."""
     options = classifier_options(res)
-    which = st.radio("Classifier", list(options), key=key, horizontal=True,
+    which = st.radio("Classifier", list(options), key=key, horizontal=True, format_func=md,
                      help="The page opens on the recommended shortcut; the search's overall best neuron is one click "
                           "away.")
     neurons = options[which]
@@ -118,20 +119,27 @@ def sidebar(container=None) -> None:
             try:
                 res = current_result()
             except Exception as e:  # noqa: BLE001 - the sidebar must never break a page
-                st.caption(f"Search {short_key(key)} cannot be opened: {error_message(e)}")
+                st.caption(f"Search {md(short_key(key))} cannot be opened: {md(error_message(e))}")
         model = res.summary.model_id if res is not None else st.session_state.get(MODEL, DEFAULT_MODEL)
-        lines = [f"**Model:** `{model}`"]
-        if res is not None:
-            s = res.summary
-            lines.append(f"**Task:** `{s.task}` ({s.n_classes} classes, "
-                         f"{s.n_probe} probe / {s.n_test} test)")
-            lines.append(f"**Search:** `{short_key(key)}`")
-            nid = st.session_state.get(NEURON) or s.sn_neuron_id
-            lines.append(f"**Neuron:** `{nid}`")
-        else:
-            lines.append(f"**Task:** {st.session_state.get(TASK_LABEL, 'none yet')}")
-            lines.append("**Search:** none yet")
-        st.markdown("  \n".join(lines))
+        st.markdown(sidebar_markdown(model, res.summary if res is not None else None, key,
+                                     st.session_state.get(NEURON), st.session_state.get(TASK_LABEL)))
+
+
+def sidebar_markdown(model, summary=None, key: str | None = None, neuron: str | None = None,
+                     task_label: str | None = None) -> str:
+    """The sidebar's session summary as Markdown: the model, and the task, search and neuron of ``summary`` (a
+    search's summary) or ``task_label``; every value (user data: a model id or folder, a task name, a neuron id
+    from a link) shown as text."""
+    lines = [f"**Model:** {code(model)}"]
+    if summary is not None:
+        s = summary
+        lines.append(f"**Task:** {code(s.task)} ({s.n_classes} classes, {s.n_probe} probe / {s.n_test} test)")
+        lines.append(f"**Search:** {code(short_key(key))}")
+        lines.append(f"**Neuron:** {code(neuron or s.sn_neuron_id)}")
+    else:
+        lines.append(f"**Task:** {md(task_label or 'none yet')}")
+        lines.append("**Search:** none yet")
+    return "  \n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------ shortcut export

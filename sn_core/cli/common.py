@@ -79,8 +79,17 @@ def add_search_options(s: argparse.ArgumentParser) -> None:
     d = SearchConfig()
     s.add_argument("--model", default=d.model, help=f"'demo', a local HF folder or a cached hub id (default {d.model})")
     s.add_argument("--task", default=d.task,
-                   help="bundled task name, a .jsonl/.csv manifest, or an image folder (with --question)")
-    s.add_argument("--question", default=d.question, help="question for an image-folder task")
+                   help="bundled task name, a .jsonl/.csv manifest, an image folder (with --question), or a "
+                        "benchmark / Hugging Face dataset: FORMAT:PATH[:SUBSET] (pope, clevr, aokvqa, scienceqa, "
+                        "vizwiz, instaorder-depth, instaorder-occlusion, hf, auto) or a folder whose format is "
+                        "detected (docs/datasets.md)")
+    s.add_argument("--question", default=d.question, help="question for an image-folder task (or a Hugging Face "
+                   "dataset without a question column)")
+    s.add_argument("--images", default=None, help="benchmark image folder (COCO 2017 for aokvqa and instaorder)")
+    s.add_argument("--skip-missing-images", action="store_true",
+                   help="leave out benchmark rows whose image file is missing (counted in the task description)")
+    s.add_argument("--columns", default=None, help="Hugging Face dataset columns where the usual names are not "
+                   "found, e.g. image=img,question=query,label=answer,choices=options")
     s.add_argument("--instruction", default=d.instruction, help="answer-format instruction (default: the task's own)")
     s.add_argument("--site", dest="sites", nargs="+", action="extend", default=None,
                    help=f"site kinds to search: mlp, resid, attn (default {' '.join(d.sites)})")
@@ -92,7 +101,8 @@ def add_search_options(s: argparse.ArgumentParser) -> None:
                    help=f"probe examples per class (default {d.probe_per_class})")
     s.add_argument("--test-per-class", type=int, default=d.test_per_class, help="default: all remaining examples")
     s.add_argument("--n-examples", type=int, default=d.n_examples,
-                   help=f"examples of a bundled task (default {d.n_examples})")
+                   help=f"examples of a bundled task, or the class-stratified subset drawn from a benchmark or "
+                        f"dataset (default {d.n_examples})")
     s.add_argument("--data-seed", type=int, default=d.data_seed, help="seed of the bundled task generator")
     s.add_argument("--seed", type=int, default=d.seed, help="split and null-control seed")
     s.add_argument("--rule", default=d.rule, help=" | ".join(RULES))
@@ -110,20 +120,41 @@ def search_config(a):
     ``max(50, k, --top)`` neurons; commands without ``--top`` count it as 10, so they reopen the same search."""
     from sn_core.config import SearchConfig
 
+    from sn_core.data.benchmarks import looks_like_benchmark, with_options
+
+    columns = _columns(getattr(a, "columns", None))
+    task = with_options(a.task, images=getattr(a, "images", None),
+                        skip_missing_images=getattr(a, "skip_missing_images", False), columns=columns)
     if a.question:
         from pathlib import Path
 
-        if not Path(a.task).expanduser().is_dir():  # bundled tasks and manifests carry their own questions
+        # bundled tasks and manifests carry their own questions
+        if not Path(a.task).expanduser().is_dir() and not looks_like_benchmark(task):
             raise CliError(f"--question applies to image-folder tasks only; {a.task!r} is not a folder (bundled "
                            "tasks and manifests carry their own questions; --instruction changes the answer format)")
     top = getattr(a, "top", 10)
-    return SearchConfig(model=a.model, task=a.task, question=a.question, instruction=a.instruction,
+    return SearchConfig(model=a.model, task=task, question=a.question, instruction=a.instruction,
                         n_examples=a.n_examples, data_seed=a.data_seed, probe_per_class=a.probe_per_class,
                         test_per_class=a.test_per_class, seed=a.seed,
                         sites=tuple(a.sites) if a.sites else SearchConfig.sites,
                         layers=parse_layers(" ".join(a.layers)) if a.layers else None, l_max=a.l_max, k=a.k,
                         rule=a.rule, metric=a.metric, n_top=max(SearchConfig.n_top, a.k, top), batch_size=a.batch_size,
                         baselines=not a.no_baselines, device=a.device, dtype=a.dtype)
+
+
+def _columns(text: str | None) -> dict:
+    """``--columns image=img,label=answer`` -> {"image": "img", "label": "answer"}."""
+    if not text:
+        return {}
+    out = {}
+    for part in text.split(","):
+        k, eq, v = part.partition("=")
+        k = k.strip().lower()
+        if not eq or k not in ("image", "question", "label", "choices") or not v.strip():
+            raise CliError(f"bad --columns entry {part!r}; use ROLE=COLUMN with ROLE image, question, label or "
+                           "choices, e.g. --columns image=img,label=answer")
+        out[k] = v.strip()
+    return out
 
 
 def _fmt(v, pct=True) -> str:

@@ -18,7 +18,8 @@ def add_predict_parser(sub) -> None:
     src.add_argument("--shortcut", help="shortcut folder written by export")
     r.add_argument("--image", default=None, help="one image to answer (with --question)")
     r.add_argument("--question", default=None, help="the question (--image; or asked of an image-folder --task)")
-    r.add_argument("--task", default=None, help="evaluate on a bundled task name (its test split by default), a "
+    r.add_argument("--task", default=None, help="evaluate on a bundled task name or a benchmark / dataset "
+                   "(FORMAT:PATH[:SUBSET][;images=DIR], docs/datasets.md; their test split by default), a "
                    ".jsonl/.csv manifest or an image folder (with --question)")
     r.add_argument("--split", choices=("test", "all"), default=None,
                    help="--task examples: the search's test split (default for bundled tasks) or all (default for "

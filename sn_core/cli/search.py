@@ -39,7 +39,12 @@ def print_summary(res, top: int, out=sys.stdout) -> None:
     w(f"model {s.model_id}  task {s.task}  ({s.n_classes} classes, chance {_fmt(s.chance)})\n")
     w(f"split: {s.n_probe} probe / {s.n_test} held-out test examples (seed {s.seed}); "
       f"{s.n_neurons_searched} neurons searched at sites {', '.join(s.sites)}, layers "
-      f"{s.layers[0]}..{s.layers[-1]}{'  [cached]' if s.cache_hit else ''}\n\n")
+      f"{s.layers[0]}..{s.layers[-1]}{'  [cached]' if s.cache_hit else ''}\n")
+    if s.extra.get("task_rows"):  # a benchmark: rows it drew from, and what was left out (missing images, casting)
+        w(f"benchmark: {s.extra.get('task_drawn')} of {s.extra['task_rows']:,} usable rows drawn (class-stratified); "
+          f"{s.extra.get('skipped_missing_images', 0):,} skipped for a missing image file. "
+          f"{s.extra.get('task_notes') or ''}\n")
+    w("\n")
     w(f"Super Neuron{'s' if s.k > 1 else ''}: {', '.join(s.sn_neuron_ids)}  (rule {s.rule}, exit after "
       f"layer {s.exit_layer})\n")
     w(f"  test accuracy        {_fmt(s.sn_test_accuracy)}{_ci(s.sn_test_ci)}\n")

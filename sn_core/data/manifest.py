@@ -7,6 +7,10 @@ folders that are symlinks resolving outside it the same way. Labels and question
 at most ``MAX_QUESTION_CHARS`` characters, and two labels the base model's answer matcher reads as one answer
 ("Red" / "red", "light-blue" / "light blue": ``sn_core.models.prompts.normalise_answer``) are refused. Every problem
 raises :class:`ManifestError` naming the row (1-based, header excluded) or the path.
+
+A row may carry ``choices`` (a JSON list; in CSV a JSON array or ``|``-separated text): the task is then multiple
+choice (``choices.py``): the options are listed under the question, the label (a choice or its 0-based index)
+becomes its letter, and the instruction asks for the letter. Every row of a task has choices, or none has.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import json
 from pathlib import Path
 
 from sn_core.data.answers import normalise_answer
+from sn_core.data.choices import MC_INSTRUCTION, ChoiceError, mc_example
 from sn_core.data.tasks import DEFAULT_INSTRUCTION, Example, Task
 
 MAX_QUESTION_CHARS = 1000  # as the playground: a categorical question is a sentence
@@ -129,7 +134,7 @@ def load_manifest(path: str | Path, name: str | None = None, labels: list[str] |
             raise ManifestError(f"{path.name}: the label set {labels} holds a blank label")
         check_distinct_labels(labels, path.name)
     root = path.parent
-    examples, seen = [], {}
+    examples, seen, mc = [], {}, None
     for n, row in _read_rows(path):
         where = f"{path.name} row {n}"
         missing = [k for k in REQUIRED if row.get(k) in (None, "")]
@@ -139,8 +144,23 @@ def load_manifest(path: str | Path, name: str | None = None, labels: list[str] |
                                 f"found {found})")
         if isinstance(row["image"], (dict, list)):
             raise ManifestError(f"{where}: image must be a path string, got a JSON {type(row['image']).__name__}")
-        label, question = _text_field(row, "label", where), _text_field(row, "question", where)
+        question = _text_field(row, "question", where)
         check_question(question, where)
+        meta = {"row": n}
+        has_choices = row.get("choices") not in (None, "", [])
+        if mc is None:
+            mc = has_choices
+        elif mc != has_choices:
+            raise ManifestError(f"{where}: {'has' if has_choices else 'has no'} choices, unlike the rows before; "
+                                "a task is either multiple choice (every row has choices) or not")
+        if has_choices:
+            try:
+                question, label, extra = mc_example(question, row["choices"], row["label"], where)
+            except ChoiceError as e:
+                raise ManifestError(str(e)) from None
+            meta.update(extra)
+        else:
+            label = _text_field(row, "label", where)
         if labels is not None and label not in labels:
             raise ManifestError(f"{where}: label {label!r} is not in the label set {labels}")
         img = _resolve(root, str(row["image"]), where, allow_outside)
@@ -148,7 +168,7 @@ def load_manifest(path: str | Path, name: str | None = None, labels: list[str] |
         if key in seen:
             raise ManifestError(f"{where}: duplicate of row {seen[key]} (same image, question and label)")
         seen[key] = n
-        examples.append(Example(str(img), question, label, {"row": n}))
+        examples.append(Example(str(img), question, label, meta))
     if not examples:
         raise ManifestError(f"{path.name}: no rows")
     label_set = tuple(labels) if labels is not None else tuple(sorted({e.label for e in examples}))
@@ -156,6 +176,8 @@ def load_manifest(path: str | Path, name: str | None = None, labels: list[str] |
     if len(set(e.label for e in examples)) < min_classes:
         raise ManifestError(f"{path.name}: all rows have the label {examples[0].label!r}; "
                             "a task needs at least two classes")
+    if mc and instruction == DEFAULT_INSTRUCTION:  # lettered options: ask for the letter
+        instruction = MC_INSTRUCTION
     return Task(name or path.stem, label_set, examples, instruction=instruction, source=str(path))
 
 

@@ -1,12 +1,15 @@
 """A search's task argument -> :class:`Task`, and back: how to rebuild the same task when a search is reopened.
 
-A task argument is a bundled name (``n_examples`` from its ``eval`` part, ``data_seed``), a JSONL/CSV manifest, or
-an image folder (one subfolder per class, one question asked of every image).
+A task argument is a bundled name (``n_examples`` from its ``eval`` part, ``data_seed``), a JSONL/CSV manifest, an
+image folder (one subfolder per class, one question asked of every image), or a benchmark / Hugging Face dataset
+(``FORMAT:LOCATION[:SUBSET][;OPTION=VALUE]``, or a folder / .parquet / .arrow path whose format is detected:
+``benchmarks/``; ``n_examples`` rows drawn class-stratified with ``data_seed``).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from sn_core.data.benchmarks import is_benchmark_path, load_benchmark, looks_like_benchmark
 from sn_core.data.manifest import load_image_folder, load_manifest
 from sn_core.data.tasks import Task, bundled_task_names, get_task
 
@@ -21,6 +24,9 @@ def resolve_task(config, min_classes: int = 2) -> Task:
     name = config.task
     if name in bundled_task_names():
         task = get_task(name, config.n_examples, seed=config.data_seed, part="eval")
+    elif is_benchmark_path(name, config.question):
+        task = load_benchmark(name if looks_like_benchmark(name) else f"auto:{name}", config.n_examples,
+                              config.data_seed, question=config.question, min_classes=min_classes)
     else:
         p = Path(name).expanduser()
         if p.is_file():
@@ -39,6 +45,10 @@ def resolve_task(config, min_classes: int = 2) -> Task:
 
 def task_spec(task: Task, data_seed: int) -> dict:
     """How to rebuild ``task`` when a search is reopened (the fingerprint check then proves it is the same)."""
+    if (task.origin or {}).get("benchmark"):
+        return {"kind": "benchmark", "arg": task.origin["benchmark"], "n": int(task.origin["n"]),
+                "data_seed": int(task.origin["seed"]), "question": task.origin.get("question"),
+                "instruction": task.instruction}
     if task.source == "bundled" and task.name in bundled_task_names():
         origin = task.origin or {"n": len(task), "seed": data_seed, "part": "eval"}
         return {"kind": "bundled", "name": task.name, "n": int(origin["n"]), "data_seed": int(origin["seed"]),
@@ -61,6 +71,8 @@ def rebuild_task(spec: dict) -> Task:
         task = load_manifest(spec["path"])
     elif kind == "folder":
         task = load_image_folder(spec["path"], spec["question"])
+    elif kind == "benchmark":
+        task = load_benchmark(spec["arg"], spec["n"], spec["data_seed"], question=spec.get("question"))
     else:
         raise TaskError(f"task {spec.get('name')!r} was given in memory and cannot be rebuilt; pass task= to "
                         "SearchResult.load")

@@ -3,11 +3,11 @@
 from sn_core.plots.search_figures import (FONT, HEATMAP_SCALE, NAMED_COLORS, PALETTE, REFERENCE_STYLES,
     accuracy_bars, best_per_layer, bin_max, class_color, class_colors, class_histograms, confusion_matrix,
     frontier_chart, latency_bars, layer_heatmap, layer_profile, robustness_bars, rule_caption, rule_guides,
-    score_distribution, value_on_histogram)
+    plain, score_distribution, value_on_histogram)
 
 __all__ = ["FONT", "HEATMAP_SCALE", "NAMED_COLORS", "PALETTE", "REFERENCE_STYLES", "accuracy_bars", "best_per_layer",
            "bin_max", "class_color", "class_colors", "class_histograms", "confusion_matrix", "frontier_chart",
-           "latency_bars", "layer_heatmap", "layer_profile", "robustness_bars", "rule_caption", "rule_guides",
+           "latency_bars", "layer_heatmap", "layer_profile", "plain", "robustness_bars", "rule_caption", "rule_guides",
            "score_distribution", "value_on_histogram"]
 
 exit_frontier = frontier_chart  # the former name (it collided with sn_core.scoring.ranking.exit_frontier), one release

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from sn_core.plots.style import _edges, _layout, class_colors
+from sn_core.plots.style import _edges, _layout, class_colors, plain
 
 
 def rule_guides(params: Mapping, classes: Sequence[str]) -> dict:
@@ -61,10 +61,10 @@ def class_histograms(splits: Mapping[str, tuple[np.ndarray, Sequence[str]]], cla
         values, labels = np.asarray(values, dtype=float), np.asarray([str(x) for x in labels])
         for i, cls in enumerate(classes):
             counts, _ = np.histogram(values[labels == cls], bins=edges)
-            fig.add_trace(go.Bar(x=centers, y=counts, width=np.diff(edges), name=str(cls), legendgroup=str(cls),
+            fig.add_trace(go.Bar(x=centers, y=counts, width=np.diff(edges), name=plain(cls), legendgroup=str(cls),
                                  showlegend=j == 1, marker=dict(color=colors[i], opacity=0.65,
                                                                 line=dict(width=0)),
-                                 hovertemplate=f"class {cls}<br>value %{{x:.3g}}<br>count %{{y}}<extra></extra>"),
+                                 hovertemplate=f"class {plain(cls)}<br>value %{{x:.3g}}<br>count %{{y}}<extra></extra>"),
                           row=1, col=j)
         if threshold is not None and np.isfinite(threshold):
             label = dict(annotation_text="threshold", annotation_position="top right") if j == 1 else {}
@@ -100,7 +100,7 @@ def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequ
     for t, p in zip(y_true, y_pred):
         if t in pos:
             m[pos[t], pos.get(p, len(cols) - 1)] += 1
-    fig = go.Figure(go.Heatmap(z=m, x=cols, y=classes, colorscale="Blues", showscale=False, text=m,
+    fig = go.Figure(go.Heatmap(z=m, x=[plain(c) for c in cols], y=[plain(c) for c in classes], colorscale="Blues", showscale=False, text=m,
                                texttemplate="%{text}", textfont=dict(size=14),
                                hovertemplate="true %{y}<br>predicted %{x}<br>%{z} examples<extra></extra>"))
     fig.update_xaxes(title="predicted", type="category", side="bottom")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from sn_core.plots.search_figures import HEATMAP_SCALE, PALETTE, _hline, _layout
+from sn_core.plots.search_figures import HEATMAP_SCALE, PALETTE, _hline, _layout, plain
 
 NEURON_COLOR, BASE_COLOR = PALETTE[2], PALETTE[5]
 
@@ -40,13 +40,13 @@ def robustness_conditions(rows: pd.DataFrame, chance: float | None = None, title
             continue
         sub = sub.assign(**{c: pd.to_numeric(sub[c], errors="coerce") for c in (acc, lo, hi)})
         flag = sub.get(f"{prefix}_flag")
-        notes = ["<br>⚠ " + str(f) if isinstance(f, str) and f else "" for f in
+        notes = ["<br>⚠ " + plain(f) if isinstance(f, str) and f else "" for f in
                  (flag if flag is not None else [None] * len(sub))]
         fig.add_trace(go.Scatter(
             x=x[sub.index] + dx, y=sub[acc], mode="markers", name=name + " (95% CI)", error_y=_err(sub, acc, lo, hi,
                                                                                                  color),
             marker=dict(size=11, color=color, symbol=symbol),
-            customdata=np.array(list(zip(sub["condition"], sub[lo], sub[hi], notes)), dtype=object),
+            customdata=np.array(list(zip(map(plain, sub["condition"]), sub[lo], sub[hi], notes)), dtype=object),
             hovertemplate="%{customdata[0]}<br>accuracy %{y:.3f} (95% CI %{customdata[1]:.3f}-%{customdata[2]:.3f})"
                           "%{customdata[3]}<extra>" + name + "</extra>"))
     _hline(fig, chance, "chance")
@@ -54,7 +54,7 @@ def robustness_conditions(rows: pd.DataFrame, chance: float | None = None, title
     for i, k in enumerate(kinds):  # grounding controls on a grey band
         if k == "control":
             fig.add_vrect(x0=i - 0.5, x1=i + 0.5, fillcolor="#eeeeee", opacity=0.6, line_width=0, layer="below")
-    fig.update_xaxes(tickmode="array", tickvals=x, ticktext=[str(c) for c in df["condition"]], tickangle=-30,
+    fig.update_xaxes(tickmode="array", tickvals=x, ticktext=[plain(c) for c in df["condition"]], tickangle=-30,
                      range=[-0.6, len(df) - 0.4])
     fig.update_yaxes(title="accuracy (fraction correct)", range=[0, 1.05])
     _layout(fig, title or "The same neuron under changed prompts and images (grey: grounding controls)", height=480)
@@ -110,7 +110,7 @@ def atlas_heatmap(matrix: pd.DataFrame, site: str, title: str | None = None) -> 
     z = matrix.to_numpy(dtype=float) if len(matrix) else np.zeros((0, 0))
     text = [["" if not np.isfinite(v) else f"{int(v)}" for v in row] for row in z]
     fig = go.Figure(go.Heatmap(
-        z=z, x=[str(c) for c in matrix.columns], y=[str(t) for t in matrix.index], colorscale=HEATMAP_SCALE,
+        z=z, x=[str(c) for c in matrix.columns], y=[plain(t) for t in matrix.index], colorscale=HEATMAP_SCALE,
         text=text, texttemplate="%{text}", colorbar=dict(title="neurons"), hoverongaps=False,
         hovertemplate="%{y}<br>layer %{x}<br>%{z:.0f} neurons above the null control<extra></extra>"))
     fig.update_xaxes(title="layer", type="category")

@@ -23,7 +23,7 @@ import plotly.graph_objects as go
 from sn_core.plots.neuron import (class_histograms, confusion_matrix, rule_caption, rule_guides,  # noqa: F401
                            value_on_histogram)
 from sn_core.plots.style import (FONT, HEATMAP_SCALE, NAMED_COLORS, PALETTE, REFERENCE_STYLES, _edges, _hline,  # noqa: F401
-                          _layout, class_color, class_colors)
+                          _layout, class_color, class_colors, plain)
 
 
 # ---------------------------------------------------------------------------------------------------- layer map
@@ -176,7 +176,7 @@ def accuracy_bars(table: pd.DataFrame, chance: float | None = None, title: str |
     missing = {"method", "test_accuracy"} - set(table.columns)
     if missing:
         raise ValueError(f"table is missing column(s) {sorted(missing)}")
-    fig = go.Figure(go.Bar(x=table["method"], y=table["test_accuracy"], name="test accuracy", showlegend=False,
+    fig = go.Figure(go.Bar(x=[plain(m) for m in table["method"]], y=table["test_accuracy"], name="test accuracy", showlegend=False,
                            marker=dict(color=[class_color(i) for i in range(len(table))]),
                            text=[f"{v:.2f}" if pd.notna(v) else "n/a" for v in table["test_accuracy"]],
                            textposition="outside",
@@ -219,7 +219,7 @@ def robustness_bars(table: pd.DataFrame, title: str | None = None) -> go.Figure:
     fig = go.Figure()
     for i, prompt in enumerate(dict.fromkeys(table["prompt"])):
         sub = table[table["prompt"] == prompt]
-        fig.add_trace(go.Bar(x=sub["method"], y=sub["test_accuracy"], name=str(prompt),
+        fig.add_trace(go.Bar(x=[plain(m) for m in sub["method"]], y=sub["test_accuracy"], name=plain(prompt),
                              marker=dict(color=class_color(i)), text=[f"{v:.2f}" for v in sub["test_accuracy"]],
                              textposition="outside"))
     fig.update_layout(barmode="group")

@@ -2,6 +2,7 @@
 histogram bin edges. ``sn_core.plots.search_figures`` re-exports every name."""
 from __future__ import annotations
 
+import html
 from typing import Sequence
 
 import numpy as np
@@ -23,6 +24,13 @@ FONT = dict(family="Inter, Source Sans Pro, Arial, sans-serif", size=13)
 NAMED_COLORS = {"red": "#D55E00", "green": "#009E73", "blue": "#0072B2", "yellow": "#F0E442", "orange": "#E69F00",
                 "purple": "#7B3F9E", "pink": "#CC79A7", "black": "#000000", "white": "#BBBBBB", "gray": "#7F7F7F",
                 "grey": "#7F7F7F", "brown": "#8C5A2B", "cyan": "#56B4E9"}
+
+
+def plain(text) -> str:
+    """``text`` as plain figure text: Plotly renders a few HTML tags (``<a href>``, ``<b>``, ``<br>``, ...) in
+    titles, tick labels, legends and hover text, so every label, task name, condition or neuron id that comes from a
+    user enters a figure through this (``<``, ``>`` and ``&`` as entities, which Plotly shows as the characters)."""
+    return html.escape(str(text), quote=False)
 
 
 def class_color(i: int) -> str:

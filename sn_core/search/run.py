@@ -81,6 +81,9 @@ def reopen(p: Plan, ident, root, t_start: float, progress=None) -> SearchResult 
     except (KeyError, FileNotFoundError):
         return None
     res.config, res.summary.task = p.cfg, p.task.name
+    from sn_core.search.summary import _benchmark_notes
+
+    res.summary.extra.update(_benchmark_notes(p.task))  # this request's rows and notes (same content, other path)
     res.summary.compute_seconds = res.summary.compute_seconds or res.summary.seconds
     res.summary.seconds = time.perf_counter() - t_start
     if progress:

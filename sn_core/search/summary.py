@@ -109,7 +109,18 @@ def build_summary(p, loaded, layers, labels, clf, top, frontier, limits: dict, b
         shortcut_flop_limit=short.get("flop_limit"), sn_flop_limit=limits.get(int(clf.exit_layer_)),
         base_accuracy=acc("base"), sav_test_accuracy=acc("sav"), probe_lr_test_accuracy=acc("probe_lr"),
         probe_lr_layer=base["probe_lr"]["layer"] if base.get("probe_lr") else None,
-        extraction_cache_hit=extraction_cache_hit, cache_hit=False, seconds=seconds, compute_seconds=seconds)
+        extraction_cache_hit=extraction_cache_hit, cache_hit=False, seconds=seconds, compute_seconds=seconds,
+        extra=_benchmark_notes(p.task))
+
+
+def _benchmark_notes(task) -> dict:
+    """A benchmark task's rows read, rows skipped for a missing image file and what its casting left out
+    (``sn_core.data.benchmarks``); nothing for other tasks."""
+    origin = task.origin or {}
+    if not origin.get("benchmark"):
+        return {}
+    return {"task_rows": int(origin.get("rows", 0)), "task_drawn": len(task),
+            "skipped_missing_images": int(origin.get("skipped_missing_images", 0)), "task_notes": task.description}
 
 
 __all__ = ["SearchSummary", "build_summary"]

@@ -1,9 +1,10 @@
 """Evaluate a saved classifier (library early exit) or an exported shortcut on many examples.
 
 Which examples (``select_examples``): the task argument is a bundled task name (its ``eval`` part: ``n_examples``
-examples drawn with ``data_seed``, as ``search`` draws them), a JSONL/CSV manifest, or an image folder (one
-subfolder per class, with ``question``). With ``split="test"`` (the default for bundled tasks) the examples are the
-test split of ``make_split(labels, probe_per_class, test_per_class, seed)``, with the settings of the search that
+examples drawn with ``data_seed``, as ``search`` draws them), a benchmark or dataset (its class-stratified subset of
+``n_examples`` rows, drawn as ``search`` draws it), a JSONL/CSV manifest, or an image folder (one subfolder per class,
+with ``question``). With ``split="test"`` (the default for bundled tasks and benchmarks) the examples are the test
+split of ``make_split(labels, probe_per_class, test_per_class, seed)``, with the settings of the search that
 fitted the classifier where they are known (its stored search, else the artifact's ``seed`` /
 ``probe_per_class``, else the search defaults): for the same task and settings these are exactly the search's
 held-out test examples. ``split="all"`` (the default for manifests and folders) uses every example.
@@ -60,12 +61,15 @@ def select_examples(task_arg: str, question: str | None, settings: dict, split: 
                        data_seed=int(settings["data_seed"]))
     task = resolve_task(cfg, min_classes=2 if split == "test" else 1)  # evaluating one class is fine; a split is not
     bundled = task.source == "bundled"
-    split = split or ("test" if bundled else "all")
+    drawn = bundled or bool((task.origin or {}).get("benchmark"))  # a benchmark's subset is drawn as a search draws it
+    split = split or ("test" if drawn else "all")
     if split not in ("test", "all"):
         raise ValueError(f"split must be 'test' or 'all', got {split!r}")
     info = {"task": task.name, "source": "bundled" if bundled else task.source, "split": split}
     if bundled:
         info.update(n_examples=int(settings["n_examples"]), data_seed=int(settings["data_seed"]), part="eval")
+    elif drawn:
+        info.update(n_examples=int(settings["n_examples"]), data_seed=int(settings["data_seed"]))
     if split == "all":
         idx = np.arange(len(task))
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -55,8 +56,19 @@ def open_page(page: str | None = None, **state):
     return at
 
 
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark: a backslash before ASCII punctuation shows it
+
+
+def shown(text: str) -> str:
+    """``text`` (an element's Markdown) as displayed, as far as user text goes: CommonMark backslash escapes undone
+    (``sn_app.text.md`` escapes every punctuation character of user text) and its invisible word joiners dropped,
+    so assertions compare what a user reads."""
+    return _ESCAPED.sub(r"\1", str(text)).replace("\u2060", "")  # md's word joiner has no width
+
+
 def errors(at) -> list[str]:
-    return [e.value for e in at.error]
+    """The page's ``st.error`` messages as displayed (see :func:`shown`)."""
+    return [shown(e.value) for e in at.error]
 
 
 def assert_clean(at):

@@ -10,7 +10,8 @@ import json
 
 import numpy as np
 import pytest
-from apphelpers import PAGE_TIMEOUT, SEARCH_TIMEOUT, SMALL, assert_clean, errors, new_app, open_page, png_bytes
+from apphelpers import (PAGE_TIMEOUT, SEARCH_TIMEOUT, SMALL, assert_clean, errors, new_app, open_page, png_bytes,
+                        shown)
 
 import sn_app
 
@@ -367,7 +368,7 @@ def test_playground_predicts_an_example_with_both_paths(key):
     from sn_core.search.run import SearchResult
 
     res = SearchResult.load(key)
-    assert metrics["Prediction"] in res.labels
+    assert shown(metrics["Prediction"]) in res.labels
     assert metrics["Full / early exit"].endswith("×")
     assert len(at.get("plotly_chart")) == 1  # the value on its histogram
 

@@ -5,7 +5,7 @@ shortcut (an early layer) differs from the overall best neuron (a late layer).""
 from __future__ import annotations
 
 import pytest
-from apphelpers import assert_clean, errors, open_page
+from apphelpers import assert_clean, errors, open_page, shown
 
 import sn_app
 
@@ -34,7 +34,7 @@ def test_playground_opens_on_the_shortcut_and_measures_a_speedup(res):
     layer = int(res.frontier().query("recommended")["layer"].iloc[0])
     assert sn_app.MEASURED in at.session_state and layer in at.session_state[sn_app.MEASURED][res.key]
     # the overall best neuron is one click away
-    best = next(o for o in at.radio(key="ee_which").options if o.startswith("overall best"))
+    best = next(shown(o) for o in at.radio(key="ee_which").options if o.startswith("overall best"))
     at.radio(key="ee_which").set_value(best).run()
     assert_clean(at)
     assert res.summary.sn_neuron_id in at.radio(key="ee_which").value

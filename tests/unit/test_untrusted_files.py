@@ -93,7 +93,7 @@ def test_security_manifest_paths_outside_its_folder_are_refused(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- source scan
-SHIPPED = ["sn_core", "app.py", "sn_app.py", "app_pages", "bench"]
+SHIPPED = ["sn_core", "app.py", "sn_app", "app_pages", "bench"]
 FORBIDDEN = {
     "pickle": re.compile(r"^\s*(import|from)\s+(c?pickle|dill|shelve|joblib)\b|\b(pickle|dill|joblib)\.loads?\(|"
                          r"read_pickle\(|\bshelve\.open\(", re.M),
@@ -120,6 +120,7 @@ def test_security_no_pickle_torch_load_or_remote_code_in_shipped_code():
     files = []
     for entry in SHIPPED:
         p = REPO_DIR / entry
+        assert p.exists(), f"{entry} is listed as shipped code but does not exist"
         files += [p] if p.is_file() else sorted(p.rglob("*.py"))
     assert any(f.name == "loading.py" for f in files) and len(files) > 20
     hits = {str(f.relative_to(REPO_DIR)): found for f in files if (found := _scan(f.read_text(encoding="utf-8")))}
