@@ -31,5 +31,5 @@ def write_shortcut_zip(*args, **kwargs):
     return _w(*args, **kwargs)
 
 
-__all__ = ["write_shortcut_zip", "Shortcut", "ShortcutError", "ShortcutPredictions", "export_shortcut", "load_shortcut", "read_card",
-           "shortcut_zip_bytes"]
+__all__ = ["write_shortcut_zip", "Shortcut", "ShortcutError", "ShortcutPredictions", "export_shortcut",
+           "load_shortcut", "read_card", "shortcut_zip_bytes"]

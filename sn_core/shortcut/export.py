@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sn_core.shortcut.card import (CARD_FORMAT, CARD_NAME, CARD_VERSION, GRAPH_NAME, PROCESSOR_DIR, ShortcutError,
+                                   file_sha256, processor_files, read_card, seal)
+# The graph's modules and inputs live in sn_core.shortcut.graph; these names stay importable from here.
+from sn_core.shortcut.graph import (EXPORT_FAMILIES, INPUT_NAMES, OPSET, OUTPUT_NAMES, RuleModule,  # noqa: F401
+                                    ShortcutModule, _example_batch, check_family, export_graph, family_layout,
+                                    graph_inputs, onevision_layout)
 from sn_core.shortcut.prep import QWEN
 from sn_core.shortcut.refit import needs_refit, refit_float32
-from sn_core.shortcut.card import (CARD_FORMAT, CARD_NAME, CARD_VERSION, GRAPH_NAME, PROCESSOR_DIR, ShortcutError, file_sha256,
-                   processor_files, read_card, seal)
-# The graph's modules and inputs live in sn_core.shortcut.graph; these names stay importable from here.
-from sn_core.shortcut.graph import (EXPORT_FAMILIES, INPUT_NAMES, OPSET, OUTPUT_NAMES, RuleModule, ShortcutModule,  # noqa: F401
-                    _example_batch, check_family, export_graph, family_layout, graph_inputs,
-                    onevision_layout)
 
 
 def _versions() -> dict:
@@ -261,12 +261,12 @@ def external_files(proto) -> list[str]:
 
 
 def _flop_fields(loaded, prompt_len: int, exit_layer: int, new_tokens: int) -> dict:
-    """The card's ``flops``: the analytic FLOP limit of this exit (``sn_core.models.flops``); where the FLOP model cannot
-    count this model, the fields are null and ``note`` says why (the export itself does not depend on them)."""
+    """The card's ``flops``: the analytic FLOP limit of this exit (``sn_core.models.flops``); where the FLOP model
+    cannot count this model, the fields are null and ``note`` says why (the export itself does not depend on them)."""
     from sn_core.models.flops import flop_ratio
 
-    note = ("FLOP limit = analytic FLOPs of the full greedy answer / of this exit (sn_core.models.flops), at prompt_len "
-            "tokens")
+    note = ("FLOP limit = analytic FLOPs of the full greedy answer / of this exit (sn_core.models.flops), at "
+            "prompt_len tokens")
     try:
         limit = flop_ratio(loaded, prompt_len, exit_layer, new_tokens)
         return {"flop_limit": float(limit["ratio"]), "early_exit_flops": float(limit["early_exit_flops"]),
@@ -331,6 +331,6 @@ def write_shortcut_zip(folder, dest, progress=None) -> int:
     return done
 
 
-__all__ = ["EXPORT_FAMILIES", "OPSET", "ShortcutModule", "RuleModule", "check_family", "export_graph", "export_shortcut",
-           "shortcut_zip_bytes", "graph_inputs", "onevision_layout", "write_shortcut_zip", "check_family_early",
+__all__ = ["EXPORT_FAMILIES", "OPSET", "ShortcutModule", "RuleModule", "check_family", "export_graph",
+           "export_shortcut", "shortcut_zip_bytes", "graph_inputs", "onevision_layout", "write_shortcut_zip", "check_family_early",
            "external_files"]
