@@ -237,7 +237,7 @@ def export_graph(module, feeds: dict, model_type: str, path: Path, output_names,
                               output_names=list(output_names), dynamic_shapes=(tuple(dyn[n] for n in names),),
                               opset_version=OPSET, external_data=external_data, verbose=False)
     except Exception as e:  # the exporter's messages run to pages: keep the first line
-        if os.environ.get("SN_EXPORT_DEBUG"):
+        if os.environ.get("SN_EXPORT_DEBUG"):  # developers: the exporter's full traceback instead of one line
             raise
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ShortcutError(f"ONNX export of model {model_id!r} ({model_type}) failed: {first}") from None

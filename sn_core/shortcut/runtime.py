@@ -1,8 +1,10 @@
 """Run an exported shortcut with onnxruntime: ``load_shortcut(folder).predict(images, questions)``.
 
 Preprocessing uses the saved processor (chat template, tokenizer, Pillow image processor) with
-``return_tensors="np"``: this module imports neither torch nor the model. The card is verified on load
-(``sn_core.shortcut.card.read_card``: card, graph and processor file hashes).
+``return_tensors="np"``, then the family's numpy step (``sn_core.shortcut.prep``: Qwen's M-RoPE and vision
+positions, SmolVLM's real tiles, OneVision's tile layout): this module imports neither torch nor the model. The
+card is verified on load (``sn_core.shortcut.card.read_card``: card, graph, external-data and processor file
+hashes).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from sn_core.data.images import as_rgb
 from sn_core.shortcut.card import PROCESSOR_DIR, ShortcutError, read_card
 # onevision_tiles is also importable from here (LLaVA-OneVision's tiles, sn_core.shortcut.onevision).
 from sn_core.shortcut.onevision import onevision_tiles  # noqa: F401
-from sn_core.shortcut.prep import graph_feeds
+from sn_core.shortcut.prep import INPUT_NAMES, graph_feeds
 
 
 @dataclass
@@ -50,6 +52,9 @@ class Shortcut:
         self.exit_layer = int(self.card["exit_layer"])
         self.instruction = self.card.get("instruction")
         self.family = self.card["inputs"]["family"]
+        if self.family not in INPUT_NAMES:
+            raise ShortcutError(f"{str(self.folder)!r}: the card's family {self.family!r} is not one this library runs "
+                                f"({', '.join(sorted(INPUT_NAMES))})")
         self.layout = self.card["inputs"].get("layout") or self.card["inputs"].get("onevision")
         self.processor = _load_processor(self.folder / PROCESSOR_DIR, self.family, self.card["inputs"])
         opts = ort.SessionOptions()
