@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 import sn_app
-from sn_app.text import md
+from sn_app.text import code, md
 from sn_core.data.manifest import MAX_QUESTION_CHARS
 from sn_core.models.flops import flop_limit
 from sn_core.shortcut.timing import median_seconds
@@ -44,17 +44,21 @@ with st.expander("Take this shortcut with you: export it as a standalone ONNX mo
                "--task ...` (docs/shortcut.md).")
     zip_context = (res.key, tuple(neurons))
     if st.button("Build the shortcut", key="ee_export"):
-        from sn_core.shortcut import shortcut_zip_bytes
-
-        with st.spinner("Exporting the ONNX graph (tens of seconds)..."), sn_app.guarded("Exporting the shortcut",
-                                                                                   stop=False):
-            data = shortcut_zip_bytes(classifier=clf, model=cfg.model, test_accuracy=res.test_accuracy(neurons))
-            st.session_state["ee_zip"] = {"context": zip_context, "data": data}
+        with sn_app.guarded("Exporting the shortcut", stop=False):
+            st.session_state["ee_zip"] = {"context": zip_context, **sn_app.build_shortcut(
+                res, clf, neurons, cfg.model)}
     built = st.session_state.get("ee_zip")
     if built and built["context"] == zip_context:
-        st.download_button(f"Download shortcut.zip ({len(built['data']) / 2 ** 20:.1f} MB)", built["data"],
-                           file_name=f"shortcut-{clf.exit_layer_}-{sn_app.short_key(res.key)}.zip",
-                           mime="application/zip", key="ee_download")
+        st.success(f"Shortcut folder on this server: {code(built['folder'])} ({built['bytes'] / 2 ** 20:.1f} MB); "
+                   f"the same as one ZIP: {code(built['zip'])}.")
+        if built["zip_bytes"] <= sn_app.SHORTCUT_DOWNLOAD_LIMIT:
+            st.download_button(f"Download shortcut.zip ({built['zip_bytes'] / 2 ** 20:.1f} MB)",
+                               sn_app.file_reader(built["zip"]),
+                               file_name=f"shortcut-{clf.exit_layer_}-{sn_app.short_key(res.key)}.zip",
+                               mime="application/zip", key="ee_download")
+        else:
+            st.info(f"At {built['zip_bytes'] / 2 ** 30:.1f} GB the ZIP is too large for a browser download from "
+                    "this page; copy the folder or the ZIP from the paths above.")
 
 # ------------------------------------------------------------------------------------------ image and question
 st.subheader("1 · Image and question")

@@ -1,6 +1,11 @@
 """Widgets the pages share: the progress bar of long work, the ranking table and its column settings, the
-classifier chooser of the playground and Compare, and the sidebar's session summary."""
+classifier chooser of the playground and Compare, the sidebar's session summary, and the playground's shortcut
+export (a folder on the server and a ZIP streamed beside it, with a progress bar)."""
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
 
 import streamlit as st
 
@@ -8,6 +13,7 @@ from sn_app.errors import error_message
 from sn_app.text import code, md
 from sn_app.session import DEFAULT_MODEL, MODEL, NEURON, SEARCH, TASK_LABEL, current_result, short_key
 from sn_core.scoring.ranking import TOP_K_COLUMNS
+from sn_core.store import default_root
 
 
 STAGE_LABELS = {
@@ -134,3 +140,43 @@ def sidebar_markdown(model, summary=None, key: str | None = None, neuron: str | 
         lines.append(f"**Task:** {md(task_label or 'none yet')}")
         lines.append("**Search:** none yet")
     return "  \n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ shortcut export
+SHORTCUT_DOWNLOAD_LIMIT = 512 * 2 ** 20  # larger shortcuts are offered as server paths, never read into memory
+
+
+def build_shortcut(res, clf, neurons, model: str) -> dict:
+    """Export ``clf`` into ``<store root>/shortcuts/<search>-<neurons>/`` (once: a folder already exported for the
+    same classifier is reused after its card verifies) and stream it into a ZIP beside it, with a progress bar.
+    Returns ``{folder, zip, bytes, zip_bytes}``."""
+    import hashlib
+    import shutil
+
+    from sn_core.shortcut import ShortcutError, export_shortcut, read_card, write_shortcut_zip
+
+    tag = hashlib.sha256(json.dumps(list(neurons)).encode()).hexdigest()[:10]
+    base = default_root() / "shortcuts"
+    base.mkdir(parents=True, exist_ok=True)
+    folder = base / f"{short_key(res.key)}-{tag}"
+    try:
+        read_card(folder)
+    except ShortcutError:
+        if folder.exists():
+            shutil.rmtree(folder)
+        with st.spinner("Exporting the ONNX graph (tens of seconds for small models, minutes for 7B ones)..."):
+            export_shortcut(clf, folder, model=model, test_accuracy=res.test_accuracy(neurons))
+    zip_path = folder.with_suffix(".zip")
+    bar = st.progress(0.0, text="Writing shortcut.zip")
+    tmp = zip_path.with_name(zip_path.name + ".partial")
+    write_shortcut_zip(folder, tmp, progress=lambda done, total: bar.progress(
+        min(1.0, done / max(total, 1)), text=f"Writing shortcut.zip: {done / 2 ** 20:.0f} of {total / 2 ** 20:.0f} MB"))
+    os.replace(tmp, zip_path)
+    bar.empty()
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    return {"folder": str(folder), "zip": str(zip_path), "bytes": size, "zip_bytes": zip_path.stat().st_size}
+
+
+def file_reader(path):
+    """Deferred download data: the file is read only when the button is clicked."""
+    return lambda: Path(path).read_bytes()

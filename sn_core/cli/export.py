@@ -20,7 +20,20 @@ def add_export_parser(sub) -> None:
     x.add_argument("--out", required=True, help="new folder to write (must not exist, or be empty)")
     x.add_argument("--model", default=None, help="override the model the classifier names")
     x.add_argument("--cache-dir", default=None, help="store root of --search")
+    x.add_argument("--no-refit-test", action="store_true",
+                   help="a bf16/fp16 classifier is re-fitted on float32 values of its probe examples; skip measuring "
+                   "the re-fitted rule on the test split (saves one pass over it)")
+    x.add_argument("--external-data", choices=("auto", "yes", "no"), default="auto",
+                   help="weights in shortcut.onnx.data beside the graph (auto: above 1 GiB of weights)")
     x.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def _x(v) -> str:
+    return "not counted" if v is None else f"{v:.1f}x"
+
+
+def _x3(v) -> str:
+    return "not measured" if v is None else f"{v:.3f}"
 
 
 def cmd_export(a) -> int:
@@ -36,6 +49,8 @@ def cmd_export(a) -> int:
     if not out.parent.is_dir():
         raise CliError(f"--out {a.out!r}: folder {str(out.parent)!r} does not exist")
     test_acc = None
+    opts = {"refit_test": not a.no_refit_test,
+            "external_data": {"auto": None, "yes": True, "no": False}[a.external_data]}
     if a.search:
         from sn_core.search.run import SearchResult
 
@@ -44,9 +59,9 @@ def cmd_export(a) -> int:
         clf = res.classifier(a.neuron or default)  # (a search without a frontier: its top-k)
         test_acc = res.test_accuracy(list(clf.neurons_))
         path = export_shortcut(clf, out, model=a.model, test_accuracy=test_acc, search_key=a.search,
-                               root=a.cache_dir)
+                               root=a.cache_dir, **opts)
     else:
-        path = export_shortcut(a.classifier, out, model=a.model, root=a.cache_dir)
+        path = export_shortcut(a.classifier, out, model=a.model, root=a.cache_dir, **opts)
     from sn_core.shortcut import read_card
 
     card = read_card(path)
@@ -54,10 +69,21 @@ def cmd_export(a) -> int:
            "neurons": [n["id"] for n in card["neurons"]], "exit_layer": card["exit_layer"],
            "labels": card["labels"], "test_accuracy": card["accuracy"]["test"],
            "flop_limit": card["flops"]["flop_limit"], "onnx_opset": card["onnx"]["opset"],
-           "graph_sha256": card["onnx"]["sha256"]}
+           "graph_sha256": card["onnx"]["sha256"],
+           "external_data": [e["file"] for e in card["onnx"].get("external_data") or []],
+           "refit": None if not card.get("refit") else {
+               "from_dtype": card["refit"]["from_dtype"],
+               "original_test_accuracy": card["refit"]["original"]["test_accuracy"],
+               "float32_probe_accuracy": card["refit"]["float32"]["probe_accuracy"],
+               "float32_test_accuracy": card["refit"]["float32"]["test_accuracy"]}}
     if a.json:
         sys.stdout.write(json.dumps(doc) + "\n")
     else:
         print(f"shortcut written to {path}: {', '.join(doc['neurons'])} (exit after layer {doc['exit_layer']}, "
-              f"FLOP limit {doc['flop_limit']:.1f}x), graph sha256 {doc['graph_sha256'][:16]}...")
+              f"FLOP limit {_x(doc['flop_limit'])}), graph sha256 {doc['graph_sha256'][:16]}...")
+        if doc["refit"]:
+            r = doc["refit"]
+            print(f"rule re-fitted on float32 values (searched in {r['from_dtype']}): probe accuracy "
+                  f"{r['float32_probe_accuracy']:.3f}, test accuracy {_x3(r['float32_test_accuracy'])} (the "
+                  f"{r['from_dtype']} fit: {_x3(r['original_test_accuracy'])})")
     return 0

@@ -24,5 +24,12 @@ def shortcut_zip_bytes(*args, **kwargs):
     return _zip(*args, **kwargs)
 
 
-__all__ = ["Shortcut", "ShortcutError", "ShortcutPredictions", "export_shortcut", "load_shortcut", "read_card",
-           "shortcut_zip_bytes"]
+def write_shortcut_zip(*args, **kwargs):
+    """See :func:`sn_core.shortcut.export.write_shortcut_zip`."""
+    from sn_core.shortcut.export import write_shortcut_zip as _w
+
+    return _w(*args, **kwargs)
+
+
+__all__ = ["write_shortcut_zip", "Shortcut", "ShortcutError", "ShortcutPredictions", "export_shortcut",
+           "load_shortcut", "read_card", "shortcut_zip_bytes"]

@@ -28,11 +28,16 @@ class ShortcutError(ValueError):
     """A shortcut that cannot be exported or used: the message is one line saying why."""
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, progress=None) -> str:
+    """sha256 of a file, read in 1 MiB blocks; ``progress(bytes_done, name)`` after each block when given."""
     h = hashlib.sha256()
+    done = 0
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
+            done += len(block)
+            if progress is not None:
+                progress(done, Path(path).name)
     return h.hexdigest()
 
 
@@ -54,8 +59,10 @@ def processor_files(folder: Path) -> dict[str, str]:
     return {p.relative_to(folder).as_posix(): file_sha256(p) for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def read_card(folder) -> dict:
-    """The verified card of the shortcut in ``folder``: format, card hash, graph hash, processor file hashes."""
+def read_card(folder, progress=None) -> dict:
+    """The verified card of the shortcut in ``folder``: format, card hash, graph hash, the hash and size of every
+    external-data file the graph loads, processor file hashes. Files are hashed in 1 MiB blocks (no copy in
+    memory); ``progress(done_bytes, file_name)`` is called as they are read."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ShortcutError(f"shortcut folder {str(folder)!r} does not exist" if not folder.exists()
@@ -83,9 +90,20 @@ def read_card(folder) -> dict:
     graph = folder / card["onnx"]["file"]
     if not graph.is_file():
         raise ShortcutError(f"{str(folder)!r}: the graph {card['onnx']['file']} is missing")
-    if file_sha256(graph) != card["onnx"]["sha256"]:
+    if file_sha256(graph, progress) != card["onnx"]["sha256"]:
         raise ShortcutError(f"{graph}: graph hash mismatch (the graph was edited or replaced after export); export "
                             "the shortcut again")
+    for entry in card["onnx"].get("external_data") or []:
+        data = folder / entry["file"]
+        if not data.is_file():
+            raise ShortcutError(f"{str(folder)!r}: the graph's weights file {entry['file']} is missing")
+        if "bytes" in entry and data.stat().st_size != entry["bytes"]:
+            raise ShortcutError(f"{data}: weights file size {data.stat().st_size} bytes, the card says "
+                                f"{entry['bytes']} (edited, truncated or replaced after export); export the "
+                                "shortcut again")
+        if file_sha256(data, progress) != entry["sha256"]:
+            raise ShortcutError(f"{data}: weights file hash mismatch (the external data was edited or replaced "
+                                "after export); export the shortcut again")
     files = processor_files(folder)
     for name, digest in card.get("files", {}).items():
         if files.get(name) != digest:
@@ -109,6 +127,11 @@ def _check_fields(card: dict, path: Path) -> None:
         bad("onnx", "needs 'file' and 'sha256'")
     if Path(onnx["file"]).name != onnx["file"]:
         bad("onnx", "names a file outside the shortcut folder")
+    ext = onnx.get("external_data") or []
+    if not (isinstance(ext, list) and all(isinstance(e, dict) and isinstance(e.get("file"), str)
+                                          and isinstance(e.get("sha256"), str) and Path(e["file"]).name == e["file"]
+                                          for e in ext)):
+        bad("onnx", "external_data must list files beside the graph, each with 'file' and 'sha256'")
     labels = card.get("labels")
     if not (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) and x.strip() for x in labels)
             and len(set(labels)) == len(labels)):

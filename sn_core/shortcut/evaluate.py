@@ -45,7 +45,7 @@ def search_settings(meta: dict, root=None) -> dict:
 
             cfg = SearchResult.load(key, root=root).config
             out.update(n_examples=cfg.n_examples, data_seed=cfg.data_seed, probe_per_class=cfg.probe_per_class,
-                       test_per_class=cfg.test_per_class, seed=cfg.seed)
+                       test_per_class=cfg.test_per_class, seed=cfg.seed, question=cfg.question)
             out["from_search"] = key
         except Exception:  # noqa: BLE001 - a deleted or older store: fall back to the artifact's settings
             pass

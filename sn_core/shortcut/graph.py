@@ -1,33 +1,28 @@
-"""The ONNX graph of a standalone shortcut: the torch modules that are exported, their example inputs, and the export.
+"""The ONNX graph of a standalone shortcut: the torch module that is exported, its example inputs, and the export.
 
 The graph (``torch.onnx.export(dynamo=True)``) holds, for a model loaded only up to the exit layer:
 
-- the vision tower and projector (SigLIP with the last layer as feature layer: the same computation as
-  ``sn_core.models.families.llava._siglip_image_features``; LLaVA with another tower: ``get_image_features``);
-- the token embeddings with the image features written into the image-token positions, in order (the
-  ``masked_scatter`` of transformers, written as a cumulative-sum gather so that it exports);
-- the language model's own forward (``language_model(inputs_embeds, attention_mask, position_ids)``) over
-  decoder layers ``0..L``: its causal mask with the left-padding attention mask, rotary embeddings from
-  ``position_ids = cumsum(attention_mask) - 1`` (as ``ModelAdapter.forward_inputs``), computed inside the graph;
+- the vision tower and projector, and the token embeddings with the image features written into the image-token
+  positions in order (per family: ``sn_core.shortcut.families``; the ``masked_scatter`` of transformers written as
+  a cumulative-sum gather so that it exports);
+- the language model's own forward over decoder layers ``0..L``: its causal mask with the left-padding attention
+  mask (Gemma 3: the model's ``token_type_ids`` masks), rotary embeddings from ``position_ids = cumsum(mask) - 1``
+  (as ``ModelAdapter.forward_inputs``) or, for Qwen-VL, from the M-RoPE positions the runtime computes;
 - the read-out of each neuron at the last prompt position (column -1 of the left-padded batch) from the same
   module inputs / outputs the library hooks (``ModelAdapter.site_module``);
 - the classifier's rule in float64 (stump, nearest class mean or one-vs-rest stumps, with the majority vote of
   several neurons and the non-finite fallback of ``sn_core.scoring.neuron_scores``) -> class index.
 
-Inputs: ``input_ids [batch, pos] int64``, ``attention_mask [batch, pos] int64``, ``pixel_values`` (LLaVA:
-``[batch, 3, H, W]``; LLaVA-OneVision: the images' tiles ``[tiles, 3, H, W]``) and, for LLaVA-OneVision,
-``feature_index [image_tokens] int64`` (which projected tile row, or the image-newline row, fills each image token:
-the anyres unpadding of ``pack_image_features``, computed by ``sn_core.shortcut.runtime`` from the image sizes).
-Outputs: ``label_index [batch] int64`` and ``values [batch, k] float32``. Batch and prompt length are dynamic.
+Inputs: ``INPUT_NAMES[family]`` (``sn_core.shortcut.prep``, which also builds them from a processor batch).
+Outputs: ``label_index [batch] int64`` and ``values [batch, k] float32``. Batch, prompt length and the
+image-dependent counts (tiles, patches, image tokens) are dynamic.
 
 ``sn_core.shortcut.export`` writes the graph with its processor files and card.
-
-Families: LLaVA (``llava``) and LLaVA-OneVision (``llava_onevision``) export; any other family is refused with one
-line naming it (docs/families.md).
 """
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -36,17 +31,16 @@ import torch
 from sn_core.shortcut.card import ShortcutError
 from sn_core.shortcut.interrupts import InterruptWatch
 
-EXPORT_FAMILIES = ("llava", "llava_onevision")
+from sn_core.shortcut.prep import EXPORT_FAMILIES, INPUT_NAMES, QWEN, graph_feeds  # noqa: E402
+
 OPSET = 18
-INPUT_NAMES = {"llava": ("input_ids", "attention_mask", "pixel_values"),
-               "llava_onevision": ("input_ids", "attention_mask", "pixel_values", "feature_index")}
 OUTPUT_NAMES = ("label_index", "values")
 
 
 def check_family(model_type: str, model_id: str = "") -> None:
     if model_type not in EXPORT_FAMILIES:
-        raise ShortcutError(f"shortcut export supports the LLaVA family ({', '.join(EXPORT_FAMILIES)}); model "
-                            f"{model_id!r} is family {model_type!r}, which is not exported (docs/families.md)")
+        raise ShortcutError(f"shortcut export supports the families {', '.join(EXPORT_FAMILIES)}; model "
+                            f"{model_id!r} is family {model_type!r}, which is not exported (docs/shortcut.md)")
 
 
 class RuleModule(torch.nn.Module):
@@ -98,7 +92,8 @@ class RuleModule(torch.nn.Module):
 
 
 class ShortcutModule(torch.nn.Module):
-    """Vision tower + projector + embeddings + decoder layers ``0..L`` + read-out + rule, as one module."""
+    """Vision tower + projector + embeddings + decoder layers ``0..L`` + read-out + rule, as one module. Its inputs
+    are ``INPUT_NAMES[family]`` (``sn_core.shortcut.prep``), in that order."""
 
     def __init__(self, loaded, clf):
         super().__init__()
@@ -114,41 +109,23 @@ class ShortcutModule(torch.nn.Module):
             raise ShortcutError(f"the model must be loaded up to the exit layer {self.exit_layer} exactly "
                                 f"(max_layers={self.exit_layer + 1}); it has {len(self.adapter.layers(self.net))}")
         self.rule = RuleModule(clf)
-        core = self.net.model
-        self.image_token_id = int(self.net.config.image_token_index)
-        self.siglip = _siglip_ok(core)
-        if self.model_type == "llava_onevision" and not self.siglip:
-            raise ShortcutError("LLaVA-OneVision export needs a SigLIP tower whose last layer is the feature layer; "
-                                f"this model's tower is {type(core.vision_tower).__name__} with feature layer "
-                                f"{core.config.vision_feature_layer!r}")
+        self.input_names = INPUT_NAMES[self.model_type]
 
-    def _image_rows(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Projected image features, one row per image token (LLaVA) or per tile token (OneVision)."""
-        from sn_core.models.families.llava import _siglip_image_features
+    def embed(self, *inputs):
+        """``(inputs_embeds [batch, pos, d_model], language-model kwargs, DeepStack features or None)``."""
+        from sn_core.shortcut import families as fam
 
-        core = self.net.model
-        if self.siglip:
-            return _siglip_image_features(core, pixel_values)
-        return torch.cat(core.get_image_features(pixel_values=pixel_values, return_dict=True).pooler_output, dim=0)
+        if self.model_type in ("llava", "llava_onevision"):
+            return fam.llava_embed(self.net, *inputs)
+        if self.model_type == "gemma3":
+            return fam.gemma3_embed(self.net, *inputs)
+        if self.model_type in ("smolvlm", "idefics3"):
+            return fam.idefics_embed(self.net, *inputs)
+        return fam.qwen_embed(self.net, *inputs)
 
-    def embed(self, input_ids, attention_mask, pixel_values, feature_index=None):
-        """``(inputs_embeds [batch, pos, d_model], position_ids [batch, pos])``: image features in place."""
-        core = self.net.model
-        lm = core.language_model
-        embeds = lm.embed_tokens(input_ids)  # [batch, pos, d_model]
-        rows = self._image_rows(pixel_values).to(embeds.dtype)  # [rows, d_model]
-        if feature_index is not None:  # OneVision: unpadded tiles + image-newline rows, in token order
-            rows = torch.cat([rows, core.image_newline[None, :].to(embeds.dtype)], dim=0)[feature_index]
-        is_img = input_ids == self.image_token_id  # [batch, pos]
-        order = (torch.cumsum(is_img.reshape(-1).to(torch.int64), 0) - 1).clamp(min=0)  # [batch*pos]
-        gathered = rows[order].reshape(embeds.shape)  # the n-th image token takes row n (masked_scatter's order)
-        embeds = torch.where(is_img.unsqueeze(-1), gathered, embeds)
-        position_ids = (attention_mask.to(torch.int64).cumsum(-1) - 1).clamp(min=0)  # [batch, pos]
-        return embeds, position_ids
-
-    def forward(self, input_ids, attention_mask, pixel_values, feature_index=None):
-        lm = self.net.model.language_model
-        embeds, position_ids = self.embed(input_ids, attention_mask, pixel_values, feature_index)
+    def forward(self, *inputs):
+        embeds, kwargs, deepstack = self.embed(*inputs)
+        layers = self.adapter.layers(self.net)
         captured = {}
         handles = []
         for kind, layer, _ in self.neurons:
@@ -161,21 +138,26 @@ class ShortcutModule(torch.nn.Module):
                 handles.append(module.register_forward_hook(
                     lambda m, args, out, key=key: captured.__setitem__(
                         key, (out[0] if isinstance(out, (tuple, list)) else out)[:, -1])))
+        # Qwen3-VL DeepStack: after text layer i, the i-th DeepStack features are added at the image tokens (as
+        # Qwen3VLTextModel._deepstack_process); registered after the read-out hooks, so resid_post is read
+        # before the addition, as the library reads it.
+        for i, (is_img, rows) in enumerate(deepstack or []):
+            if i < len(layers):
+                handles.append(layers[i].register_forward_hook(
+                    lambda m, args, out, rows=rows: out + rows.to(out.dtype)))
         try:
-            lm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False)
+            if self.model_type == "gemma3":  # its forward builds the token_type_ids masks from inputs_embeds
+                self.net.model(input_ids=None, inputs_embeds=embeds, use_cache=False, **kwargs)
+            else:
+                text = self.net.model.text_model if self.model_type in ("smolvlm", "idefics3") \
+                    else self.net.model.language_model
+                text(inputs_embeds=embeds, use_cache=False, **kwargs)
         finally:
             for h in handles:
                 h.remove()
         values = torch.stack([captured[(kind, layer)][:, index] for kind, layer, index in self.neurons], dim=1)
         values = values.to(torch.float32)  # [batch, k]
         return self.rule(values.to(torch.float64)), values
-
-
-def _siglip_ok(core) -> bool:
-    cfg, tower = core.config, core.vision_tower
-    layer = cfg.vision_feature_layer
-    return (type(tower).__name__ == "SiglipVisionModel" and isinstance(layer, int)
-            and layer in (-1, len(tower.encoder.layers)) and not getattr(tower.config, "tie_last_hidden_states", False))
 
 
 # ------------------------------------------------------------------------------------------------ inputs
@@ -188,21 +170,20 @@ def onevision_layout(config) -> dict:
             "vision_aspect_ratio": str(getattr(config, "vision_aspect_ratio", "anyres_max_9"))}
 
 
+def family_layout(config) -> dict | None:
+    """What the runtime's processor step needs beyond the processor (``sn_core.shortcut.prep``), per family."""
+    if config.model_type == "llava_onevision":
+        return onevision_layout(config)
+    if config.model_type in QWEN:
+        from sn_core.shortcut.families import qwen_layout
+
+        return qwen_layout(config)
+    return None
+
+
 def graph_inputs(model_type: str, batch: dict, layout: dict | None) -> dict:
     """Numpy graph inputs from a processor batch (``return_tensors="np"`` or torch tensors)."""
-    def arr(v):
-        return v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
-
-    out = {"input_ids": arr(batch["input_ids"]).astype(np.int64),
-           "attention_mask": arr(batch["attention_mask"]).astype(np.int64)}
-    pv = arr(batch["pixel_values"]).astype(np.float32)
-    if model_type == "llava_onevision":
-        from sn_core.shortcut.runtime import onevision_tiles
-
-        out["pixel_values"], out["feature_index"] = onevision_tiles(pv, arr(batch["image_sizes"]), layout)
-    else:
-        out["pixel_values"] = pv
-    return out
+    return graph_feeds(model_type, batch, layout)
 
 
 def _example_batch(loaded, prompt_fn):
@@ -216,28 +197,52 @@ def _example_batch(loaded, prompt_fn):
         return loaded.adapter.encode(loaded.processor, images, prompts)
 
 
-def export_graph(module, feeds: dict, model_type: str, path: Path, output_names, model_id: str = "") -> None:
-    """``torch.onnx.export(dynamo=True)`` of ``module`` on example ``feeds`` (numpy, ``graph_inputs``) with a
-    dynamic batch, prompt length and (OneVision) tile / image-token counts; ShortcutError (one line) on failure."""
-    names = INPUT_NAMES[model_type]
-    args = tuple(torch.from_numpy(feeds[n]) for n in names)
+def dynamic_shapes(model_type: str) -> dict:
+    """The dynamic dimensions of each graph input: batch, prompt length, and the image-dependent counts."""
     Dim = torch.export.Dim
     bsz, seq = Dim("batch", min=1, max=4096), Dim("pos", min=2, max=1 << 16)
     dyn = {"input_ids": {0: bsz, 1: seq}, "attention_mask": {0: bsz, 1: seq}}
     if model_type == "llava_onevision":
         dyn["pixel_values"] = {0: Dim("tiles", min=1, max=1 << 16)}
         dyn["feature_index"] = {0: Dim("image_tokens", min=2, max=1 << 20)}
+    elif model_type in ("smolvlm", "idefics3"):
+        tiles = Dim("tiles", min=1, max=1 << 16)
+        dyn["pixel_values"] = {0: tiles}
+        dyn["pixel_attention_mask"] = {0: tiles}
+    elif model_type in QWEN:
+        patches = Dim("patches", min=2, max=1 << 22)
+        dyn["pixel_values"] = {0: patches}
+        dyn["position_ids"] = {1: bsz, 2: seq}
+        dyn["vision_position_ids"] = {0: patches}
+        dyn["cu_seqlens"] = {0: Dim("segments", min=2, max=1 << 16)}
+        dyn["window_index"] = {0: Dim("units", min=1, max=1 << 20)}
+        dyn["cu_window_seqlens"] = {0: Dim("windows", min=2, max=1 << 20)}
+        dyn["interp_indices"] = {0: patches}
+        dyn["interp_weights"] = {0: patches}
     else:
         dyn["pixel_values"] = {0: bsz}
+        dyn["token_type_ids"] = {0: bsz, 1: seq}
+    return dyn
+
+
+def export_graph(module, feeds: dict, model_type: str, path: Path, output_names, model_id: str = "",
+                 external_data: bool = False) -> None:
+    """``torch.onnx.export(dynamo=True)`` of ``module`` on example ``feeds`` (numpy, ``graph_inputs``) with a
+    dynamic batch, prompt length and (OneVision) tile / image-token counts; ShortcutError (one line) on failure."""
+    names = INPUT_NAMES[model_type]
+    args = tuple(torch.from_numpy(feeds[n]) for n in names)
+    dyn = dynamic_shapes(model_type)
     interrupts = InterruptWatch()
     try:
         with torch.inference_mode(False), torch.no_grad(), _quiet(), interrupts:
             torch.onnx.export(module, args, str(path), dynamo=True, input_names=list(names),
-                              output_names=list(output_names), dynamic_shapes={n: dyn[n] for n in names},
-                              opset_version=OPSET, external_data=False, verbose=False)
+                              output_names=list(output_names), dynamic_shapes=(tuple(dyn[n] for n in names),),
+                              opset_version=OPSET, external_data=external_data, verbose=False)
     except Exception as e:  # the exporter's messages run to pages: keep the first line
         if interrupts.hit:  # Ctrl-C / SIGTERM that the exporter turned into its own error: still an interrupt
             raise KeyboardInterrupt from None
+        if os.environ.get("SN_EXPORT_DEBUG"):  # developers: the exporter's full traceback instead of one line
+            raise
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ShortcutError(f"ONNX export of model {model_id!r} ({model_type}) failed: {first}") from None
 

@@ -1,12 +1,13 @@
 """Run an exported shortcut with onnxruntime: ``load_shortcut(folder).predict(images, questions)``.
 
 Preprocessing uses the saved processor (chat template, tokenizer, Pillow image processor) with
-``return_tensors="np"``: this module imports neither torch nor the model. The card is verified on load
-(``sn_core.shortcut.card.read_card``: card, graph and processor file hashes).
+``return_tensors="np"``, then the family's numpy step (``sn_core.shortcut.prep``: Qwen's M-RoPE and vision
+positions, SmolVLM's real tiles, OneVision's tile layout): this module imports neither torch nor the model. The
+card is verified on load (``sn_core.shortcut.card.read_card``: card, graph, external-data and processor file
+hashes).
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,9 @@ import numpy as np
 
 from sn_core.data.images import as_rgb
 from sn_core.shortcut.card import PROCESSOR_DIR, ShortcutError, read_card
+# onevision_tiles is also importable from here (LLaVA-OneVision's tiles, sn_core.shortcut.onevision).
+from sn_core.shortcut.onevision import onevision_tiles  # noqa: F401
+from sn_core.shortcut.prep import INPUT_NAMES, graph_feeds
 from sn_core.shortcut.rule_check import check_graph_classifier
 from sn_core.special_tokens import check_text
 
@@ -50,8 +54,11 @@ class Shortcut:
         self.exit_layer = int(self.card["exit_layer"])
         self.instruction = self.card.get("instruction")
         self.family = self.card["inputs"]["family"]
-        self.layout = self.card["inputs"].get("onevision")
-        self.processor = _load_processor(self.folder / PROCESSOR_DIR, self.family)
+        if self.family not in INPUT_NAMES:
+            raise ShortcutError(f"{str(self.folder)!r}: the card's family {self.family!r} is not one this library runs "
+                                f"({', '.join(sorted(INPUT_NAMES))})")
+        self.layout = self.card["inputs"].get("layout") or self.card["inputs"].get("onevision")
+        self.processor = _load_processor(self.folder / PROCESSOR_DIR, self.family, self.card["inputs"])
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(threads or os.environ.get("SN_SHORTCUT_THREADS", 0) or 0)
         opts.log_severity_level = 3
@@ -78,17 +85,9 @@ class Shortcut:
         """Graph inputs (numpy) for a left-padded batch: the processor call, as the library's ``encode``."""
         images = [as_rgb(im) for im in images]
         prompts = [self.prompt(q) for q in questions]
-        imgs = [[im] for im in images] if self.family == "llava_onevision" else images
+        imgs = images if self.family == "llava" else [[im] for im in images]  # one image per prompt
         batch = self.processor(images=imgs, text=prompts, padding=True, padding_side="left", return_tensors="np")
-        feeds = {"input_ids": np.asarray(batch["input_ids"], dtype=np.int64),
-                 "attention_mask": np.asarray(batch["attention_mask"], dtype=np.int64)}
-        pv = np.asarray(batch["pixel_values"], dtype=np.float32)
-        if self.family == "llava_onevision":
-            feeds["pixel_values"], feeds["feature_index"] = onevision_tiles(pv, np.asarray(batch["image_sizes"]),
-                                                                            self.layout)
-        else:
-            feeds["pixel_values"] = pv
-        return feeds
+        return graph_feeds(self.family, batch, self.layout)
 
     def run(self, feeds: dict) -> tuple[np.ndarray, np.ndarray]:
         """``(label_index [n] int64, values [n, k] float32)`` of encoded inputs: the graph alone."""
@@ -122,75 +121,54 @@ def load_shortcut(folder, threads: int | None = None) -> Shortcut:
     return Shortcut(folder, threads=threads)
 
 
-def _load_processor(path: Path, family: str):
+_IMAGE_ONLY = {"llava_onevision": "LlavaOnevisionProcessor", "qwen2_vl": "Qwen2VLProcessor",
+               "qwen2_5_vl": "Qwen2_5_VLProcessor", "qwen3_vl": "Qwen3VLProcessor", "smolvlm": "SmolVLMProcessor"}
+
+
+def _load_processor(path: Path, family: str, inputs: dict | None = None):
+    """The saved processor: ``AutoProcessor``, or for video-capable families without torchvision the family's
+    processor minus its video processor (``sn_core.models.processors.image_only``, loaded from its file so that
+    no torch-importing package module is imported). Qwen-VL's pinned pixel budget is set again from the card."""
+    import transformers
     from transformers import AutoProcessor
 
     try:
-        return AutoProcessor.from_pretrained(str(path), local_files_only=True)
+        proc = AutoProcessor.from_pretrained(str(path), local_files_only=True)
     except Exception as e:  # noqa: BLE001 - transformers raises many types here
-        if family == "llava_onevision":  # no torchvision: the image-only processor (sn_core.models.processors)
-            from transformers import LlavaOnevisionProcessor
-
-            from sn_core.models.processors import image_only
-
+        proc = None
+        if family in _IMAGE_ONLY:
             try:
-                return image_only(LlavaOnevisionProcessor).from_pretrained(str(path), local_files_only=True)
+                cls = getattr(transformers, _IMAGE_ONLY[family])
+                proc = _processors_module().image_only(cls).from_pretrained(str(path), local_files_only=True)
             except Exception as e2:  # noqa: BLE001
                 e = e2
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ShortcutError(f"cannot load the shortcut's processor from {str(path)!r}: {first}") from None
+        if proc is None:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ShortcutError(f"cannot load the shortcut's processor from {str(path)!r}: {first}") from None
+    budget = (inputs or {}).get("pixel_budget")
+    if budget:
+        from transformers.image_processing_utils import SizeDict
+
+        proc.image_processor.size = SizeDict(shortest_edge=int(budget), longest_edge=int(budget))
+    return proc
 
 
-# ------------------------------------------------------------------------------------------ LLaVA-OneVision
-def onevision_tiles(pixel_values: np.ndarray, image_sizes: np.ndarray, layout: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The tiles of each image (``[tiles, 3, H, W]``, padding tiles dropped) and ``feature_index``: for each image
-    token in order, the row of the projected tile features (``tiles * tokens_per_tile`` rows, then one
-    image-newline row) that fills it. The same layout as transformers' ``LlavaOnevisionModel.pack_image_features``
-    (base view, then the anyres grid unpadded to the image's aspect ratio with a newline row per line); image
-    sizes whose grid would be pooled (``anyres_max_N``) are refused."""
-    from transformers.image_processing_utils import select_best_resolution
+def _processors_module():
+    """``sn_core/models/processors.py`` (it imports only transformers), without importing ``sn_core.models``."""
+    import importlib.util
+    import sys
 
-    pin, tile, patch = layout["image_grid_pinpoints"], int(layout["tile_size"]), int(layout["patch_size"])
-    side = tile // patch
-    per_tile = side * side - (1 if layout["vision_feature_select_strategy"] == "default" else 0)
-    max_tiles = int(layout["vision_aspect_ratio"].strip("anyres_max_"))
-    counts, grids = [], []
-    for size in np.asarray(image_sizes).tolist():
-        h, w = select_best_resolution(tuple(int(v) for v in size), pin)
-        grids.append((h // tile, w // tile))
-        counts.append((h // tile) * (w // tile) + 1)
-    tiles = np.concatenate([pixel_values[i, :n] for i, n in enumerate(counts)], axis=0)
-    newline = len(tiles) * per_tile  # the row after the tile features
-    index, offset = [], 0
-    for (gh, gw), n, size in zip(grids, counts, np.asarray(image_sizes).tolist()):
-        rows = np.arange(offset, offset + n * per_tile).reshape(n, per_tile)
-        offset += n * per_tile
-        if n == 1:
-            index.append(np.concatenate([rows[0], [newline]]))
-            continue
-        grid = rows[1:].reshape(gh, gw, side, side).transpose(0, 2, 1, 3).reshape(gh * side, gw * side)
-        grid = _unpad(grid, (int(size[0]), int(size[1])))
-        ch, cw = grid.shape
-        if math.sqrt(ch * cw / (max_tiles * side ** 2)) > 1.1:
-            raise ShortcutError(f"an image of {size[1]}x{size[0]} px is pooled by LLaVA-OneVision "
-                                f"({layout['vision_aspect_ratio']}), which the exported shortcut does not do; use "
-                                "smaller images")
-        grid = np.concatenate([grid, np.full((ch, 1), newline)], axis=1)
-        index.append(np.concatenate([rows[0], grid.reshape(-1)]))
-    return tiles.astype(np.float32), np.concatenate(index).astype(np.int64)
-
-
-def _unpad(grid: np.ndarray, original: tuple[int, int]) -> np.ndarray:
-    """transformers' ``unpad_image`` on a 2-D ``[height, width]`` grid."""
-    oh, ow = original
-    ch, cw = grid.shape
-    if ow / oh > cw / ch:
-        new_h = int(round(oh * (cw / ow), 7))
-        pad = (ch - new_h) // 2
-        return grid[pad:ch - pad, :]
-    new_w = int(round(ow * (ch / oh), 7))
-    pad = (cw - new_w) // 2
-    return grid[:, pad:cw - pad]
+    name = "sn_core.models.processors"
+    if name in sys.modules:
+        return sys.modules[name]
+    private = "_sn_shortcut_processors"
+    if private not in sys.modules:
+        spec = importlib.util.spec_from_file_location(private, Path(__file__).resolve().parent.parent / "models"
+                                                      / "processors.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[private] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[private]
 
 
 __all__ = ["Shortcut", "ShortcutPredictions", "load_shortcut", "onevision_tiles"]

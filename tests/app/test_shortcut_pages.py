@@ -66,20 +66,24 @@ def test_layer_map_frontier_point_selects_its_neuron_and_button_opens_the_playgr
     assert at.radio(key="ee_which").value.startswith("recommended shortcut")
 
 
-def test_playground_exports_the_shortcut_as_a_zip(res):
-    import io
+def test_playground_exports_the_shortcut_as_a_folder_and_a_streamed_zip(res):
     import json
     import zipfile
+    from pathlib import Path
+
+    from sn_core.shortcut import load_shortcut
 
     at = open_page("playground", **{sn_app.SEARCH: res.key})
     at.button(key="ee_export").click().run(timeout=400)
     assert_clean(at)
     assert not errors(at)
-    data = at.session_state["ee_zip"]["data"]
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+    built = at.session_state["ee_zip"]
+    assert "data" not in built  # nothing held in the session's memory: a folder and a ZIP on disk
+    assert load_shortcut(built["folder"]).neurons == [res.shortcut_neuron_id]
+    with zipfile.ZipFile(built["zip"]) as zf:
         names = zf.namelist()
         card = json.loads(zf.read(next(n for n in names if n.endswith("card.json"))))
-    assert any(n.endswith(".onnx") for n in names)
+    assert any(n.endswith(".onnx") for n in names) and Path(built["zip"]).stat().st_size == built["zip_bytes"]
     assert res.shortcut_neuron_id in json.dumps(card)
 
 
@@ -91,6 +95,11 @@ def test_playground_export_error_is_one_message(res, monkeypatch):
         raise ShortcutError("onnxruntime is not installed: pip install onnxruntime")
 
     monkeypatch.setattr(ex, "export_shortcut", refuse)
+    import shutil
+
+    from sn_core.store import default_root
+
+    shutil.rmtree(default_root() / "shortcuts", ignore_errors=True)  # an earlier export would be reused
     at = open_page("playground", **{sn_app.SEARCH: res.key})
     at.button(key="ee_export").click().run()
     assert_clean(at)
