@@ -51,6 +51,22 @@ def _versions() -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ export
+def _check_out(out: Path) -> Path:
+    """``out`` if a shortcut can be written there (a new or empty folder in a writable folder, not a mount point);
+    ShortcutError naming the flag and path otherwise, before any model work."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ShortcutError(f"--out {str(out)!r} already exists and is not an empty folder; choose a new folder")
+    if not out.parent.is_dir():
+        raise ShortcutError(f"--out {str(out)!r}: folder {str(out.parent)!r} does not exist")
+    if not os.access(out.parent, os.W_OK | os.X_OK):  # a read-only mount, no permission: before any model work
+        raise ShortcutError(f"--out {str(out)!r}: folder {str(out.parent)!r} is not writable (read-only or no "
+                            "permission); choose a folder you can write in")
+    if os.path.ismount(out):  # the export is renamed into place, which a mount point refuses ("resource busy")
+        raise ShortcutError(f"--out {str(out)!r} is a mount point; the shortcut is written beside it and renamed "
+                            f"into place: give a new folder inside it (e.g. {str(out / 'shortcut')!r})")
+    return out
+
+
 def export_shortcut(classifier, out, model: str | None = None, loaded=None, test_accuracy: float | None = None,
                     search_key: str | None = None, root=None, external_data: bool | None = None,
                     refit_test: bool = True) -> Path:
@@ -69,17 +85,7 @@ def export_shortcut(classifier, out, model: str | None = None, loaded=None, test
     when the loaded parameters exceed ``EXTERNAL_DATA_BYTES``)."""
     from sn_core.classifier.estimator import ArtifactError, SuperNeuronClassifier
 
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ShortcutError(f"--out {str(out)!r} already exists and is not an empty folder; choose a new folder")
-    if not out.parent.is_dir():
-        raise ShortcutError(f"--out {str(out)!r}: folder {str(out.parent)!r} does not exist")
-    if not os.access(out.parent, os.W_OK | os.X_OK):  # a read-only mount, no permission: before any model work
-        raise ShortcutError(f"--out {str(out)!r}: folder {str(out.parent)!r} is not writable (read-only or no "
-                            "permission); choose a folder you can write in")
-    if os.path.ismount(out):  # the export is renamed into place, which a mount point refuses ("resource busy")
-        raise ShortcutError(f"--out {str(out)!r} is a mount point; the shortcut is written beside it and renamed "
-                            f"into place: give a new folder inside it (e.g. {str(out / 'shortcut')!r})")
+    out = _check_out(Path(out))
     source = None
     if not isinstance(classifier, SuperNeuronClassifier):
         source = Path(classifier)
