@@ -33,9 +33,10 @@ def _ci(ci) -> str:
     return f"  [95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}%]" if ci else ""
 
 
-def print_summary(res, top: int, out=sys.stdout) -> None:
+def print_summary(res, top: int, out=None) -> None:
+    """The human-readable summary of a search, on ``out`` (default: the current ``sys.stdout``, read at call time)."""
     s = res.summary
-    w = out.write
+    w = (out or sys.stdout).write
     w(f"model {s.model_id}  task {s.task}  ({s.n_classes} classes, chance {_fmt(s.chance)})\n")
     w(f"split: {s.n_probe} probe / {s.n_test} held-out test examples (seed {s.seed}); "
       f"{s.n_neurons_searched} neurons searched at sites {', '.join(s.sites)}, layers "
