@@ -16,7 +16,8 @@ count:
   ``token_type_ids`` masks (bidirectional attention inside each image, sliding windows) built by
   ``Gemma3Model.forward``, which the graph calls with ``inputs_embeds``.
 - SmolVLM / Idefics3: the vision model on the real tiles with their patch mask (as ``get_image_features``), the
-  connector (pixel shuffle + projection).
+  connector (pixel shuffle + projection); the embeddings' position buckets are counted against boundaries
+  computed once outside the graph (``idefics_boundaries``), not searched with ``torch.bucketize``.
 - Qwen-VL: the vision tower's own forward with the precomputed tensors transformers 5.24 accepts for
   ``torch.export`` (``position_ids``, ``cu_seqlens``, ``window_index``, ``interp_indices`` ...); its attention
   splits the patches per image with ``cu_seqlens.tolist()``, which the graph replaces by the same attention over
@@ -96,14 +97,55 @@ def gemma3_embed(net, input_ids, attention_mask, pixel_values, token_type_ids):
 
 
 # ------------------------------------------------------------------------------------------ SmolVLM / Idefics3
-def idefics_embed(net, input_ids, attention_mask, pixel_values, pixel_attention_mask):
+def idefics_boundaries(net) -> torch.Tensor:
+    """The vision embeddings' bucket boundaries, ``torch.arange(1 / n, 1.0, 1 / n)`` for ``n`` patches per side,
+    computed as the library computes them, once, outside the graph: inside it they would be an ONNX ``Range``
+    whose float32 length onnxruntime computes one shorter than torch's float64 one for some ``n`` (the bucket
+    search then reads past the end)."""
+    n = net.model.vision_model.embeddings.num_patches_per_side
+    return torch.arange(1 / n, 1.0, 1 / n)
+
+
+def _tile_embeddings_forward(self, pixel_values, patch_attention_mask, boundaries):
+    """``Idefics3VisionEmbeddings.forward`` (SmolVLM's is the same) with given ``boundaries`` and
+    ``torch.bucketize(x, boundaries, right=True)`` written as the count of boundaries ``<= x``: the same
+    position ids for every tile."""
+    batch = pixel_values.shape[0]
+    embeddings = self.patch_embedding(pixel_values).flatten(2).transpose(1, 2)  # [tiles, patches, d]
+    coords = []
+    for axis in (1, 2):
+        n_real = patch_attention_mask[:, :, 0].sum(dim=1) if axis == 1 else patch_attention_mask[:, 0, :].sum(dim=1)
+        idx = torch.arange(patch_attention_mask.size(axis), device=pixel_values.device, dtype=torch.float32)
+        frac = torch.clamp(idx[None, :] * (1.0 / n_real)[:, None], max=(1.0 - 1e-6))  # [tiles, side]
+        coords.append((frac[..., None] >= boundaries.to(frac.dtype)).sum(-1))  # [tiles, side]
+    pos_ids = (coords[0][:, :, None] * self.num_patches_per_side + coords[1][:, None, :]).reshape(batch, -1)
+    position_ids = torch.where(patch_attention_mask.view(batch, -1), pos_ids, torch.zeros_like(pos_ids))
+    return embeddings + self.position_embedding(position_ids)
+
+
+@contextlib.contextmanager
+def tile_position_buckets(embeddings, boundaries):
+    """Within the block, the vision embeddings run ``_tile_embeddings_forward`` with ``boundaries``."""
+    def forward(self, pixel_values, patch_attention_mask):
+        return _tile_embeddings_forward(self, pixel_values, patch_attention_mask, boundaries)
+
+    embeddings.forward = types.MethodType(forward, embeddings)
+    try:
+        yield
+    finally:
+        del embeddings.forward
+
+
+def idefics_embed(net, input_ids, attention_mask, pixel_values, pixel_attention_mask, boundaries=None):
     core = net.model
     embeds = core.text_model.get_input_embeddings()(input_ids)
     patch = int(core.config.vision_config.patch_size)
     sub = pixel_attention_mask.unfold(1, patch, patch).unfold(2, patch, patch)
     patch_mask = sub.sum(dim=(-1, -2)) > 0  # [tiles, h, w]
-    hidden = core.vision_model(pixel_values=pixel_values.to(embeds.dtype), patch_attention_mask=patch_mask,
-                               return_dict=True).last_hidden_state
+    bounds = idefics_boundaries(net) if boundaries is None else boundaries
+    with tile_position_buckets(core.vision_model.embeddings, bounds):
+        hidden = core.vision_model(pixel_values=pixel_values.to(embeds.dtype), patch_attention_mask=patch_mask,
+                                   return_dict=True).last_hidden_state
     feats = core.connector(hidden)  # [tiles, image_seq_len, d_model]
     embeds = scatter_rows(embeds, input_ids == int(net.config.image_token_id), feats.reshape(-1, feats.shape[-1]))
     return embeds, {"attention_mask": attention_mask, "position_ids": _positions(attention_mask)}, None
@@ -175,5 +217,5 @@ def qwen_layout(config) -> dict:
     return out
 
 
-__all__ = ["gemma3_embed", "idefics_embed", "llava_embed", "llava_image_rows", "masked_vision_attention",
-           "qwen_embed", "qwen_layout", "scatter_rows"]
+__all__ = ["gemma3_embed", "idefics_boundaries", "idefics_embed", "llava_embed", "llava_image_rows", "masked_vision_attention",
+           "qwen_embed", "qwen_layout", "scatter_rows", "tile_position_buckets"]

@@ -110,6 +110,10 @@ class ShortcutModule(torch.nn.Module):
                                 f"(max_layers={self.exit_layer + 1}); it has {len(self.adapter.layers(self.net))}")
         self.rule = RuleModule(clf)
         self.input_names = INPUT_NAMES[self.model_type]
+        if self.model_type in ("smolvlm", "idefics3"):
+            from sn_core.shortcut.families import idefics_boundaries
+
+            self.register_buffer("tile_boundaries", idefics_boundaries(self.net), persistent=False)
 
     def embed(self, *inputs):
         """``(inputs_embeds [batch, pos, d_model], language-model kwargs, DeepStack features or None)``."""
@@ -120,7 +124,7 @@ class ShortcutModule(torch.nn.Module):
         if self.model_type == "gemma3":
             return fam.gemma3_embed(self.net, *inputs)
         if self.model_type in ("smolvlm", "idefics3"):
-            return fam.idefics_embed(self.net, *inputs)
+            return fam.idefics_embed(self.net, *inputs, boundaries=self.tile_boundaries)
         return fam.qwen_embed(self.net, *inputs)
 
     def forward(self, *inputs):

@@ -19,16 +19,6 @@ from sn_core.classifier import SuperNeuronClassifier
 
 REL = 1e-4
 FAMILIES = ["llava_1_5", "llava_onevision", "qwen2_vl", "qwen2_5_vl", "qwen3_vl", "smolvlm", "idefics3", "gemma3"]
-# A known defect, documented in docs/limits.md: on the checkpoints' real tile layout (the config-faithful tiny models)
-# the exported SmolVLM / Idefics3 graph stops in onnxruntime (GatherND: invalid index) at predict time. Strict: the
-# day it passes, these marks must go.
-TILE_DEFECT = pytest.mark.xfail(strict=True, reason="SmolVLM/Idefics3 graph on the real tile layout: GatherND "
-                                                     "invalid index at predict time (docs/limits.md)")
-
-
-def _known_defect(request, family: str) -> None:
-    if family in ("smolvlm", "idefics3"):
-        request.applymarker(TILE_DEFECT)
 
 
 def save_llava_1_5_layout(out, n_layers: int = 3, seed: int = 0):
@@ -119,11 +109,10 @@ def family_export(request, tmp_path_factory):
     return request.param, loaded, clf, load_shortcut(out, threads=2), root
 
 
-def test_family_shortcut_equals_library_at_batch_1_2_5(family_export, request):
+def test_family_shortcut_equals_library_at_batch_1_2_5(family_export):
     from sn_core.shortcut.early_exit import EarlyExitPredictor
 
     family, loaded, clf, sc, _ = family_export
-    _known_defect(request, family)
     images, questions = _examples()
     pred = EarlyExitPredictor(loaded, clf)
     ref = np.concatenate([pred.values([im], [q]) for im, q in zip(images, questions)])  # batch 1, no padding
@@ -137,11 +126,10 @@ def test_family_shortcut_equals_library_at_batch_1_2_5(family_export, request):
     assert sc.card["source_model"]["family"] == want and sc.card["onnx"]["external_data"] == []
 
 
-def test_family_predict_shortcut_agrees_with_classifier_on_a_bundled_task(family_export, capsys, request):
+def test_family_predict_shortcut_agrees_with_classifier_on_a_bundled_task(family_export, capsys):
     from sn_core.cli import main
 
     family, _, _, _, root = family_export
-    _known_defect(request, family)
     docs = {}
     for flag, src in (("--shortcut", root / "shortcut"), ("--classifier", root / "sn.json")):
         rc = main(["predict", flag, str(src), "--task", "shapes-color", "--n-examples", "16", "--split", "all",
