@@ -190,7 +190,10 @@ def _idefics_like(files, mode, n_layers, d_model, d_mlp, smol: bool):
     tile = 8 * int(cfg["scale_factor"]) if mode == "tiny" else real_tile
     vision = scaled_vision(vc, mode, image_size=tile, max_image_size={"longest_edge": tile})
     patch = int(vision["patch_size"])
-    seq_len = (tile // patch) ** 2 // int(cfg["scale_factor"]) ** 2
+    seq_len = (tile // patch) ** 2 // int(cfg["scale_factor"]) ** 2  # image tokens a tile
+    if mode == "real" and seq_len != int(pc["image_seq_len"]):
+        raise ValueError(f"{cfg['model_type']}: image_seq_len {pc['image_seq_len']} in processor_config.json, "
+                         f"{seq_len} from the vision config")
     from transformers import CONFIG_MAPPING
     real = CONFIG_MAPPING[cfg["model_type"]](**copy.deepcopy(cfg))
     text = scaled_text(real.text_config.to_dict(), n_layers, mode, d_model, d_mlp, len(tok),

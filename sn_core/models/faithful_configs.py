@@ -33,6 +33,35 @@ def real_config(family: str):
     return CONFIG_MAPPING[raw["model_type"]](**copy.deepcopy(raw))
 
 
+_VISION_INDEX_KEYS = ("fullatt_block_indexes", "deepstack_visual_indexes")
+
+
+def shallow_vision_files(files: dict[str, dict], depth: int) -> dict[str, dict]:
+    """``files`` with the vision tower cut to ``depth`` blocks (a copy): the block indexes that name a kind of block
+    (Qwen2.5-VL's full-attention blocks, Qwen3-VL's DeepStack taps) are remapped in proportion, so the pattern
+    stays (every fourth block full-attention; taps spread over the tower). ``vision_feature_layer`` counts from the
+    end and needs no change. For tests whose cost grows with the tower's depth (graph export)."""
+    from transformers import CONFIG_MAPPING
+
+    out = copy.deepcopy(files)
+    cfg = out["config.json"]
+    vc = cfg.setdefault("vision_config", {})
+    real = CONFIG_MAPPING[cfg["model_type"]](**copy.deepcopy(files["config.json"])).vision_config
+    key = "depth" if hasattr(real, "depth") else "num_hidden_layers"
+    real_depth = int(getattr(real, key))
+    if not 1 <= depth <= real_depth:
+        raise ValueError(f"vision depth must be 1..{real_depth} for {cfg['model_type']}, got {depth}")
+    vc[key] = depth
+    for k in _VISION_INDEX_KEYS:
+        idx = getattr(real, k, None)
+        if idx:
+            new = sorted({max(0, round((int(i) + 1) * depth / real_depth) - 1) for i in idx})
+            if len(new) != len(idx):
+                raise ValueError(f"vision depth {depth} is too shallow for {k} {list(idx)}")
+            vc[k] = new
+    return out
+
+
 # ----------------------------------------------------------------------------------------------------- scaling
 _NOT_ARCHITECTURE = ("architectures", "_name_or_path", "torch_dtype", "dtype", "transformers_version")
 

@@ -48,7 +48,7 @@ class TinyFamily:
     name: str
     model_type: str
     example_checkpoint: str
-    build: Callable[[dict], tuple]  # text-config sizes (see _text) -> (model, processor); seeded by the caller
+    build: Callable[..., tuple]  # (text-config sizes (see _text), vision_layers) -> (model, processor); seeded by caller
 
 
 FAMILIES: dict[str, TinyFamily] = {}
@@ -79,7 +79,7 @@ def _text_ids(tok) -> dict:
 
 # ------------------------------------------------------------------------------------------------------ families
 @_family("llava", "llava", "assets/demo-vlm (LLaVA classes, SigLIP tower, strategy full)")
-def _llava(text: dict):
+def _llava(text: dict, vision_layers: int | None = None):
     """The bundled demo model's layout; ``llava_1_5`` is the layout of ``llava-hf/llava-1.5-7b-hf``."""
     from transformers import (LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor,
                               SiglipImageProcessorPil, SiglipVisionConfig)
@@ -89,7 +89,8 @@ def _llava(text: dict):
     ip = SiglipImageProcessorPil(size={"height": TILE, "width": TILE}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
     proc = LlavaProcessor(image_processor=ip, tokenizer=tok, patch_size=4, vision_feature_select_strategy="full",
                           chat_template=tpl, image_token="<image>", num_additional_image_tokens=0)
-    cfg = LlavaConfig(vision_config=SiglipVisionConfig(**VISION, image_size=TILE, patch_size=4),
+    vision = dict(VISION, num_hidden_layers=vision_layers or VISION["num_hidden_layers"])
+    cfg = LlavaConfig(vision_config=SiglipVisionConfig(**vision, image_size=TILE, patch_size=4),
                       text_config=LlamaConfig(**text, **_text_ids(tok)),
                       image_token_index=_ids(tok, "<image>")[0], image_seq_length=16,
                       vision_feature_select_strategy="full", vision_feature_layer=-1)
@@ -97,10 +98,14 @@ def _llava(text: dict):
 
 
 def _faithful(name: str):
-    def build(text: dict):
+    def build(text: dict, vision_layers: int | None = None):
         from sn_core.models.config_faithful import BUILDS, checkpoint_files
+        from sn_core.models.faithful_configs import shallow_vision_files
 
-        return BUILDS[name].builder(checkpoint_files(name), "tiny", text["num_hidden_layers"], text["hidden_size"],
+        files = checkpoint_files(name)
+        if vision_layers is not None:
+            files = shallow_vision_files(files, vision_layers)
+        return BUILDS[name].builder(files, "tiny", text["num_hidden_layers"], text["hidden_size"],
                                     text["intermediate_size"])
     return build
 
@@ -116,17 +121,20 @@ _register_faithful()
 
 
 # ----------------------------------------------------------------------------------------------------- public API
-def tiny_vlm(family: str, n_layers: int = 2, seed: int = 0, d_model: int = 32, d_mlp: int = 64):
+def tiny_vlm(family: str, n_layers: int = 2, seed: int = 0, d_model: int = 32, d_mlp: int = 64,
+             vision_layers: int | None = None):
     """``(model, processor)`` of a tiny random ``family`` VLM (eval mode, float32). Same seed -> same weights.
 
-    ``d_model`` / ``d_mlp`` widen the text model (benchmarks); tests keep the 32 / 64 defaults.
+    ``d_model`` / ``d_mlp`` widen the text model (benchmarks); tests keep the 32 / 64 defaults. ``vision_layers``
+    cuts the vision tower to that many blocks (``faithful_configs.shallow_vision_files``: block-kind indexes
+    remapped in proportion); by default the tower has the checkpoint's depth.
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown tiny family {family!r}; choose one of {sorted(FAMILIES)}")
     if n_layers < 1:
         raise ValueError(f"n_layers must be >= 1, got {n_layers}")
     torch.manual_seed(seed)
-    model, proc = FAMILIES[family].build(_text(n_layers, d_model, d_mlp))
+    model, proc = FAMILIES[family].build(_text(n_layers, d_model, d_mlp), vision_layers)
     tok = proc.tokenizer
     gc = model.generation_config
     gc.pad_token_id, gc.eos_token_id, gc.bos_token_id = tok.pad_token_id, tok.eos_token_id, tok.bos_token_id
@@ -135,10 +143,11 @@ def tiny_vlm(family: str, n_layers: int = 2, seed: int = 0, d_model: int = 32, d
 
 
 def save_tiny_vlm(family: str, out: str | Path, n_layers: int = 2, seed: int = 0, d_model: int = 32,
-                  d_mlp: int = 64) -> Path:
+                  d_mlp: int = 64, vision_layers: int | None = None) -> Path:
     """Write a tiny ``family`` VLM as a Hugging Face folder (safetensors + JSON) and return its path."""
     out = Path(out)
-    model, proc = tiny_vlm(family, n_layers=n_layers, seed=seed, d_model=d_model, d_mlp=d_mlp)
+    model, proc = tiny_vlm(family, n_layers=n_layers, seed=seed, d_model=d_model, d_mlp=d_mlp,
+                           vision_layers=vision_layers)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     proc.save_pretrained(out)
@@ -153,8 +162,10 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--d-model", type=int, default=32)
     ap.add_argument("--d-mlp", type=int, default=64)
+    ap.add_argument("--vision-layers", type=int, default=None, help="vision blocks (default: the checkpoint's)")
     a = ap.parse_args(argv)
-    print(save_tiny_vlm(a.family, a.out, n_layers=a.layers, seed=a.seed, d_model=a.d_model, d_mlp=a.d_mlp))
+    print(save_tiny_vlm(a.family, a.out, n_layers=a.layers, seed=a.seed, d_model=a.d_model, d_mlp=a.d_mlp,
+                        vision_layers=a.vision_layers))
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ def _load_processor(path: Path, family: str, inputs: dict | None = None):
 
     try:
         proc = AutoProcessor.from_pretrained(str(path), local_files_only=True)
-    except Exception as e:  # noqa: BLE001 - transformers raises many types here
+    except Exception:  # noqa: BLE001 - transformers raises many types here
         proc = None
         if family in _IMAGE_ONLY:
             try:

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sn_core.data.bundled.shapes import COLORS, SHAPES, draw_scene
+from sn_core.data.bundled.shapes import SHAPES, draw_scene
 
 CLASS_COLOUR = {"yes": "red", "no": "blue", "red": "red", "blue": "blue", "answerable": "green",
                 "unanswerable": "yellow"}
@@ -86,7 +86,7 @@ def write_clevr(root: Path, n_images: int = 16) -> Path:
         fn = f"CLEVR_val_{i:06d}.png"
         colour = colours[i % 4]
         _save(scene(colour, i, "circle"), base / "images" / "val" / fn)
-        for text, ans in ((f"Is there a red thing?", "yes" if colour == "red" else "no"),
+        for text, ans in (("Is there a red thing?", "yes" if colour == "red" else "no"),
                           ("What color is the large sphere?", colour),
                           ("How many spheres are there?", str(1 + i % 3)),
                           ("What shape is the small object?", "sphere")):

@@ -23,6 +23,24 @@ def tiny_llava(tiny_llava_dir):
 
 
 @pytest.fixture(scope="session")
+def tiny_llava_artifact(tmp_path_factory):
+    """``(root, loaded, clf)``: a tiny LLaVA folder ``root/model`` (2 decoder layers), loaded up to layer 0, and a
+    one-neuron classifier naming it, saved as ``root/sn.json``. Tests copy what they change."""
+    from sn_core.classifier import SuperNeuronClassifier
+    from sn_core.models import load_model
+    from sn_core.models.tiny import save_tiny_vlm
+
+    root = tmp_path_factory.mktemp("tiny-llava-artifact")
+    folder = save_tiny_vlm("llava", root / "model", n_layers=2, seed=0)
+    loaded = load_model(str(folder), max_layers=1)
+    clf = SuperNeuronClassifier(neurons=("blocks.0.mlp.hook_post[3]",)).fit([[0.0], [1.0], [0.2], [0.9]],
+                                                                            ["no", "yes", "no", "yes"])
+    clf.meta_ = {"model_id": str(folder), "weights_hash": loaded.weights_hash, "instruction": "Answer with one word."}
+    clf.to_json(root / "sn.json")
+    return root, loaded, clf
+
+
+@pytest.fixture(scope="session")
 def demo_loaded():
     from sn_core.models import load_model
 

@@ -107,3 +107,29 @@ def test_config_faithful_real_mode_keeps_every_width():
                                                      ([16, 24, 24], 64, [16, 24, 24]), ([24, 20, 20], 8, [3, 3, 2])])
 def test_config_faithful_mrope_sections_scale_in_proportion(sections, half, expected):
     assert scale_sections(sections, half) == expected
+
+
+def test_shallow_vision_keeps_the_block_pattern_and_the_stored_files():
+    """``vision_layers``: the tower is cut, the block-kind indexes keep their pattern, the stored configs stay."""
+    import copy
+
+    from sn_core.models.config_faithful import checkpoint_files
+    from sn_core.models.faithful_configs import shallow_vision_files
+    from sn_core.models.tiny import tiny_vlm
+
+    files = checkpoint_files("qwen2_5_vl")
+    before = copy.deepcopy(files)
+    vc = shallow_vision_files(files, 8)["config.json"]["vision_config"]
+    assert vc["depth"] == 8 and vc["fullatt_block_indexes"] == [1, 3, 5, 7]  # every fourth block, as 7/15/23/31
+    assert files == before
+    assert shallow_vision_files(checkpoint_files("qwen3_vl"), 8)["config.json"]["vision_config"][
+        "deepstack_visual_indexes"] == [1, 3, 5]
+    assert shallow_vision_files(checkpoint_files("qwen2_vl"), 4)["config.json"]["vision_config"]["depth"] == 4
+    with pytest.raises(ValueError, match="too shallow for deepstack_visual_indexes"):
+        shallow_vision_files(checkpoint_files("qwen3_vl"), 2)
+    with pytest.raises(ValueError, match="vision depth must be 1..27"):
+        shallow_vision_files(checkpoint_files("gemma3"), 40)
+    model, _ = tiny_vlm("qwen3_vl", vision_layers=8)
+    assert len(model.model.visual.blocks) == 8 and model.config.vision_config.deepstack_visual_indexes == [1, 3, 5]
+    model, _ = tiny_vlm("smolvlm", vision_layers=3)
+    assert len(model.model.vision_model.encoder.layers) == 3

@@ -204,7 +204,7 @@ def test_early_exit_equals_full_forward_on_tiny(tiny_llava):
     inputs = tiny_llava.encode(imgs, [tiny_llava.prompt(f"{q} Answer with one word.") for q in questions])
     ref = _reference_values(tiny_llava, inputs)
     for layer in range(tiny_llava.n_layers):
-        nids = (f"blocks.{layer}.mlp.hook_post[5]", f"blocks.0.attn.hook_z[3]")
+        nids = (f"blocks.{layer}.mlp.hook_post[5]", "blocks.0.attn.hook_z[3]")
         clf = SuperNeuronClassifier(neurons=nids).fit(np.random.default_rng(0).normal(size=(8, 2)),
                                                       ["a", "b"] * 4)
         pred = EarlyExitPredictor(tiny_llava, clf, instruction="Answer with one word.")

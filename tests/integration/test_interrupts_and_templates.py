@@ -67,21 +67,10 @@ def test_reliability_interrupt_in_the_first_seconds_is_one_line(sig, delay, afte
     assert len(err) == 1 and err[0].startswith("error: interrupted"), err
 
 
-@pytest.fixture(scope="module")
-def tiny_llava(tmp_path_factory):
-    """A tiny LLaVA folder and a classifier artifact naming it."""
-    from sn_core.classifier import SuperNeuronClassifier
-    from sn_core.models import load_model
-    from sn_core.models.tiny import save_tiny_vlm
-
-    root = tmp_path_factory.mktemp("tiny-llava")
-    folder = save_tiny_vlm("llava", root / "model", n_layers=2, seed=0)
-    loaded = load_model(str(folder), max_layers=1)
-    clf = SuperNeuronClassifier(neurons=("blocks.0.mlp.hook_post[3]",)).fit([[0.0], [1.0], [0.2], [0.9]],
-                                                                            ["no", "yes", "no", "yes"])
-    clf.meta_ = {"model_id": str(folder), "weights_hash": loaded.weights_hash, "instruction": "Answer with one word."}
-    clf.to_json(root / "sn.json")
-    return root
+@pytest.fixture()
+def tiny_llava(tiny_llava_artifact):
+    """The folder holding a tiny LLaVA (``model``) and a classifier artifact naming it (``sn.json``)."""
+    return tiny_llava_artifact[0]
 
 
 @pytest.mark.reliability

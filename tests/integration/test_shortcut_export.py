@@ -122,7 +122,7 @@ def test_tiny_families_export_and_agree(family, exit_layer, neurons, rule, tmp_p
     from sn_core.shortcut import export_shortcut, load_shortcut
     from sn_core.models.tiny import save_tiny_vlm
 
-    folder = save_tiny_vlm(family, tmp_path / "model", n_layers=3, seed=0)
+    folder = save_tiny_vlm(family, tmp_path / "model", n_layers=3, seed=0, vision_layers=8)  # export time ~ depth
     loaded = load_model(str(folder), max_layers=exit_layer + 1)
     rng = np.random.default_rng(0)
     sizes = [(16, 16), (20, 36), (40, 24), (32, 32), (17, 29)]  # OneVision: different anyres grids and unpadding
@@ -144,21 +144,12 @@ def test_tiny_families_export_and_agree(family, exit_layer, neurons, rule, tmp_p
 
 # ------------------------------------------------------------------------------------------ tampering / bad input
 @pytest.fixture(scope="module")
-def tiny_export(tmp_path_factory):
-    """A tiny LLaVA, a classifier artifact naming its folder, and an exported shortcut."""
-    from sn_core.models import load_model
+def tiny_export(tiny_llava_artifact, tmp_path_factory):
+    """The tiny LLaVA's folder (model, classifier artifact) and a shortcut exported from it."""
     from sn_core.shortcut import export_shortcut
-    from sn_core.models.tiny import save_tiny_vlm
 
-    root = tmp_path_factory.mktemp("tiny-export")
-    folder = save_tiny_vlm("llava", root / "model", n_layers=2, seed=0)
-    loaded = load_model(str(folder), max_layers=1)
-    clf = SuperNeuronClassifier(neurons=("blocks.0.mlp.hook_post[3]",)).fit([[0.0], [1.0], [0.2], [0.9]],
-                                                                            ["no", "yes", "no", "yes"])
-    clf.meta_ = {"model_id": str(folder), "weights_hash": loaded.weights_hash, "instruction": "Answer with one word."}
-    clf.to_json(root / "sn.json")
-    out = export_shortcut(clf, root / "shortcut", loaded=loaded)
-    return root, out
+    root, loaded, clf = tiny_llava_artifact
+    return root, export_shortcut(clf, tmp_path_factory.mktemp("tiny-export") / "shortcut", loaded=loaded)
 
 
 def _copy(src, dst):

@@ -1,8 +1,8 @@
 """The shortcut for every exported family, the LLaVA-1.5 layout, integrity of external data, bf16 searches.
 
-Each family's tiny model (``sn_core.models.tiny``), plus a LLaVA built here with LLaVA-1.5's layout (CLIP tower,
-``vision_feature_layer=-2``, select strategy ``default``, which the SigLIP tiny LLaVA does not have), is exported
-once after layer 1 with two neurons (MLP and residual sites). The examples are bundled-task examples of three
+Each family's tiny model (``sn_core.models.tiny``, its vision tower cut to 8 blocks), plus a LLaVA built here with
+LLaVA-1.5's layout (CLIP tower, ``vision_feature_layer=-2``, select strategy ``default``, which the SigLIP tiny LLaVA
+does not have), is exported once after layer 1 with two neurons (MLP and residual sites). The examples are bundled-task examples of three
 tasks mixed (different prompt lengths, so batches are left-padded) and images of five sizes (different Qwen grids,
 SmolVLM tile counts and OneVision anyres layouts). The library's ``EarlyExitPredictor`` at batch 1 is the
 reference; the shortcut runs at batch 1, 2 and 5. ``predict --shortcut ... --task`` and ``predict --classifier
@@ -18,6 +18,9 @@ import pytest
 from sn_core.classifier import SuperNeuronClassifier
 
 REL = 1e-4
+# The vision towers are cut to 8 blocks (block-kind indexes remapped: Qwen2.5-VL's full-attention blocks 1, 3, 5, 7;
+# Qwen3-VL's DeepStack taps 1, 3, 5): export time grows with the graph, and 8 blocks keep every pattern.
+VISION_LAYERS = 8
 FAMILIES = ["llava_1_5", "llava_onevision", "qwen2_vl", "qwen2_5_vl", "qwen3_vl", "smolvlm", "idefics3", "gemma3"]
 
 
@@ -60,7 +63,7 @@ def _model_folder(family, out):
         return save_llava_1_5_layout(out)
     from sn_core.models.tiny import save_tiny_vlm
 
-    return save_tiny_vlm(family, out, n_layers=3, seed=0)
+    return save_tiny_vlm(family, out, n_layers=3, seed=0, vision_layers=VISION_LAYERS)
 
 
 def _examples():
@@ -166,18 +169,11 @@ def test_llava_1_5_layout_image_features_equal_get_image_features(tmp_path):
 
 # ------------------------------------------------------------------------------------------ integrity at size
 @pytest.fixture(scope="module")
-def external_export(tmp_path_factory):
-    from sn_core.models import load_model
+def external_export(tiny_llava_artifact, tmp_path_factory):
     from sn_core.shortcut import export_shortcut
-    from sn_core.models.tiny import save_tiny_vlm
 
-    root = tmp_path_factory.mktemp("external")
-    folder = save_tiny_vlm("llava", root / "model", n_layers=2, seed=0)
-    loaded = load_model(str(folder), max_layers=1)
-    clf = SuperNeuronClassifier(neurons=("blocks.0.mlp.hook_post[3]",)).fit([[0.0], [1.0], [0.2], [0.9]],
-                                                                            ["no", "yes", "no", "yes"])
-    clf.meta_ = {"model_id": str(folder), "weights_hash": loaded.weights_hash, "instruction": "Answer."}
-    return export_shortcut(clf, root / "shortcut", loaded=loaded, external_data=True)
+    _, loaded, clf = tiny_llava_artifact
+    return export_shortcut(clf, tmp_path_factory.mktemp("external") / "shortcut", loaded=loaded, external_data=True)
 
 
 def test_external_data_is_pinned_and_an_edited_byte_is_refused(external_export, tmp_path):

@@ -22,20 +22,17 @@ pytestmark = pytest.mark.reliability
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tiny_llava_artifact, tmp_path_factory):
     """A tiny LLaVA exported as a shortcut (nearest-mean rule over two neurons, three labels)."""
-    from sn_core.models import load_model
     from sn_core.shortcut import export_shortcut
-    from sn_core.models.tiny import save_tiny_vlm
 
-    root = tmp_path_factory.mktemp("tamper")
-    folder = save_tiny_vlm("llava", root / "model", n_layers=2, seed=0)
-    loaded = load_model(str(folder), max_layers=1)
+    root, loaded, _ = tiny_llava_artifact
     X = [[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [0.1, 0.9], [0.9, 0.1], [2.1, 1.9]]
     clf = SuperNeuronClassifier(neurons=("blocks.0.mlp.hook_post[3]", "blocks.0.mlp.hook_post[5]"),
                                 rule="nearest_mean").fit(X, ["a", "b", "c"] * 2)
-    clf.meta_ = {"model_id": str(folder), "weights_hash": loaded.weights_hash, "instruction": "Answer with one word."}
-    return export_shortcut(clf, root / "shortcut", loaded=loaded)
+    clf.meta_ = {"model_id": str(root / "model"), "weights_hash": loaded.weights_hash,
+                 "instruction": "Answer with one word."}
+    return export_shortcut(clf, tmp_path_factory.mktemp("tamper") / "shortcut", loaded=loaded)
 
 
 def _resealed(src, dst, edit):
