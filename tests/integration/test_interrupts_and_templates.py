@@ -38,8 +38,11 @@ def _sigterm_caught(pid: int) -> bool:
 
 def _interrupt(sig: int, delay: float, after_handler: bool, tmp_path) -> tuple[int, list[str]]:
     env = {**os.environ, "SN_CACHE_DIR": str(tmp_path / "cache")}
+    # SIGINT at its default in the child, as under a terminal: a suite started in the background by a shell without
+    # job control runs with SIGINT ignored, which children inherit (Python then installs no KeyboardInterrupt).
     p = subprocess.Popen([sys.executable, *COMMAND], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         if after_handler:
             t0 = time.monotonic()
