@@ -4,11 +4,12 @@ No real checkpoint can be downloaded in CI, so each family's code path (prompt, 
 hooks, early exit, search) is tested on a small random model. Every family except ``llava`` is built FROM its
 example checkpoint's real ``config.json`` and processor configs (``sn_core/models/checkpoint_configs/<family>/``,
 see :mod:`sn_core.models.config_faithful`): only text widths (2 decoder layers, d_model 32, d_mlp 64, 4 heads), the
-vision width (32), the vocabulary and the image size are scaled down; vision tower kind and depth,
-``vision_feature_layer`` and select strategy, projector, rope scaling, M-RoPE sections (rescaled in proportion),
-DeepStack and full-attention block indexes, tied embeddings, layer types / sliding windows and the special tokens
-stay the checkpoint's. ``llava_1_5`` is the layout of ``llava-hf/llava-1.5-7b-hf`` (CLIP tower, feature layer -2,
-strategy ``default``); ``llava`` is the bundled demo model's layout (SigLIP tower, last layer, strategy ``full``).
+vision width (32), the vocabulary and the image size are scaled down; vision tower kind and depth (unless
+``vision_layers`` cuts the tower, remapping the block indexes below), ``vision_feature_layer`` and select
+strategy, projector, rope scaling, M-RoPE sections (rescaled in proportion), DeepStack and full-attention block
+indexes, tied embeddings, layer types / sliding windows and the special tokens stay the checkpoint's.
+``llava_1_5`` is the layout of ``llava-hf/llava-1.5-7b-hf`` (CLIP tower, feature layer -2, strategy ``default``);
+``llava`` is the bundled demo model's layout (SigLIP tower, last layer, strategy ``full``).
 The processor is the family's own processor class (its Pillow image processor with the checkpoint's
 normalisation, a word-level tokenizer holding the family's special tokens, and a chat template with the family's
 turn and image-placeholder layout), so the processor expands image placeholders and returns family extras
@@ -48,7 +49,7 @@ class TinyFamily:
     name: str
     model_type: str
     example_checkpoint: str
-    build: Callable[..., tuple]  # (text-config sizes (see _text), vision_layers) -> (model, processor); seeded by caller
+    build: Callable[..., tuple]  # (text sizes (see _text), vision_layers) -> (model, processor); seeded by caller
 
 
 FAMILIES: dict[str, TinyFamily] = {}

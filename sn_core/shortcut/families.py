@@ -217,5 +217,5 @@ def qwen_layout(config) -> dict:
     return out
 
 
-__all__ = ["gemma3_embed", "idefics_boundaries", "idefics_embed", "llava_embed", "llava_image_rows", "masked_vision_attention",
-           "qwen_embed", "qwen_layout", "scatter_rows", "tile_position_buckets"]
+__all__ = ["gemma3_embed", "idefics_boundaries", "idefics_embed", "llava_embed", "llava_image_rows",
+           "masked_vision_attention", "qwen_embed", "qwen_layout", "scatter_rows", "tile_position_buckets"]

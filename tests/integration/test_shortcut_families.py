@@ -2,9 +2,9 @@
 
 Each family's tiny model (``sn_core.models.tiny``, its vision tower cut to 8 blocks), plus a LLaVA built here with
 LLaVA-1.5's layout (CLIP tower, ``vision_feature_layer=-2``, select strategy ``default``, which the SigLIP tiny LLaVA
-does not have), is exported once after layer 1 with two neurons (MLP and residual sites). The examples are bundled-task examples of three
-tasks mixed (different prompt lengths, so batches are left-padded) and images of five sizes (different Qwen grids,
-SmolVLM tile counts and OneVision anyres layouts). The library's ``EarlyExitPredictor`` at batch 1 is the
+does not have), is exported once after layer 1 with two neurons (MLP and residual sites). The examples are
+bundled-task examples of three tasks mixed (different prompt lengths, so batches are left-padded) and images of
+five sizes (different Qwen grids, SmolVLM tile counts and OneVision anyres layouts). The library's ``EarlyExitPredictor`` at batch 1 is the
 reference; the shortcut runs at batch 1, 2 and 5. ``predict --shortcut ... --task`` and ``predict --classifier
 ... --task`` (library early exit) are compared label by label on a bundled task.
 """
