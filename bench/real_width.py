@@ -6,7 +6,7 @@ vocabulary and the image resolution are the checkpoint's, only the decoder is cu
 Face folder (safetensors) and run through the CLI as a user would, each step a fresh process:
 
 1. ``search --n-examples N --no-baselines --site mlp --save-shortcut-classifier`` on ``--task``;
-2. ``export --classifier`` (the graph and its external data);
+2. ``export --classifier`` (the graph and its external data); with ``--float16`` also ``export --float16``;
 3. ``predict --shortcut OUT --task`` and ``predict --classifier --task`` on the same test split: label agreement;
 4. in this process: greedy generation of the label (library ``generate``, as many new tokens as the longest label
    needs) vs the exported shortcut (``load_shortcut(...).predict``), both end to end (image + question in, label
@@ -117,11 +117,12 @@ def _folder_bytes(folder: Path) -> int:
 
 
 def _time_paths(model_dir: Path, shortcut_dir: Path | None, task_name: str, n_examples: int, data_seed: int,
-                timed: int, device: str = "cpu", dtype: str | None = None) -> dict:
+                timed: int, device: str = "cpu", dtype: str | None = None, shortcut16_dir: Path | None = None) -> dict:
     """Median end-to-end seconds per example, batch 1: greedy generation of a label, then (with a shortcut) the
     shortcut. The two run one after the other (the model is freed before the shortcut opens: at real width each
-    holds GBs), each on the same ``timed`` examples, the first call of each left out as warm-up. A failing
-    shortcut leaves the generation figure and reports its error under ``shortcut_error``."""
+    holds GBs), each on the same ``timed`` examples, the first call of each left out as warm-up; then the float16
+    shortcut (``shortcut16_dir``) likewise. A failing shortcut leaves the generation figure and reports its error
+    under ``shortcut_error``."""
     import gc
 
     import torch
@@ -160,6 +161,18 @@ def _time_paths(model_dir: Path, shortcut_dir: Path | None, task_name: str, n_ex
         return out
     out["shortcut_s"] = statistics.median(sc_s[1:] or sc_s)
     out["ratio"] = out["generation_s"] / out["shortcut_s"]
+    if shortcut16_dir is not None:  # the float16 graph on the same examples, after the float32 one
+        try:
+            del sc
+            gc.collect()
+            sc16, s16 = load_shortcut(shortcut16_dir), []
+            for ex in exs:
+                t0 = time.perf_counter()
+                sc16.predict([ex.image], [ex.question], batch_size=1)
+                s16.append(time.perf_counter() - t0)
+            out["shortcut16_s"] = statistics.median(s16[1:] or s16)
+        except Exception as e:  # noqa: BLE001 - the row reports it
+            out["shortcut_error"] = " ".join(f"float16: {type(e).__name__}: {e}".split())[:200]
     return out
 
 
@@ -217,24 +230,39 @@ def run_family(family: str, a, work: Path) -> dict:
         out = None
     else:
         row["graph_GB"] = _folder_bytes(out) / GB
+    out16 = None
+    if a.float16 and out is not None:
+        out16 = work / f"{family}-shortcut16"
+        doc, err, wall, rss = _cli(["export", "--classifier", str(clf), "--out", str(out16), "--float16", "--json"],
+                                   env)
+        row["export16_s"], row["export16_peak_rss_GB"] = wall, rss / GB
+        if err:
+            row["errors"].append(f"export --float16: {err}")
+            out16 = None
+        else:
+            row["graph16_GB"] = _folder_bytes(out16) / GB
+            row["float16_card"] = doc.get("float16")
     pred = {}
     dev = ["--device", a.device, *(["--dtype", a.dtype] if a.dtype else [])]
     steps = [] if out is None else [("shortcut", ["--shortcut", str(out)]),
                                     ("classifier", ["--classifier", str(clf), *dev])]
+    if out16 is not None:
+        steps.append(("shortcut16", ["--shortcut", str(out16)]))
     for kind, arg in steps:
         doc, err, wall, rss = _cli(["predict", *arg, "--task", a.task, "--batch-size", "1"], env)
         if err:
             row["errors"].append(f"predict --{kind}: {err}")
         else:
             pred[kind] = doc
-    if len(pred) == 2:
-        a_, b_ = pred["shortcut"]["predictions"], pred["classifier"]["predictions"]
-        la = [p["predicted"] if isinstance(p, dict) else p for p in a_]
-        lb = [p["predicted"] if isinstance(p, dict) else p for p in b_]
-        row["agreement"] = sum(x == y for x, y in zip(la, lb)) / max(1, len(lb))
-        row["agreement_n"] = len(lb)
+    labels = {k: [p["predicted"] if isinstance(p, dict) else p for p in d["predictions"]] for k, d in pred.items()}
+    for key, kind in (("agreement", "shortcut"), ("agreement16", "shortcut16")):
+        if kind in labels and "classifier" in labels:
+            la, lb = labels[kind], labels["classifier"]
+            row[key] = sum(x == y for x, y in zip(la, lb)) / max(1, len(lb))
+            row["agreement_n"] = len(lb)
     try:
-        row.update(_time_paths(model_dir, out, a.task, a.n_examples, a.data_seed, a.timed, a.device, a.dtype))
+        row.update(_time_paths(model_dir, out, a.task, a.n_examples, a.data_seed, a.timed, a.device, a.dtype,
+                               shortcut16_dir=out16))
         if "shortcut_error" in row:
             row["errors"].append(f"shortcut timing: {row.pop('shortcut_error')}")
     except Exception as e:  # noqa: BLE001
@@ -265,6 +293,13 @@ def print_table(rows: list[dict], a) -> None:
               f"{_fmt(r.get('search_peak_rss_GB'), '11.1f')} {_fmt(r.get('graph_GB'), '8.2f')} "
               f"{_fmt(agree, '5.1f')}% {_fmt(r.get('generation_s'), '8.1f')} {_fmt(r.get('ratio'), '8.2f')}x {_fmt(r.get('cut_model_flop_limit'), '9.2f')}x "
               f"{full_s:>19s}")
+        if r.get("graph16_GB") is not None or "export16_s" in r:
+            a16 = None if "agreement16" not in r else 100 * r["agreement16"]
+            sc16, sc32 = r.get("shortcut16_s"), r.get("shortcut_s")
+            print(f"    float16 graph: {_fmt(r.get('graph16_GB'), '.2f')} GB, export --float16 "
+                  f"{_fmt(r.get('export16_s'), '.0f')} s (peak RSS {_fmt(r.get('export16_peak_rss_GB'), '.1f')} GB), "
+                  f"labels equal to predict --classifier {_fmt(a16, '.1f')}%, {_fmt(sc16, '.2f')} s/ex on the CPU "
+                  f"(float32 graph {_fmt(sc32, '.2f')} s/ex)")
         for e in r["errors"]:
             print(f"    {r['family']}: {e}")
     for r in rows:
@@ -283,6 +318,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timed", type=int, default=4, help="examples timed for generation vs shortcut (default 4)")
     ap.add_argument("--device", default="cpu", help="search / predict --classifier / generation device")
     ap.add_argument("--dtype", default=None, help="fp32 | bf16 | fp16 (default: the CLI's for the device)")
+    ap.add_argument("--float16", action="store_true", help="also export --float16 and run that graph (size, label "
+                    "agreement, CPU seconds per example)")
     ap.add_argument("--tiny", action="store_true", help="tiny widths instead (checks this script in seconds)")
     ap.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temporary one)")
     a = ap.parse_args(argv)

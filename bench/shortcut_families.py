@@ -6,9 +6,12 @@ values of the task's first ``--n`` eval examples, exported, then every example a
 (``EarlyExitPredictor``, batch 1) and by the shortcut on onnxruntime at batch 1, 2 and 5 (left-padded). Prints per
 family: export seconds, graph MB, label agreement (lowest over the batch sizes), the largest difference of the
 values relative to the neuron's mean magnitude, and ms per example (library at batch 1, shortcut at batch 1 and
-5, one onnxruntime thread). Weights are random: the figures test the export, not accuracy.
+5, one onnxruntime thread). With ``--float16`` each shortcut is also converted to float16
+(``sn_core.shortcut.half``) and run at batch 5: conversion seconds, graph MB, labels equal to the float32 graph's,
+the largest difference from the library's values relative to the neuron's mean magnitude, ms per example. Weights
+are random: the figures test the export, not accuracy.
 
-    python bench/shortcut_families.py [--task shapes-color] [--n 40] [--families ...]
+    python bench/shortcut_families.py [--task shapes-color] [--n 40] [--families ...] [--float16]
 """
 from __future__ import annotations
 
@@ -32,19 +35,24 @@ def main(argv=None) -> int:
     from sn_core.data.images import load_image
     from sn_core.models import load_model
     from sn_core.shortcut import export_shortcut, load_shortcut
+    from sn_core.shortcut.half import float16_shortcut
     from sn_core.models.tiny import save_tiny_vlm
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--task", default="shapes-color")
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--families", nargs="+", default=FAMILIES)
+    ap.add_argument("--float16", action="store_true", help="also convert each shortcut to float16 (export "
+                    "--float16's graph) and compare it with the float32 graph at batch 5")
     a = ap.parse_args(argv)
     task = get_task(a.task, a.n, seed=0, part="eval")
     images = [e.image if not isinstance(e.image, (str, Path)) else load_image(e.image) for e in task.examples]
     questions = [e.question for e in task.examples]
     neurons = ("blocks.1.mlp.hook_post[3]", "blocks.1.hook_resid_post[5]")
     print(f"{'family':16s} {'export s':>8} {'graph MB':>8} {'labels equal':>12} {'max rel diff':>12} "
-          f"{'library ms':>10} {'sc ms b1':>8} {'sc ms b5':>8}")
+          f"{'library ms':>10} {'sc ms b1':>8} {'sc ms b5':>8}"
+          + (f" {'f16 conv s':>8} {'f16 MB':>8} {'f16=f32 lbl':>12} {'f16 rel diff':>12} {'f16 ms b5':>8}"
+             if a.float16 else ""))
     worst = 1.0
     for fam in a.families:
         with tempfile.TemporaryDirectory() as td:
@@ -72,8 +80,21 @@ def main(argv=None) -> int:
                 agree = min(agree, float(np.mean(np.array(got.labels) == pred.labels(ref))))
                 rel = max(rel, float(np.max(np.abs(got.values - ref) / np.abs(ref).mean(axis=0))))
             worst = min(worst, agree)
-            print(f"{fam:16s} {export_s:8.1f} {mb:8.2f} {agree:12.4f} {rel:12.2e} {lib_ms:10.2f} {ms[1]:8.2f} "
-                  f"{ms[5]:8.2f}", flush=True)
+            line = (f"{fam:16s} {export_s:8.1f} {mb:8.2f} {agree:12.4f} {rel:12.2e} {lib_ms:10.2f} {ms[1]:8.2f} "
+                    f"{ms[5]:8.2f}")
+            if a.float16:  # the float16 graph of the same shortcut, at batch 5, next to the float32 one
+                t0 = time.perf_counter()
+                sc16 = load_shortcut(float16_shortcut(out, Path(td) / "sc16"), threads=1)
+                conv_s = time.perf_counter() - t0
+                mb16 = sum(p.stat().st_size for p in sc16.folder.glob("shortcut.onnx*")) / 2 ** 20
+                t0 = time.perf_counter()
+                g16 = sc16.predict(images, questions, batch_size=5)
+                ms16 = 1000 * (time.perf_counter() - t0) / len(images)
+                f32 = sc.predict(images, questions, batch_size=5)
+                eq16 = float(np.mean(np.array(g16.labels) == np.array(f32.labels)))
+                rel16 = float(np.max(np.abs(g16.values - ref) / np.abs(ref).mean(axis=0)))
+                line += f" {conv_s:8.1f} {mb16:8.2f} {eq16:12.4f} {rel16:12.2e} {ms16:8.2f}"
+            print(line, flush=True)
     print(f"agreement min {worst:.4f}")
     return 0
 

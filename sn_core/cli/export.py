@@ -25,6 +25,10 @@ def add_export_parser(sub) -> None:
                    "the re-fitted rule on the test split (saves one pass over it)")
     x.add_argument("--external-data", choices=("auto", "yes", "no"), default="auto",
                    help="weights in shortcut.onnx.data beside the graph (auto: above 1 GiB of weights)")
+    x.add_argument("--float16", action="store_true",
+                   help="write a float16 graph (half the weights' bytes, for onnxruntime on a GPU; the rule is the "
+                   "float32 fit, and the card records how far float16 values and labels move, measured on the probe "
+                   "examples)")
     x.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -50,7 +54,7 @@ def cmd_export(a) -> int:
         raise CliError(f"--out {a.out!r}: folder {str(out.parent)!r} does not exist")
     test_acc = None
     opts = {"refit_test": not a.no_refit_test,
-            "external_data": {"auto": None, "yes": True, "no": False}[a.external_data]}
+            "external_data": {"auto": None, "yes": True, "no": False}[a.external_data], "float16": a.float16}
     if a.search:
         from sn_core.search.run import SearchResult
 
@@ -69,7 +73,8 @@ def cmd_export(a) -> int:
            "neurons": [n["id"] for n in card["neurons"]], "exit_layer": card["exit_layer"],
            "labels": card["labels"], "test_accuracy": card["accuracy"]["test"],
            "flop_limit": card["flops"]["flop_limit"], "onnx_opset": card["onnx"]["opset"],
-           "graph_sha256": card["onnx"]["sha256"],
+           "graph_sha256": card["onnx"]["sha256"], "dtype": card["onnx"].get("dtype", "float32"),
+           "float16": card.get("float16"),
            "external_data": [e["file"] for e in card["onnx"].get("external_data") or []],
            "refit": None if not card.get("refit") else {
                "from_dtype": card["refit"]["from_dtype"],
@@ -81,6 +86,11 @@ def cmd_export(a) -> int:
     else:
         print(f"shortcut written to {path}: {', '.join(doc['neurons'])} (exit after layer {doc['exit_layer']}, "
               f"FLOP limit {_x(doc['flop_limit'])}), graph sha256 {doc['graph_sha256'][:16]}...")
+        f16 = doc["float16"]
+        if f16:
+            print(f"float16 graph: labels equal to the float32 graph's on {f16['examples'] - f16['labels_changed']} of "
+                  f"{f16['examples']} {f16['source']}; largest value change "
+                  f"{max(f16['max_rel_value_diff']):.2%} of the neuron's largest |value|")
         if doc["refit"]:
             r = doc["refit"]
             print(f"rule re-fitted on float32 values (searched in {r['from_dtype']}): probe accuracy "

@@ -33,8 +33,10 @@ def add_predict_parser(sub) -> None:
     r.add_argument("--batch-size", type=int, default=16)
     r.add_argument("--cache-dir", default=None, help="store root holding the classifier's search (split settings)")
     r.add_argument("--model", default=None, help="override the model the artifact names (--classifier)")
-    r.add_argument("--device", default="cpu")
-    r.add_argument("--dtype", default=None)
+    r.add_argument("--device", default="cpu", help="cpu or cuda (--shortcut: onnxruntime's CPU or CUDA provider, "
+                   "which needs the onnxruntime-gpu wheel)")
+    r.add_argument("--dtype", default=None, help="--classifier: the model's dtype (a shortcut's is fixed at export, "
+                   "export --float16)")
     r.add_argument("--json", action="store_true")
 
 
@@ -95,9 +97,7 @@ def cmd_predict_task(a) -> int:
         raise CliError(f"--batch-size must be at least 1, got {a.batch_size}")
     t0 = time.perf_counter()
     if a.shortcut:
-        from sn_core.shortcut import load_shortcut
-
-        sc = load_shortcut(a.shortcut)
+        sc = _open_shortcut(a)
         meta, labels, neurons, exit_layer = sc.card["classifier"], sc.labels, sc.neurons, sc.exit_layer
         who = {"shortcut": a.shortcut, "model_id": sc.card["source_model"]["model_id"]}
     else:
@@ -148,13 +148,29 @@ def cmd_predict_task(a) -> int:
     return 0
 
 
+def _open_shortcut(a):
+    """``load_shortcut(--shortcut)`` on the provider ``--device`` names; ``--dtype`` is refused with a shortcut."""
+    from sn_core.shortcut import load_shortcut
+    from sn_core.shortcut.runtime import DEVICE_PROVIDERS
+
+    if a.dtype is not None:
+        raise CliError("--dtype applies to --classifier; a shortcut's graph keeps the dtype it was exported in "
+                       "(export --float16 writes a float16 graph)")
+    device, _, index = (a.device or "cpu").lower().partition(":")
+    if device not in DEVICE_PROVIDERS or (index and not (device == "cuda" and index.isdigit())):
+        raise CliError(f"--device {a.device!r}: a shortcut runs on cpu, cuda or cuda:N")
+    providers = list(DEVICE_PROVIDERS[device])
+    if index:
+        providers[0] = (providers[0], {"device_id": int(index)})
+    return load_shortcut(a.shortcut, providers=providers)
+
+
 def cmd_predict_shortcut_image(a) -> int:
     from sn_core.data.images import load_image
-    from sn_core.shortcut import load_shortcut
 
     image = load_image(a.image)
     t0 = time.perf_counter()
-    sc = load_shortcut(a.shortcut)
+    sc = _open_shortcut(a)
     load_s = time.perf_counter() - t0
     sc.predict([image], [a.question])  # the first call also pays one-time initialisation
     t1 = time.perf_counter()

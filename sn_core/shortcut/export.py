@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import io
 import json
-import os
 import platform
 import shutil
 import tempfile
@@ -29,6 +28,7 @@ from sn_core.shortcut.graph import (EXPORT_FAMILIES, INPUT_NAMES, OPSET, OUTPUT_
                                     ShortcutModule, _example_batch, check_family, export_graph, family_layout,
                                     graph_inputs, onevision_layout)
 from sn_core.shortcut.prep import QWEN
+from sn_core.shortcut.folders import check_out, temp_beside, written_into
 from sn_core.shortcut.refit import needs_refit, refit_float32
 from sn_core.shortcut.rule_check import stamp_graph
 
@@ -51,25 +51,9 @@ def _versions() -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ export
-def _check_out(out: Path) -> Path:
-    """``out`` if a shortcut can be written there (a new or empty folder in a writable folder, not a mount point);
-    ShortcutError naming the flag and path otherwise, before any model work."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ShortcutError(f"--out {str(out)!r} already exists and is not an empty folder; choose a new folder")
-    if not out.parent.is_dir():
-        raise ShortcutError(f"--out {str(out)!r}: folder {str(out.parent)!r} does not exist")
-    if not os.access(out.parent, os.W_OK | os.X_OK):  # a read-only mount, no permission: before any model work
-        raise ShortcutError(f"--out {str(out)!r}: folder {str(out.parent)!r} is not writable (read-only or no "
-                            "permission); choose a folder you can write in")
-    if os.path.ismount(out):  # the export is renamed into place, which a mount point refuses ("resource busy")
-        raise ShortcutError(f"--out {str(out)!r} is a mount point; the shortcut is written beside it and renamed "
-                            f"into place: give a new folder inside it (e.g. {str(out / 'shortcut')!r})")
-    return out
-
-
 def export_shortcut(classifier, out, model: str | None = None, loaded=None, test_accuracy: float | None = None,
                     search_key: str | None = None, root=None, external_data: bool | None = None,
-                    refit_test: bool = True) -> Path:
+                    refit_test: bool = True, float16: bool = False) -> Path:
     """Write the standalone shortcut of ``classifier`` (a fitted ``SuperNeuronClassifier`` with neuron ids, or the
     path of its JSON artifact) to the new folder ``out`` and return it.
 
@@ -82,10 +66,11 @@ def export_shortcut(classifier, out, model: str | None = None, loaded=None, test
     A classifier fitted in bf16 / fp16 is re-fitted on float32 values of its probe examples first
     (``sn_core.shortcut.refit``; ``refit_test``: also measure the re-fitted rule on the test split). The family is
     checked before any weight is loaded. ``external_data``: write the weights to ``shortcut.onnx.data`` (default:
-    when the loaded parameters exceed ``EXTERNAL_DATA_BYTES``)."""
+    when the loaded parameters exceed ``EXTERNAL_DATA_BYTES``). ``float16``: write the float16 version of the graph
+    instead (``sn_core.shortcut.half``: the float32 graph is exported beside ``out``, converted, and removed)."""
     from sn_core.classifier.estimator import ArtifactError, SuperNeuronClassifier
 
-    out = _check_out(Path(out))
+    out = check_out(Path(out))
     source = None
     if not isinstance(classifier, SuperNeuronClassifier):
         source = Path(classifier)
@@ -116,29 +101,31 @@ def export_shortcut(classifier, out, model: str | None = None, loaded=None, test
         clf, refit = refit_float32(clf, loaded, root=root, test_accuracy=test_accuracy, with_test=refit_test)
         test_accuracy = refit["float32"]["test_accuracy"]
     pred = EarlyExitPredictor(loaded, clf)
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    except OSError as e:
-        raise ShortcutError(f"--out {str(out)!r}: cannot write in {str(out.parent)!r} ({e.strerror or e})") from None
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would stay on the renamed folder
-    try:
-        card = _write(tmp, loaded, clf, pred, exit_layer, test_accuracy, search_key, external_data)
-        card["refit"] = refit
-        (tmp / CARD_NAME).write_text(json.dumps(seal(card), indent=1, allow_nan=False), encoding="utf-8")
-        read_card(tmp)  # what was written verifies
-        try:
-            if out.exists():
-                out.rmdir()
-            os.replace(tmp, out)
-        except OSError as e:  # e.g. a read-only or busy --out: the flag and path, not the bare OS message
-            raise ShortcutError(f"--out {str(out)!r}: cannot put the shortcut there ({e.strerror or e}); choose a "
-                                "new folder in a writable place") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    if float16:
+        return _export_float16(loaded, clf, pred, out, exit_layer, test_accuracy, search_key, external_data, refit,
+                               root)
+    with written_into(out) as tmp:
+        _write_folder(tmp, loaded, clf, pred, exit_layer, test_accuracy, search_key, external_data, refit)
     return out
+
+
+def _write_folder(tmp: Path, loaded, clf, pred, exit_layer, test_accuracy, search_key, external_data, refit):
+    card = _write(tmp, loaded, clf, pred, exit_layer, test_accuracy, search_key, external_data)
+    card["refit"] = refit
+    (tmp / CARD_NAME).write_text(json.dumps(seal(card), indent=1, allow_nan=False), encoding="utf-8")
+    read_card(tmp)  # what was written verifies
+
+
+def _export_float16(loaded, clf, pred, out, exit_layer, test_accuracy, search_key, external_data, refit, root):
+    """The float32 shortcut in a temporary folder beside ``out``, then its float16 version at ``out``."""
+    from sn_core.shortcut.half import float16_shortcut
+
+    tmp = temp_beside(out, "float32")
+    try:
+        _write_folder(tmp, loaded, clf, pred, exit_layer, test_accuracy, search_key, external_data, refit)
+        return float16_shortcut(tmp, out, root=root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 EXTERNAL_DATA_BYTES = 1 << 30  # graphs whose weights exceed this keep them in shortcut.onnx.data

@@ -31,7 +31,7 @@ import torch
 from sn_core.shortcut.card import ShortcutError
 from sn_core.shortcut.interrupts import InterruptWatch
 
-from sn_core.shortcut.prep import EXPORT_FAMILIES, INPUT_NAMES, QWEN, graph_feeds  # noqa: E402
+from sn_core.shortcut.prep import EXPORT_FAMILIES, INPUT_NAMES, QWEN, graph_feeds, tile_px  # noqa: E402
 
 OPSET = 18
 OUTPUT_NAMES = ("label_index", "values")
@@ -196,26 +196,13 @@ def _example_batch(loaded, prompt_fn):
 
     # Two image shapes (so no image-dependent count is fixed), small next to the processor's tile: a tile-scaled
     # test model (16 px tiles) would otherwise pool a 40x56 image as LLaVA-OneVision pools very large photos.
-    f = min(1.0, _tile_px(loaded) / 48)
+    f = min(1.0, tile_px(loaded.processor) / 48)
     images = [Image.new("RGB", (max(8, round(48 * f)),) * 2, (200, 30, 30)),
               Image.new("RGB", (max(8, round(40 * f)), max(8, round(56 * f))), (30, 30, 200))]
     prompts = [loaded.prompt(prompt_fn("What colour is the shape?")),
                loaded.prompt(prompt_fn("Is there a large blue circle on the left side of the picture?"))]
     with loaded.lock:
         return loaded.adapter.encode(loaded.processor, images, prompts)
-
-
-def _tile_px(loaded) -> int:
-    """The side of the processor's image tile in pixels (the smaller of ``size`` and ``crop_size``), or 48."""
-    ip = getattr(loaded.processor, "image_processor", None)
-    sides = []
-    for attr in ("size", "crop_size"):
-        size = getattr(ip, attr, None)  # a dict or transformers' SizeDict
-        get = size.get if isinstance(size, dict) else (lambda k, size=size: getattr(size, k, None))
-        side = get("height") or get("shortest_edge")
-        if isinstance(side, int) and side > 0:
-            sides.append(side)
-    return min(sides, default=48)
 
 
 def dynamic_shapes(model_type: str) -> dict:

@@ -203,5 +203,18 @@ def _taps(index: np.ndarray, size: int, side: int) -> tuple[np.ndarray, np.ndarr
     return taps, weights
 
 
-__all__ = ["EXPORT_FAMILIES", "INPUT_NAMES", "QWEN", "IDEFICS", "graph_feeds", "idefics_tiles", "qwen_rope_index",
-           "vision_position_ids", "vision_cu_seqlens", "vision_window_index", "vision_interpolation"]
+def tile_px(processor) -> int:
+    """The side of ``processor``'s image tile in pixels (the smaller of ``size`` and ``crop_size``), or 48."""
+    ip = getattr(processor, "image_processor", None)
+    sides = []
+    for attr in ("size", "crop_size"):
+        size = getattr(ip, attr, None)  # a dict or transformers' SizeDict
+        get = size.get if isinstance(size, dict) else (lambda k, size=size: getattr(size, k, None))
+        side = get("height") or get("shortest_edge")
+        if isinstance(side, int) and side > 0:
+            sides.append(side)
+    return min(sides, default=48)
+
+
+__all__ = ["EXPORT_FAMILIES", "INPUT_NAMES", "QWEN", "IDEFICS", "graph_feeds", "idefics_tiles", "tile_px",
+           "qwen_rope_index", "vision_position_ids", "vision_cu_seqlens", "vision_window_index", "vision_interpolation"]

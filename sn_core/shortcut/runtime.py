@@ -43,10 +43,12 @@ def _import_onnxruntime():
 
 class Shortcut:
     """An exported shortcut on onnxruntime. Attributes: ``card`` (verified), ``labels``, ``neurons``,
-    ``exit_layer``, ``instruction``, ``family``, ``session``, ``processor``."""
+    ``exit_layer``, ``instruction``, ``family``, ``session``, ``processor``, ``dtype`` (the graph's: float32 or
+    float16, ``sn_core.shortcut.half``)."""
 
-    def __init__(self, folder, threads: int | None = None):
+    def __init__(self, folder, threads: int | None = None, providers: Sequence[str] | None = None):
         ort = _import_onnxruntime()
+        providers = _providers(ort, providers)
         self.folder = Path(folder)
         self.card = read_card(self.folder)
         self.labels = list(self.card["labels"])
@@ -54,6 +56,7 @@ class Shortcut:
         self.exit_layer = int(self.card["exit_layer"])
         self.instruction = self.card.get("instruction")
         self.family = self.card["inputs"]["family"]
+        self.dtype = self.card["onnx"].get("dtype", "float32")
         if self.family not in INPUT_NAMES:
             raise ShortcutError(f"{str(self.folder)!r}: the card's family {self.family!r} is not one this library runs "
                                 f"({', '.join(sorted(INPUT_NAMES))})")
@@ -64,7 +67,7 @@ class Shortcut:
         opts.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(self.folder / self.card["onnx"]["file"]), opts,
-                                                providers=["CPUExecutionProvider"])
+                                                providers=providers)
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise ShortcutError(f"onnxruntime cannot open the graph in {str(self.folder)!r}: {first}") from None
@@ -115,10 +118,34 @@ class Shortcut:
         return ShortcutPredictions([self.labels[int(i)] for i in idx], values, idx, list(self.neurons))
 
 
-def load_shortcut(folder, threads: int | None = None) -> Shortcut:
+def load_shortcut(folder, threads: int | None = None, providers: Sequence[str] | None = None) -> Shortcut:
     """Open an exported shortcut (``python -m sn_core export``); the card and file hashes are verified first.
-    ``threads``: onnxruntime intra-op threads (default ``$SN_SHORTCUT_THREADS`` or onnxruntime's choice)."""
-    return Shortcut(folder, threads=threads)
+    ``threads``: onnxruntime intra-op threads (default ``$SN_SHORTCUT_THREADS`` or onnxruntime's choice).
+    ``providers``: onnxruntime execution providers in order of preference, names or ``(name, options)`` (default
+    ``["CPUExecutionProvider"]``; e.g. ``["CUDAExecutionProvider", "CPUExecutionProvider"]`` with the
+    onnxruntime-gpu wheel)."""
+    return Shortcut(folder, threads=threads, providers=providers)
+
+
+DEVICE_PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+
+
+def _providers(ort, providers) -> list[str]:
+    """The requested providers, each one onnxruntime here offers; ShortcutError naming the first it does not."""
+    if providers is None:
+        return ["CPUExecutionProvider"]
+    if isinstance(providers, str):
+        providers = [providers]
+    providers = [p if isinstance(p, tuple) else str(p) for p in providers]  # (name, options) as onnxruntime takes
+    have = ort.get_available_providers()
+    for p in (p[0] if isinstance(p, tuple) else p for p in providers):
+        if p not in have:
+            hint = " (install the onnxruntime-gpu wheel in place of onnxruntime, on a machine with CUDA)" \
+                if p == "CUDAExecutionProvider" else ""
+            raise ShortcutError(f"onnxruntime here has no {p}{hint}; it offers {', '.join(have)}")
+    if not providers:
+        raise ShortcutError("no onnxruntime execution provider given")
+    return providers
 
 
 _IMAGE_ONLY = {"llava_onevision": "LlavaOnevisionProcessor", "qwen2_vl": "Qwen2VLProcessor",
@@ -171,4 +198,4 @@ def _processors_module():
     return sys.modules[private]
 
 
-__all__ = ["Shortcut", "ShortcutPredictions", "load_shortcut", "onevision_tiles"]
+__all__ = ["DEVICE_PROVIDERS", "Shortcut", "ShortcutPredictions", "load_shortcut", "onevision_tiles"]

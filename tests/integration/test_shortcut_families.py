@@ -11,6 +11,7 @@ reference; the shortcut runs at batch 1, 2 and 5. ``predict --shortcut ... --tas
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -283,3 +284,98 @@ def test_bf16_classifier_is_refit_on_float32_values_and_exports(tmp_path):
     rv = ref.values([e.image for e in test], [e.question for e in test])
     got = sc.predict([e.image for e in test], [e.question for e in test], batch_size=8)
     assert np.mean(np.array(got.labels) == ref.labels(rv)) >= 0.995
+    # the GPU user's float16 graph: measured on the same probe examples, with their labels
+    from sn_core.shortcut.half import float16_shortcut
+
+    sc16 = load_shortcut(float16_shortcut(out, tmp_path / "sc16"))
+    rec = sc16.card["float16"]
+    assert rec["source"] == "probe examples of task 'shapes-color'" and rec["examples"] == len(probe)
+    assert abs(rec["probe_accuracy"]["float32"] - refit["float32"]["probe_accuracy"]) <= 1 / len(probe)
+    assert abs(rec["probe_accuracy"]["float16"] - rec["probe_accuracy"]["float32"]) <= 2 / len(probe)
+    g16 = sc16.predict([e.image for e in test], [e.question for e in test], batch_size=8)
+    assert np.allclose(g16.values, rv, rtol=F16_REL, atol=F16_REL * np.abs(rv).mean())
+    assert np.mean(np.array(g16.labels) == np.array(got.labels)) >= 0.9
+
+
+# ------------------------------------------------------------------------------------------ float16 graphs
+F16_REL = 2e-2  # float16 keeps 11 significant bits: values within 2% of the neuron's scale (float32: 1e-4)
+
+
+def test_family_float16_graph_tracks_the_library(family_export, tmp_path):
+    """Each family's float32 shortcut converted to float16: values follow the library's float32 values within
+    float16 rounding, the label is the card's (float32) rule applied to the float16 values, and labels agree with
+    the float32 graph on (nearly) every example."""
+    from sn_core.shortcut import load_shortcut
+    from sn_core.shortcut.early_exit import EarlyExitPredictor
+    from sn_core.shortcut.half import float16_shortcut
+
+    family, loaded, clf, sc, root = family_export
+    sc16 = load_shortcut(float16_shortcut(root / "shortcut", tmp_path / "sc16"), threads=2)
+    assert sc16.dtype == "float16" and sc16.card["onnx"]["float32_sha256"] == sc.card["onnx"]["sha256"]
+    images, questions = _examples()
+    ref = EarlyExitPredictor(loaded, clf).values(images, questions)
+    got = sc16.predict(images, questions, batch_size=5)
+    scale = np.maximum(np.abs(ref), np.abs(ref).mean(axis=0, keepdims=True))
+    assert (np.abs(got.values - ref) <= F16_REL * scale).all(), (family, np.abs(got.values - ref).max())
+    assert not np.allclose(got.values, ref, rtol=1e-6, atol=0), "the values should carry float16 rounding"
+    assert got.labels == list(clf.predict(got.values)), family  # the float32 rule on the float16 values
+    f32 = sc.predict(images, questions, batch_size=5)
+    rec = sc16.card["float16"]
+    assert rec["examples"] == 12 and rec["source"].startswith("12 generated images")
+    assert rec["label_agreement"] >= 0.9 and max(rec["max_rel_value_diff"]) <= F16_REL, (family, rec)
+    assert np.mean(np.array(got.labels) == np.array(f32.labels)) >= 0.9, family
+
+
+def test_float16_external_data_is_half_the_bytes_and_pinned(external_export, tmp_path):
+    from sn_core.shortcut import ShortcutError, load_shortcut
+    from sn_core.shortcut.half import float16_shortcut
+
+    out = float16_shortcut(external_export, tmp_path / "sc16")
+    card = json.loads((out / "card.json").read_text())
+    src = json.loads((external_export / "card.json").read_text())
+    ext = card["onnx"]["external_data"]
+    assert [e["file"] for e in ext] == ["shortcut.onnx.data"] and card["onnx"]["dtype"] == "float16"
+    assert 0.45 <= ext[0]["bytes"] / src["onnx"]["external_data"][0]["bytes"] <= 0.55
+    assert card["files"] == src["files"] and card["classifier"] == src["classifier"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sc16"]  # no partial folder left beside it
+    data = out / "shortcut.onnx.data"
+    raw = data.read_bytes()
+    data.write_bytes(raw[:500] + bytes([raw[500] ^ 1]) + raw[501:])
+    with pytest.raises(ShortcutError, match="weights file hash mismatch"):
+        load_shortcut(out)
+    data.write_bytes(raw)
+    with pytest.raises(ShortcutError, match="float16 graph; float16 conversion starts from a float32"):
+        float16_shortcut(out, tmp_path / "again")
+    assert not (tmp_path / "again").exists()
+
+
+def test_cli_export_float16_and_shortcut_devices(tiny_llava_artifact, tmp_path, capsys):
+    """``export --float16`` writes and reports a float16 shortcut; ``predict --shortcut`` runs it on ``--device
+    cpu`` and refuses a provider this onnxruntime lacks, a bad device and ``--dtype``, each in one line."""
+    import onnxruntime
+    from PIL import Image
+
+    from sn_core.cli import main
+
+    root, _, _ = tiny_llava_artifact
+    rc = main(["export", "--classifier", str(root / "sn.json"), "--out", str(tmp_path / "sc16"), "--float16",
+               "--json"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    doc = json.loads(cap.out)
+    assert doc["dtype"] == "float16" and doc["float16"]["examples"] == 12
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sc16"]  # the float32 step's folder is gone
+    Image.new("RGB", (20, 16), (220, 20, 20)).save(tmp_path / "red.png")
+    base = ["predict", "--shortcut", str(tmp_path / "sc16"), "--image", str(tmp_path / "red.png"), "--question",
+            "Is it red?", "--json"]
+    assert main(base + ["--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] in ("yes", "no")
+    cases = [(["--dtype", "bf16"], "--dtype applies to --classifier"), (["--device", "tpu"], "cpu, cuda or cuda:N"),
+             (["--device", "cuda:x"], "cpu, cuda or cuda:N")]
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        cases.append((["--device", "cuda"], "no CUDAExecutionProvider .*onnxruntime-gpu"))
+    for extra, message in cases:
+        rc = main(base + extra)
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1, (extra, err)
+        assert re.search(message, err), (extra, err)
