@@ -15,7 +15,7 @@ read them, else on a fixed set of generated images (``examples``: which). The ex
 finite in float16.
 
 Float16 graphs are meant for onnxruntime on a GPU (``load_shortcut(folder, providers=["CUDAExecutionProvider"])``
-with the onnxruntime-gpu wheel); onnxruntime's CPU provider runs them too, usually slower than float32.
+with the onnxruntime-gpu wheel); onnxruntime's CPU provider runs them too, at about the float32 graph's speed.
 """
 from __future__ import annotations
 
