@@ -135,7 +135,7 @@ def _time_paths(model_dir: Path, shortcut_dir: Path | None, task_name: str, n_ex
     exs = task.examples[:timed + 1]
     loaded = load_model(str(model_dir), device=device, dtype=dtype)
     new_tokens = label_token_budget(loaded.processor, list(task.labels))
-    gen_s, sc_s = [], []
+    gen_s = []
     for ex in exs:
         t0 = time.perf_counter()
         inputs = loaded.encode([ex.image], [loaded.prompt(task.prompt_text(ex.question))], generation=True)
@@ -146,33 +146,44 @@ def _time_paths(model_dir: Path, shortcut_dir: Path | None, task_name: str, n_ex
     gc.collect()
     out = {"generation_s": statistics.median(gen_s[1:] or gen_s), "new_tokens": new_tokens,
            "timed": len(exs) - 1}
-    if shortcut_dir is None:
-        return out
-    try:
-        from sn_core.shortcut import load_shortcut
-
-        sc = load_shortcut(shortcut_dir)
-        for ex in exs:
-            t0 = time.perf_counter()
-            sc.predict([ex.image], [ex.question], batch_size=1)
-            sc_s.append(time.perf_counter() - t0)
-    except Exception as e:  # noqa: BLE001 - the row reports it
-        out["shortcut_error"] = " ".join(f"{type(e).__name__}: {e}".split())[:200]
-        return out
-    out["shortcut_s"] = statistics.median(sc_s[1:] or sc_s)
-    out["ratio"] = out["generation_s"] / out["shortcut_s"]
-    if shortcut16_dir is not None:  # the float16 graph on the same examples, after the float32 one
+    # the float32 shortcut, then (with it freed) the float16 one; a failure ends the timing there
+    for key, folder, what in (("shortcut_s", shortcut_dir, ""), ("shortcut16_s", shortcut16_dir, "float16: ")):
+        if folder is None:
+            break
         try:
-            del sc
-            gc.collect()
-            sc16, s16 = load_shortcut(shortcut16_dir), []
-            for ex in exs:
-                t0 = time.perf_counter()
-                sc16.predict([ex.image], [ex.question], batch_size=1)
-                s16.append(time.perf_counter() - t0)
-            out["shortcut16_s"] = statistics.median(s16[1:] or s16)
+            out[key] = _shortcut_seconds(folder, exs)
         except Exception as e:  # noqa: BLE001 - the row reports it
-            out["shortcut_error"] = " ".join(f"float16: {type(e).__name__}: {e}".split())[:200]
+            out["shortcut_error"] = " ".join(f"{what}{type(e).__name__}: {e}".split())[:200]
+            break
+        gc.collect()
+    if "shortcut_s" in out:
+        out["ratio"] = out["generation_s"] / out["shortcut_s"]
+    return out
+
+
+def _shortcut_seconds(folder: Path, exs) -> float:
+    """Median end-to-end seconds per example of the shortcut in ``folder`` at batch 1, the first call left out."""
+    from sn_core.shortcut import load_shortcut
+
+    sc, times = load_shortcut(folder), []
+    for ex in exs:
+        t0 = time.perf_counter()
+        sc.predict([ex.image], [ex.question], batch_size=1)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times[1:] or times)
+
+
+def _export_step(row: dict, clf: Path, out: Path, env: dict, tag: str, *flags: str) -> Path | None:
+    """``export --classifier clf --out out [flags]`` as a fresh process: its seconds, peak RSS and graph size (and
+    the card's float16 record) in ``row`` under keys ending in ``tag``; ``out``, or None after an error."""
+    doc, err, wall, rss = _cli(["export", "--classifier", str(clf), "--out", str(out), *flags], env)
+    row[f"export{tag}_s"], row[f"export{tag}_peak_rss_GB"] = wall, rss / GB
+    if err:
+        row["errors"].append(f"{' '.join(('export', *flags))}: {err}")
+        return None
+    row[f"graph{tag}_GB"] = _folder_bytes(out) / GB
+    if doc.get("float16"):
+        row["float16_card"] = doc["float16"]
     return out
 
 
@@ -222,26 +233,10 @@ def run_family(family: str, a, work: Path) -> dict:
     row["extraction_s_per_example"] = wall / a.n_examples
     row["exit_layer"] = doc.get("shortcut_layer", doc.get("sn_layer"))
     row["cut_model_flop_limit"] = doc.get("shortcut_flop_limit")
-    out = work / f"{family}-shortcut"
-    doc, err, wall, rss = _cli(["export", "--classifier", str(clf), "--out", str(out)], env)
-    row["export_s"], row["export_peak_rss_GB"] = wall, rss / GB
-    if err:
-        row["errors"].append(f"export: {err}")
-        out = None
-    else:
-        row["graph_GB"] = _folder_bytes(out) / GB
+    out = _export_step(row, clf, work / f"{family}-shortcut", env, "")
     out16 = None
     if a.float16 and out is not None:
-        out16 = work / f"{family}-shortcut16"
-        doc, err, wall, rss = _cli(["export", "--classifier", str(clf), "--out", str(out16), "--float16", "--json"],
-                                   env)
-        row["export16_s"], row["export16_peak_rss_GB"] = wall, rss / GB
-        if err:
-            row["errors"].append(f"export --float16: {err}")
-            out16 = None
-        else:
-            row["graph16_GB"] = _folder_bytes(out16) / GB
-            row["float16_card"] = doc.get("float16")
+        out16 = _export_step(row, clf, work / f"{family}-shortcut16", env, "16", "--float16")
     pred = {}
     dev = ["--device", a.device, *(["--dtype", a.dtype] if a.dtype else [])]
     steps = [] if out is None else [("shortcut", ["--shortcut", str(out)]),

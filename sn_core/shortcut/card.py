@@ -53,6 +53,17 @@ def seal(card: dict) -> dict:
     return out
 
 
+def pin(path: Path) -> dict:
+    """``{"file", "sha256", "bytes"}`` of one file the card pins (the graph, an external-data file)."""
+    path = Path(path)
+    return {"file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size}
+
+
+def write_card(folder: Path, card: dict) -> None:
+    """Write ``card`` sealed (``card_sha256`` set) as ``folder/card.json``."""
+    (Path(folder) / CARD_NAME).write_text(json.dumps(seal(card), indent=1, allow_nan=False), encoding="utf-8")
+
+
 def processor_files(folder: Path) -> dict[str, str]:
     """``{relative path: sha256}`` of the processor / tokenizer files under ``folder/processor``."""
     root = Path(folder) / PROCESSOR_DIR
@@ -158,4 +169,4 @@ def _check_fields(card: dict, path: Path) -> None:
 
 
 __all__ = ["CARD_FORMAT", "CARD_VERSION", "CARD_NAME", "GRAPH_NAME", "PROCESSOR_DIR", "ShortcutError",
-           "file_sha256", "processor_files", "read_card", "seal"]
+           "file_sha256", "pin", "processor_files", "read_card", "seal", "write_card"]

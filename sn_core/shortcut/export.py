@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import io
-import json
 import platform
 import shutil
 import tempfile
@@ -21,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sn_core.shortcut.card import (CARD_FORMAT, CARD_NAME, CARD_VERSION, GRAPH_NAME, PROCESSOR_DIR, ShortcutError,
-                                   file_sha256, processor_files, read_card, seal)
+from sn_core.shortcut.card import (CARD_FORMAT, CARD_VERSION, GRAPH_NAME, PROCESSOR_DIR, ShortcutError, pin,
+                                   processor_files, read_card, write_card)
 # The graph's modules and inputs live in sn_core.shortcut.graph; these names stay importable from here.
 from sn_core.shortcut.graph import (EXPORT_FAMILIES, INPUT_NAMES, OPSET, OUTPUT_NAMES, RuleModule,  # noqa: F401
                                     ShortcutModule, _example_batch, check_family, export_graph, family_layout,
@@ -112,7 +111,7 @@ def export_shortcut(classifier, out, model: str | None = None, loaded=None, test
 def _write_folder(tmp: Path, loaded, clf, pred, exit_layer, test_accuracy, search_key, external_data, refit):
     card = _write(tmp, loaded, clf, pred, exit_layer, test_accuracy, search_key, external_data)
     card["refit"] = refit
-    (tmp / CARD_NAME).write_text(json.dumps(seal(card), indent=1, allow_nan=False), encoding="utf-8")
+    write_card(tmp, card)
     read_card(tmp)  # what was written verifies
 
 
@@ -240,9 +239,7 @@ def _write(tmp: Path, loaded, clf, pred, exit_layer: int, test_accuracy, search_
                      "test": None if test_accuracy is None else float(test_accuracy),
                      "search_key": search_key or (meta.get("meta") or {}).get("search_key")},
         "flops": flops,
-        "onnx": {"file": GRAPH_NAME, "sha256": file_sha256(graph), "bytes": graph.stat().st_size,
-                 "external_data": [{"file": n, "sha256": file_sha256(tmp / n), "bytes": (tmp / n).stat().st_size}
-                                   for n in data_files],
+        "onnx": {**pin(graph), "external_data": [pin(tmp / n) for n in data_files],
                  "opset": opset, "ir_version": int(proto.ir_version),
                  "inputs": list(names), "outputs": list(OUTPUT_NAMES), "dtype": "float32",
                  "exporter": "torch.onnx.export(dynamo=True)"},

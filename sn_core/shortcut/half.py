@@ -19,15 +19,13 @@ with the onnxruntime-gpu wheel); onnxruntime's CPU provider runs them too, at ab
 """
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from sn_core.shortcut.card import (CARD_NAME, GRAPH_NAME, PROCESSOR_DIR, ShortcutError, file_sha256, read_card,
-                                   seal)
+from sn_core.shortcut.card import GRAPH_NAME, PROCESSOR_DIR, ShortcutError, pin, read_card, write_card
 from sn_core.shortcut.folders import check_out, written_into
 
 DATA_NAME = GRAPH_NAME + ".data"
@@ -89,19 +87,14 @@ def _measure_examples(card: dict, processor, root=None):
     from sn_core.classifier.estimator import SuperNeuronClassifier
 
     try:
-        from sn_core.shortcut.refit import _examples
+        from sn_core.shortcut.refit import split_examples
 
         clf = SuperNeuronClassifier.from_dict(card["classifier"])
         if (clf.meta_ or {}).get("task"):
-            exs, _ = _examples(clf, root, "probe")
+            exs, _ = split_examples(clf, root, "probe")
             exs = exs[:: max(1, -(-len(exs) // MAX_EXAMPLES))]
-            if exs:
-                from PIL import Image
-
-                from sn_core.data.images import load_image
-
-                images = [e.image if isinstance(e.image, Image.Image) else load_image(e.image) for e in exs]
-                return (images, [e.question for e in exs], [str(e.label) for e in exs],
+            if exs:  # images as PIL images or paths: the runtime opens them (as_rgb)
+                return ([e.image for e in exs], [e.question for e in exs], [str(e.label) for e in exs],
                         f"probe examples of task {clf.meta_['task']!r}")
     except Exception:  # noqa: BLE001 - a task this machine cannot read: the generated images below
         pass
@@ -120,14 +113,14 @@ def _measure_examples(card: dict, processor, root=None):
 
 
 def _record(p32, p16, labels, what: str) -> dict:
+    """The measured differences of two runs over the same (one or more) examples."""
     v32, v16 = np.asarray(p32.values, np.float64), np.asarray(p16.values, np.float64)
     scale = np.maximum(np.abs(v32).max(axis=0), 1e-12)  # per neuron: its largest float32 |value| in the set
-    rec = {"examples": int(len(v32)), "source": what,
-           "label_agreement": float(np.mean(np.array(p16.labels) == np.array(p32.labels))) if len(v32) else None,
-           "labels_changed": int(np.sum(np.array(p16.labels) != np.array(p32.labels))),
-           "max_abs_value_diff": [float(x) for x in np.abs(v16 - v32).max(axis=0)] if len(v32) else None,
-           "max_rel_value_diff": [float(x) for x in (np.abs(v16 - v32) / scale).max(axis=0)]
-           if len(v32) else None,
+    same = np.array(p16.labels) == np.array(p32.labels)
+    rec = {"examples": int(len(v32)), "source": what, "label_agreement": float(np.mean(same)),
+           "labels_changed": int(np.sum(~same)),
+           "max_abs_value_diff": [float(x) for x in np.abs(v16 - v32).max(axis=0)],
+           "max_rel_value_diff": [float(x) for x in (np.abs(v16 - v32) / scale).max(axis=0)],
            "probe_accuracy": None}
     if labels is not None:
         y = np.array(labels)
@@ -169,16 +162,13 @@ def float16_shortcut(src, out, root=None, threads: int | None = None) -> Path:
         graph = tmp / GRAPH_NAME
         convert_graph(src / card["onnx"]["file"], graph, external_data=bool(card["onnx"].get("external_data")))
         new = dict(card)
-        data = [DATA_NAME] if (tmp / DATA_NAME).is_file() else []
-        new["onnx"] = dict(card["onnx"], file=GRAPH_NAME, sha256=file_sha256(graph), bytes=graph.stat().st_size,
-                           external_data=[{"file": n, "sha256": file_sha256(tmp / n), "bytes": (tmp / n).stat().st_size}
-                                          for n in data],
-                           dtype="float16", float32_sha256=card["onnx"]["sha256"],
+        data = [pin(tmp / DATA_NAME)] if (tmp / DATA_NAME).is_file() else []
+        new["onnx"] = dict(card["onnx"], **pin(graph), external_data=data, dtype="float16", float32_sha256=card["onnx"]["sha256"],
                            converter="onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)")
         new["float16"] = None  # measured below, once the converted graph loads
-        (tmp / CARD_NAME).write_text(json.dumps(seal(new), indent=1, allow_nan=False), encoding="utf-8")
+        write_card(tmp, new)
         new["float16"] = _measure(src, tmp, card, root, threads)
-        (tmp / CARD_NAME).write_text(json.dumps(seal(new), indent=1, allow_nan=False), encoding="utf-8")
+        write_card(tmp, new)
         read_card(tmp)
     return out
 

@@ -25,7 +25,9 @@ def needs_refit(clf) -> str | None:
     return str(dtype)
 
 
-def _examples(clf, root, split: str):
+def split_examples(clf, root, split: str):
+    """``(examples, settings)``: the ``"probe"`` or ``"test"`` examples of the classifier's search (its task and
+    split settings, ``search_settings``), in task order; ShortcutError when the classifier names no task."""
     from sn_core.data import make_split
     from sn_core.shortcut.evaluate import search_settings, select_examples
 
@@ -44,10 +46,7 @@ def _examples(clf, root, split: str):
 
 
 def _values(pred, examples, batch_size: int = 8) -> np.ndarray:
-    from sn_core.data.images import load_image
-    from PIL import Image
-
-    images = [e.image if isinstance(e.image, Image.Image) else load_image(e.image) for e in examples]
+    images = [e.image for e in examples]  # PIL images or paths: the predictor opens them (as_rgb)
     questions = [e.question for e in examples]
     k = len(pred.clf.neurons_)
     out = [pred.values(images[i:i + batch_size], questions[i:i + batch_size])
@@ -62,7 +61,7 @@ def refit_float32(clf, loaded, root=None, test_accuracy: float | None = None, wi
     from sn_core.shortcut.early_exit import EarlyExitPredictor
 
     dtype = needs_refit(clf)
-    probe, settings = _examples(clf, root, "probe")
+    probe, settings = split_examples(clf, root, "probe")
     pred = EarlyExitPredictor(loaded, clf)
     X = _values(pred, probe)
     y = np.array([e.label for e in probe])
@@ -86,7 +85,7 @@ def refit_float32(clf, loaded, root=None, test_accuracy: float | None = None, wi
         "labels_changed_on_probe": int(np.sum(new.predict(X) != clf.predict(X))),
     }
     if with_test:
-        test, _ = _examples(clf, root, "test")
+        test, _ = split_examples(clf, root, "test")
         Xt = _values(EarlyExitPredictor(loaded, new), test)
         yt = np.array([e.label for e in test])
         record["float32"]["test_accuracy"] = float(np.mean(new.predict(Xt) == yt)) if len(yt) else None
@@ -96,4 +95,4 @@ def refit_float32(clf, loaded, root=None, test_accuracy: float | None = None, wi
     return new, record
 
 
-__all__ = ["LOW_PRECISION", "needs_refit", "refit_float32"]
+__all__ = ["LOW_PRECISION", "needs_refit", "refit_float32", "split_examples"]
